@@ -1,0 +1,239 @@
+"""The plain data that flows through the relay: Event → Enriched → Notification → Message → Delivery.
+
+Every stage takes and returns these dataclasses; none of them does I/O.
+All datetimes are timezone-aware UTC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    MAINTENANCE = "maintenance"
+    INCIDENT = "incident"
+    HEALTH_ADVISORY = "health_advisory"
+    SECURITY = "security"
+    RESOURCE_HEALTH = "resource_health"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A UTC time range; either end may be unknown (None)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def contains(self, when: datetime) -> bool:
+        return (self.start is None or self.start <= when) and (self.end is None or when < self.end)
+
+
+@dataclass(frozen=True)
+class ResourceHealthChange:
+    """The resource a Resource Health alert is about."""
+
+    resource_id: str
+    current: str | None = None  # Available, Unavailable, Degraded, Unknown
+    previous: str | None = None
+    cause: str | None = None  # PlatformInitiated, UserInitiated
+    type: str | None = None  # e.g. Downtime
+    details: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Service Health or Resource Health communication, whatever schema it came in."""
+
+    kind: EventKind
+    schema: str  # "common" or "legacy"
+    title: str
+    communication: str  # safe plain text (HTML from Azure already stripped)
+    tracking_id: str | None = None
+    communication_id: str | None = None
+    event_data_id: str | None = None
+    alert_id: str | None = None
+    stage: str | None = None  # Planned, Rescheduled, InProgress, Complete, Canceled, Active, Resolved, RCA
+    level: str | None = None  # Critical, Error, Warning, Informational
+    status: str | None = None  # Active, Resolved, InProgress, Updated
+    services: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    subscription_ids: tuple[str, ...] = ()
+    window: Window = field(default_factory=Window)
+    event_time: datetime | None = None
+    resource: ResourceHealthChange | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def is_emergency(self) -> bool:
+        """Maintenance at level Warning is emergency maintenance."""
+        return self.kind is EventKind.MAINTENANCE and (self.level or "").lower() == "warning"
+
+    @property
+    def dedup_key(self) -> str:
+        """One key per communication: trackingId + communicationId, else eventDataId, else alertId."""
+        if self.tracking_id and self.communication_id:
+            return f"{self.tracking_id}/{self.communication_id}".lower()
+        if self.event_data_id:
+            return f"event/{self.event_data_id}".lower()
+        if self.alert_id:
+            return f"alert/{self.alert_id}".lower()
+        return f"untracked/{self.kind}/{self.title}/{self.window.start}"
+
+    @property
+    def thread_key(self) -> str:
+        """Communications that share this key update one notification thread."""
+        if self.tracking_id:
+            return self.tracking_id.upper()
+        if self.resource:
+            return self.resource.resource_id.lower()
+        return self.dedup_key
+
+
+class MaintenanceState(StrEnum):
+    """The portal's "Maintenance status" column of a VM."""
+
+    START_NOW = "start_now"
+    RETRY_NOW = "retry_now"
+    SCHEDULED = "scheduled"
+    RETRY_LATER = "retry_later"
+    ALREADY_UPDATED = "already_updated"
+    NONE = "none"
+
+
+class Risk(StrEnum):
+    SINGLE_INSTANCE = "single_instance"  # no availability set and no zone: the reboot is downtime
+    DYNAMIC_PUBLIC_IP = "dynamic_public_ip"  # the address changes on a self-service redeploy
+    DEALLOCATED = "deallocated"  # not listed by Azure; may be maintained on next start
+
+
+@dataclass(frozen=True)
+class RedeployStatus:
+    """instanceView.maintenanceRedeployStatus of a VM."""
+
+    customer_initiated_allowed: bool = False
+    self_service: Window = field(default_factory=Window)  # preMaintenanceWindow*
+    scheduled: Window = field(default_factory=Window)  # maintenanceWindow*
+    last_result: str | None = None  # None, RetryLater, MaintenanceAborted, MaintenanceCompleted
+    last_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Vm:
+    id: str
+    name: str
+    resource_group: str
+    subscription_id: str
+    location: str = ""
+    zones: tuple[str, ...] = ()
+    availability_set: str | None = None
+    power_state: str = "running"
+    public_ip_allocation: str | None = None  # Static, Dynamic
+    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    redeploy: RedeployStatus | None = None
+
+
+@dataclass(frozen=True)
+class AffectedVm:
+    """A VM of ours hit by an event, with what it means now."""
+
+    vm: Vm
+    state: MaintenanceState
+    risks: tuple[Risk, ...] = ()
+
+    @property
+    def self_service_deadline(self) -> datetime | None:
+        if self.state in (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW) and self.vm.redeploy:
+            return self.vm.redeploy.self_service.end
+        return None
+
+
+@dataclass(frozen=True)
+class Enriched:
+    """An event with the VMs it affects, as of `now`."""
+
+    event: Event
+    now: datetime
+    vms: tuple[AffectedVm, ...] = ()
+    lookup: str = "inventory"  # where the VM list came from; "none" when the event names no VMs
+
+
+@dataclass(frozen=True)
+class PriorNotice:
+    """What the ledger remembers of the last notification in the same thread."""
+
+    stage: str | None
+    window: Window
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What to tell people about one enriched event."""
+
+    enriched: Enriched
+    prior: PriorNotice | None = None
+
+    @property
+    def event(self) -> Event:
+        return self.enriched.event
+
+    @property
+    def is_update(self) -> bool:
+        return self.prior is not None
+
+    @property
+    def window_changed(self) -> bool:
+        return self.prior is not None and self.prior.window != self.event.window
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """A destination chosen by routing. `channel` is the message format, `transport` how it leaves."""
+
+    name: str
+    channel: str  # teams, slack, email
+    language: str = "both"  # ja, en, both
+    transport: str = "outbox"  # outbox, or the channel's own (webhook, smtp, graph, …)
+    destination_env: str | None = None  # name of the environment variable holding the secret address
+    options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered, channel-native payload for one receiver."""
+
+    receiver: Receiver
+    notification_key: str
+    thread_key: str
+    content_type: str  # application/json or message/rfc822
+    body: bytes
+    summary: str  # one line for logs and the outbox index; never holds a secret
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a channel answers for one send: delivered, or failed and whether a retry may help."""
+
+    ok: bool
+    retryable: bool = False
+    retry_after: float | None = None
+    detail: str = ""
+    reference: str | None = None  # e.g. a file written or a message id, for later updates
+
+    @classmethod
+    def delivered(cls, detail: str = "", reference: str | None = None) -> SendResult:
+        return cls(ok=True, detail=detail, reference=reference)
+
+    @classmethod
+    def failed(cls, detail: str, retryable: bool, retry_after: float | None = None) -> SendResult:
+        return cls(ok=False, retryable=retryable, retry_after=retry_after, detail=detail)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    receiver: str
+    notification_key: str
+    result: SendResult
+    attempts: int = 1
+    skipped: bool = False  # already delivered earlier
