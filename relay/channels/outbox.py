@@ -1,0 +1,41 @@
+"""The embedded channel: every message becomes a file, `<outbox>/<receiver>/<stem>.json|.eml`.
+
+Writing is atomic (temporary file, then rename) and idempotent: the same message keeps the same name,
+so a redelivered or resumed notification overwrites its own file instead of adding another.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from ..model import Message, SendResult
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(part: str) -> str:
+    return _UNSAFE.sub("_", part).strip("._") or "message"
+
+
+class OutboxChannel:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path_for(self, message: Message) -> Path:
+        suffix = ".eml" if message.content_type == "message/rfc822" else ".json"
+        stem = _safe(message.file_stem or message.notification_key)
+        return self.root / _safe(message.receiver.name) / f"{stem}{suffix}"
+
+    def send(self, message: Message) -> SendResult:
+        path = self.path_for(message)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".writing-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(message.body)
+            os.replace(tmp, path)
+        except OSError as e:
+            return SendResult.failed(f"cannot write {path}: {e.strerror}", retryable=True)
+        return SendResult.delivered(detail=f"written to {path}", reference=str(path))

@@ -1,0 +1,86 @@
+"""Intake of one webhook call, the same for the Function and for `relay serve`.
+
+Answers what Action Groups understand: 202 when the alert is safely kept, 400 (with every problem
+and its JSON path, RFC 9457 problem details) when it never will be relayable, 413 when too large,
+and 503 when we could not keep it, which Action Groups retry. Never a silent 200.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .alerts import MAX_BYTES, PayloadError, parse_alert
+from .model import Event
+
+log = logging.getLogger("relay.ingest")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_type(self) -> str:
+        return PROBLEM_JSON if self.status >= 400 else "application/json"
+
+    def encoded(self) -> bytes:
+        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
+
+
+def problem(status: int, title: str, detail: str, **extra) -> Reply:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"Retry-After": "30"} if status == 503 else {}
+    return Reply(status, body, headers)
+
+
+def too_large(size: int) -> Reply:
+    return problem(413, "Payload too large", f"The body is {size} bytes; alerts of up to {MAX_BYTES} bytes are accepted.")
+
+
+def ingest(body: bytes, keep: Callable[[bytes, Event], str]) -> Reply:
+    """Check the body, hand it to `keep` (inbox or inline processing), and say how it went."""
+    if len(body) > MAX_BYTES:
+        return too_large(len(body))
+    try:
+        event = parse_alert(body)
+    except PayloadError as e:
+        if e.too_large:
+            return too_large(len(body))
+        errors = [{"path": p.path, "detail": p.message} for p in e.problems]
+        return problem(400, "Invalid alert payload", f"{len(errors)} problem(s) in the alert body.", errors=errors)
+    try:
+        item_id = keep(body, event)
+    except Exception as e:
+        log.error("could not keep alert %s: %s", event.dedup_key, type(e).__name__)
+        return problem(503, "Temporarily unable to accept alerts", "The alert was not kept; send it again.")
+    log.info("accepted %s (%s %s) as %s", event.dedup_key, event.kind.value, event.stage or "", item_id)
+    return Reply(202, {
+        "id": item_id,
+        "kind": event.kind.value,
+        "trackingId": event.tracking_id,
+        "stage": event.stage,
+        "warnings": list(event.warnings),
+    })
+
+
+class NotYetDelivered(RuntimeError):
+    """Inline processing could not deliver everything; the sender should try again later."""
+
+
+def process_inline(relay) -> Callable[[bytes, Event], str]:
+    """A `keep` that relays at once (no queue): a retryable failure becomes a 503 so the sender retries."""
+    from .pipeline import process_event
+
+    def keep(body: bytes, event: Event) -> str:
+        outcome = process_event(event, relay)
+        if outcome.retryable:
+            raise NotYetDelivered(event.dedup_key)
+        return event.dedup_key
+
+    return keep

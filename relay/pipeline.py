@@ -1,0 +1,120 @@
+"""The stages in order: parse → dedup → enrich → route → render → deliver.
+
+Each stage is a plain function; this module only strings them together around the ports (ledger,
+VM source, channels) held by `Relay`. Every stage is safe to repeat: a redelivered alert that was
+fully delivered sends nothing, and one that was cut off half-way sends only what is missing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from .alerts import parse_alert
+from .channels import Channel
+from .config import Route
+from .enrich import VmSource, enrich
+from .model import Delivery, Event, Message, Notification, Receiver, SendResult
+from .render import render
+from .routing import route
+from .store import Ledger, Seen
+
+log = logging.getLogger("relay")
+
+MAX_ATTEMPTS = 3
+MAX_WAIT_SECONDS = 30.0
+
+
+@dataclass
+class Relay:
+    """The ports one run of the pipeline needs."""
+
+    ledger: Ledger
+    vms: VmSource
+    routes: tuple[Route, ...]
+    channel_for: Callable[[Receiver], Channel]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep
+    max_attempts: int = MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class Outcome:
+    event: Event
+    seen: Seen
+    deliveries: tuple[Delivery, ...] = ()
+    vm_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(d.result.ok for d in self.deliveries)
+
+    @property
+    def retryable(self) -> bool:
+        """True when some delivery failed and a later attempt may still succeed."""
+        return any(not d.result.ok and d.result.retryable for d in self.deliveries)
+
+    @property
+    def status(self) -> str:
+        if self.seen is Seen.DUPLICATE:
+            return "duplicate"
+        return "delivered" if self.ok else "failed"
+
+
+def process(raw: bytes | str, relay: Relay) -> Outcome:
+    """Parse and relay one alert body. Raises alerts.PayloadError for bad input."""
+    return process_event(parse_alert(raw), relay)
+
+
+def process_event(event: Event, relay: Relay) -> Outcome:
+    now = relay.clock()
+    receivers = route(event, relay.routes)
+    admission = relay.ledger.admit(event, [r.name for r in receivers], now)
+    if admission.seen is Seen.DUPLICATE:
+        log.info("duplicate %s: already delivered, nothing sent", event.dedup_key)
+        return Outcome(event, Seen.DUPLICATE)
+    notification = Notification(enrich(event, relay.vms, now), admission.prior)
+    deliveries = tuple(_deliver_to(notification, receiver, relay) for receiver in receivers)
+    return Outcome(event, admission.seen, deliveries, vm_count=len(notification.enriched.vms))
+
+
+def file_stem(event: Event, now: datetime) -> str:
+    when = (event.event_time or now).astimezone(UTC)
+    return f"{when:%Y%m%dT%H%M%SZ}-{event.tracking_id or event.kind.value}-{event.stage or event.status or 'event'}"
+
+
+def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) -> Delivery:
+    key = notification.event.dedup_key
+    if relay.ledger.delivered(key, receiver.name):
+        return Delivery(receiver.name, key, SendResult.delivered("delivered before"), attempts=0, skipped=True)
+    try:
+        message = replace(render(notification, receiver), file_stem=file_stem(notification.event, notification.enriched.now))
+    except Exception:  # a rendering bug must not take the other receivers down, nor mark this one done
+        log.exception("cannot render %s for %s", key, receiver.name)
+        result = SendResult.failed("rendering failed; see the log", retryable=True)
+        relay.ledger.record_delivery(key, receiver.name, result, attempts=0)
+        return Delivery(receiver.name, key, result, attempts=0)
+    result, attempts = send_with_retries(relay.channel_for(receiver), message, relay)
+    relay.ledger.record_delivery(key, receiver.name, result, attempts)
+    if result.ok:
+        log.info("delivered %s to %s: %s", key, receiver.name, message.summary)
+    else:
+        log.warning("not delivered %s to %s after %d attempt(s): %s", key, receiver.name, attempts, result.detail)
+    return Delivery(receiver.name, key, result, attempts)
+
+
+def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple[SendResult, int]:
+    result = SendResult.failed("not sent", retryable=True)
+    for attempt in range(1, relay.max_attempts + 1):
+        try:
+            result = channel.send(message)
+        except Exception as e:  # a channel that raises is treated as a transient failure
+            # Only the type: an exception's text may carry the destination URL, which is a secret.
+            log.error("channel error for %s: %s", message.receiver.name, type(e).__name__)
+            result = SendResult.failed(f"channel error: {type(e).__name__}", retryable=True)
+        if result.ok or not result.retryable or attempt == relay.max_attempts:
+            return result, attempt
+        relay.sleep(min(result.retry_after or 2.0 ** (attempt - 1), MAX_WAIT_SECONDS))
+    return result, relay.max_attempts

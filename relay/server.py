@@ -1,0 +1,84 @@
+"""`relay serve`: the Function's HTTP intake on a laptop, with the inbox worker in a thread.
+
+    POST /api/alerts   an Action Group webhook body → 202 {"id": …} | 400 | 413 | 503
+    GET  /api/health   200 {"status": "ok", "inbox": {...}}
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from .alerts import MAX_BYTES
+from .inbox.sqlite import SqliteInbox
+from .ingest import Reply, ingest, problem, too_large
+from .pipeline import Relay
+from . import worker
+
+log = logging.getLogger("relay.serve")
+
+
+class RelayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], relay: Relay, inbox: SqliteInbox, key: str | None = None):
+        super().__init__(address, _Handler)
+        self.relay, self.inbox, self.key = relay, inbox, key
+        self.stop_worker = threading.Event()
+        self.worker = threading.Thread(target=worker.run, args=(inbox, relay, self.stop_worker), daemon=True)
+
+    def start_worker(self) -> None:
+        self.worker.start()
+
+    def server_close(self) -> None:
+        self.stop_worker.set()
+        if self.worker.is_alive():
+            self.worker.join(timeout=10)
+        super().server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: RelayServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path.rstrip("/") != "/api/alerts":
+            return self._send(problem(404, "Not found", "POST alerts to /api/alerts."))
+        if not self._authorized():
+            return self._send(problem(401, "Unauthorized", "Send the key as ?code= or the x-functions-key header."))
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            return self._send(problem(411, "Length required", "Send the body with a Content-Length header."))
+        if int(length) > MAX_BYTES:
+            self.close_connection = True
+            return self._send(too_large(int(length)))
+        body = self.rfile.read(int(length))
+        self._send(ingest(body, lambda raw, event: self.server.inbox.put(raw)))
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path.rstrip("/") != "/api/health":
+            return self._send(problem(404, "Not found", "GET /api/health, or POST alerts to /api/alerts."))
+        self._send(Reply(200, {"status": "ok", "inbox": self.server.inbox.counts()}))
+
+    def _authorized(self) -> bool:
+        if not self.server.key:
+            return True
+        given = self.headers.get("x-functions-key") or parse_qs(urlsplit(self.path).query).get("code", [""])[0]
+        return hmac.compare_digest(given.encode(), self.server.key.encode())
+
+    def _send(self, reply: Reply) -> None:
+        data = reply.encoded()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args) -> None:
+        # The request line may carry ?code=<key>: log the path only.
+        log.info("%s %s → %s", self.command, urlsplit(self.path).path, args[1] if len(args) > 1 else "")
+

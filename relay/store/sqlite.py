@@ -1,0 +1,155 @@
+"""The embedded ledger: one SQLite file, safe for the threads of one process and for several processes."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..model import Event, PriorNotice, SendResult, Window
+from . import Admission, Seen
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS communications (
+    dedup_key    TEXT PRIMARY KEY,
+    thread_key   TEXT NOT NULL,
+    stage        TEXT,
+    window_start TEXT,
+    window_end   TEXT,
+    event_time   TEXT,
+    admitted_at  TEXT NOT NULL,
+    prior_stage  TEXT,
+    prior_start  TEXT,
+    prior_end    TEXT,
+    prior_sent   TEXT
+);
+CREATE INDEX IF NOT EXISTS communications_thread ON communications (thread_key, event_time);
+CREATE TABLE IF NOT EXISTS deliveries (
+    notification_key TEXT NOT NULL,
+    receiver         TEXT NOT NULL,
+    ok               INTEGER NOT NULL,
+    final            INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL,
+    detail           TEXT,
+    reference        TEXT,
+    updated_at       TEXT NOT NULL,
+    PRIMARY KEY (notification_key, receiver)
+);
+CREATE TABLE IF NOT EXISTS threads (
+    thread_key TEXT NOT NULL,
+    receiver   TEXT NOT NULL,
+    reference  TEXT NOT NULL,
+    PRIMARY KEY (thread_key, receiver)
+);
+"""
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).isoformat() if when else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class SqliteLedger:
+    def __init__(self, path: str | Path = ":memory:"):
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+
+    def admit(self, event: Event, receivers: list[str], now: datetime) -> Admission:
+        key = event.dedup_key
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT prior_stage, prior_start, prior_end, prior_sent FROM communications WHERE dedup_key = ?",
+                    (key,),
+                ).fetchone()
+                if row is None:
+                    prior = self._latest_in_thread(event)
+                    self._insert(event, prior, now)
+                    seen = Seen.NEW
+                else:
+                    prior = _prior_from(row)
+                    seen = Seen.DUPLICATE if self._all_final(key, receivers) else Seen.RESUMED
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Admission(seen, prior)
+
+    def _latest_in_thread(self, event: Event) -> PriorNotice | None:
+        row = self._db.execute(
+            "SELECT stage, window_start, window_end, admitted_at FROM communications"
+            " WHERE thread_key = ? AND (event_time IS NULL OR ? IS NULL OR event_time <= ?)"
+            " ORDER BY event_time DESC, rowid DESC LIMIT 1",
+            (event.thread_key, _iso(event.event_time), _iso(event.event_time)),
+        ).fetchone()
+        return _prior_from(row)
+
+    def _insert(self, event: Event, prior: PriorNotice | None, now: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO communications VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                event.dedup_key, event.thread_key, event.stage,
+                _iso(event.window.start), _iso(event.window.end), _iso(event.event_time),
+                _iso(now),
+                prior.stage if prior else None,
+                _iso(prior.window.start) if prior else None,
+                _iso(prior.window.end) if prior else None,
+                _iso(prior.sent_at) if prior else None,
+            ),
+        )
+
+    def _all_final(self, key: str, receivers: list[str]) -> bool:
+        done = {
+            r for (r,) in self._db.execute(
+                "SELECT receiver FROM deliveries WHERE notification_key = ? AND final = 1", (key,)
+            )
+        }
+        return set(receivers) <= done
+
+    def delivered(self, notification_key: str, receiver: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT final FROM deliveries WHERE notification_key = ? AND receiver = ?",
+                (notification_key, receiver),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None:
+        final = result.ok or not result.retryable
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO deliveries VALUES (?,?,?,?,?,?,?,?)",
+                (notification_key, receiver, int(result.ok), int(final), attempts, result.detail,
+                 result.reference, _iso(datetime.now(UTC))),
+            )
+
+    def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO threads VALUES (?,?,?)", (thread_key, receiver, reference))
+
+    def thread_reference(self, thread_key: str, receiver: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reference FROM threads WHERE thread_key = ? AND receiver = ?", (thread_key, receiver)
+            ).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _prior_from(row) -> PriorNotice | None:
+    if row is None or row[3] is None:
+        return None
+    stage, start, end, sent = row
+    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=_time(sent))

@@ -1,0 +1,53 @@
+"""Moves alerts from the inbox through the pipeline, retrying what may still succeed."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from .alerts import PayloadError
+from .inbox import Inbox
+from .pipeline import Outcome, Relay, process
+
+log = logging.getLogger("relay.worker")
+
+MAX_TRIES = 8
+BACKOFF_SECONDS = (5, 30, 60, 300, 600, 1800, 3600)
+
+
+def handle_next(inbox: Inbox, relay: Relay) -> Outcome | None:
+    """Process the next due item, if any. Returns its outcome (None when the inbox had nothing due)."""
+    item = inbox.take()
+    if item is None:
+        return None
+    try:
+        outcome = process(item.body, relay)
+    except PayloadError as e:  # checked at intake, so only a newer parser could get here
+        inbox.give_up(item.id, f"invalid payload: {e}")
+        return None
+    except Exception as e:
+        log.exception("processing %s failed", item.id)
+        _again(inbox, item.id, item.attempts, f"{type(e).__name__}")
+        return None
+    if outcome.retryable:
+        _again(inbox, item.id, item.attempts, "some deliveries failed")
+    else:
+        inbox.done(item.id)
+    return outcome
+
+
+def _again(inbox: Inbox, item_id: str, attempts: int, reason: str) -> None:
+    if attempts + 1 >= MAX_TRIES:
+        log.error("giving up on %s after %d tries: %s", item_id, attempts + 1, reason)
+        inbox.give_up(item_id, reason)
+    else:
+        inbox.retry_later(item_id, BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS) - 1)])
+
+
+def run(inbox: Inbox, relay: Relay, stop: threading.Event, poll_seconds: float = 0.2) -> None:
+    while not stop.is_set():
+        try:
+            if handle_next(inbox, relay) is None:
+                stop.wait(poll_seconds)
+        except Exception:  # the worker must outlive any single bad item
+            log.exception("worker error")
+            stop.wait(poll_seconds)

@@ -1,0 +1,70 @@
+import pytest
+
+from relay.config import ConfigError, default_config, load_config, parse_config
+from relay.model import EventKind
+
+
+def test_default_is_one_outbox_receiver_per_channel():
+    receivers = [r.receiver for r in default_config().routes]
+    assert [(r.name, r.channel, r.transport, r.language) for r in receivers] == [
+        ("teams", "teams", "outbox", "both"), ("slack", "slack", "outbox", "both"), ("email", "email", "outbox", "both")]
+
+
+def test_full_config(tmp_path):
+    path = tmp_path / "relay.yaml"
+    path.write_text(
+        "outbox: out\ninventory: inv.json\nledger: state/l.sqlite\nreceivers:\n"
+        "  - {name: oncall, channel: outbox, format: slack, language: ja, kinds: [maintenance]}\n"
+        "  - {name: managers, channel: email, destination: RELAY_SMTP_URL, to: [a@example.com, b@example.com],"
+        " from: relay@example.com}\n", encoding="utf-8")
+    config = load_config(path)
+    oncall, managers = config.routes
+    assert (oncall.receiver.channel, oncall.receiver.transport, oncall.receiver.language) == ("slack", "outbox", "ja")
+    assert oncall.kinds == {EventKind.MAINTENANCE}
+    assert managers.receiver.destination_env == "RELAY_SMTP_URL"
+    assert managers.receiver.options == {"to": "a@example.com, b@example.com", "from": "relay@example.com"}
+    assert config.outbox == tmp_path / "out" and config.inventory == tmp_path / "inv.json"
+
+
+@pytest.mark.parametrize("receivers, expected", [
+    ([{"channel": "teams"}], "receivers[0].name: required"),
+    ([{"name": "a", "channel": "fax"}], "receivers[0].channel: must be one of"),
+    ([{"name": "a", "channel": "outbox"}], "receivers[0].format: an outbox receiver"),
+    ([{"name": "a", "channel": "teams"}], "receivers[0].destination: name the environment variable"),
+    ([{"name": "a", "channel": "teams", "destination": "https://example.invalid/hook?sig=abc"}],
+     "receivers[0].destination: must be the NAME of an environment variable"),
+    ([{"name": "a", "channel": "outbox", "format": "teams", "language": "fr"}], "receivers[0].language"),
+    ([{"name": "a", "channel": "outbox", "format": "teams", "kinds": ["outage"]}], "receivers[0].kinds"),
+    ([{"name": "a", "channel": "outbox", "format": "teams", "colour": "red"}], "receivers[0].colour: unknown setting"),
+    ([{"name": "a", "channel": "outbox", "format": "teams"}, {"name": "a", "channel": "outbox", "format": "slack"}],
+     "name 'a' is used twice"),
+    ([], "receivers: must be a non-empty list"),
+])
+def test_bad_receivers_are_named(receivers, expected):
+    with pytest.raises(ConfigError) as info:
+        parse_config({"receivers": receivers}, source="relay.yaml")
+    assert expected in str(info.value)
+    assert str(info.value).startswith("relay.yaml:")
+
+
+def test_a_secret_written_as_destination_is_not_echoed():
+    secret = "https://example.invalid/hook?sig=SECRETSECRET"
+    with pytest.raises(ConfigError) as info:
+        parse_config({"receivers": [{"name": "a", "channel": "teams", "destination": secret}]})
+    assert "SECRETSECRET" not in str(info.value)
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"colour": 1, "receivers": [{"channel": "fax"}, {"name": "b", "channel": "outbox"}]})
+    text = str(info.value)
+    assert "colour: unknown setting" in text and "receivers[0].name" in text and "receivers[1].format" in text
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("receivers: [", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
