@@ -113,6 +113,8 @@ def format_countdown(deadline: datetime | None, now: datetime, lang: str) -> str
     left = deadline - now
     if left <= timedelta(0):
         return "期限切れ" if lang == "ja" else "passed"
+    if left < timedelta(minutes=1):  # not "0m left" while the deadline is still ahead
+        return "あと1分未満" if lang == "ja" else "under 1m left"
     days, rest = divmod(int(left.total_seconds()), 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
