@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -60,22 +61,29 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`); nothing left to say
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relay", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each stage to stderr")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log each stage to stderr")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    p = commands.add_parser("validate", help="check one alert payload and print what the relay reads from it",
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **kwargs)
+
+    p = command("validate", help="check one alert payload and print what the relay reads from it",
                             description="Parse one alert (common or legacy schema). Prints a one-line JSON summary"
                             " on stdout and exits 0, or prints every problem with its JSON path on stderr and exits 2.")
     p.add_argument("file", help="alert JSON file, or - for standard input")
     p.set_defaults(run=cmd_validate)
 
-    p = commands.add_parser("render", help="print the Teams, Slack or email message for one alert",
+    p = command("render", help="print the Teams, Slack or email message for one alert",
                             description="Print the channel-native payload: the Teams Workflows envelope (JSON),"
                             " the Slack message (JSON), or the email (RFC 5322). Nothing is recorded or sent.")
     p.add_argument("file", help="alert JSON file, or - for standard input")
@@ -85,14 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_now(p)
     p.set_defaults(run=cmd_render)
 
-    p = commands.add_parser("process", help="relay alert files through the whole pipeline",
+    p = command("process", help="relay alert files through the whole pipeline",
                             description="Parse, deduplicate (a communication already delivered sends nothing),"
                             " find the affected VMs, route, render and deliver each alert file in order.")
     p.add_argument("files", nargs="+", metavar="FILE", help="alert JSON files, or - for standard input")
     _add_run_options(p)
     p.set_defaults(run=cmd_process)
 
-    p = commands.add_parser("serve", help="run the webhook intake and its worker locally",
+    p = command("serve", help="run the webhook intake and its worker locally",
                             description="POST /api/alerts answers 202 once the alert is kept in the inbox,"
                             " 400 with problem details for a bad payload, 413 over 256 KB. A worker thread relays"
                             " what the inbox holds. GET /api/health shows the inbox.")
@@ -104,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.set_defaults(run=cmd_serve)
 
-    p = commands.add_parser("demo", help="relay the bundled example alerts into ./outbox",
+    p = command("demo", help="relay the bundled example alerts into ./outbox",
                             description="Runs the examples (a planned maintenance and its updates, a redelivered"
                             " duplicate, an incident, a Resource Health alert) against the example inventory as of"
                             f" {DEMO_NOW}, writes every message to the outbox and an index.html that shows them.")
@@ -229,8 +237,6 @@ def process_event_reporting(file: str, event: Event, relay) -> Outcome:
 
 
 def cmd_serve(args) -> int:
-    import os
-
     from .inbox.sqlite import SqliteInbox
     from .server import RelayServer
 
@@ -254,6 +260,11 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+def _shown(path: Path) -> str:
+    """A path as short as it can be said from here."""
+    return os.path.relpath(path) if path.is_absolute() else str(path)
+
+
 def cmd_demo(args) -> int:
     outbox: Path = args.outbox
     if outbox.exists() and any(outbox.iterdir()) and not (outbox / DEMO_MARKER).exists():
@@ -263,9 +274,10 @@ def cmd_demo(args) -> int:
     outbox.mkdir(parents=True)
     (outbox / DEMO_MARKER).write_text("written by relay demo; emptied on every run\n")
     alerts = sorted((EXAMPLES / "alerts").glob("*.json"))
-    print(f"relay demo: {len(alerts)} example alerts, inventory {EXAMPLES / 'inventory.json'}, as of {DEMO_NOW}")
-    args.files = [str(a) for a in alerts]
-    args.config, args.inventory, args.outbox = None, EXAMPLES / "inventory.json", outbox
+    inventory = EXAMPLES / "inventory.json"
+    print(f"relay demo: {len(alerts)} example alerts, inventory {_shown(inventory)}, as of {DEMO_NOW}")
+    args.files = [_shown(a) for a in alerts]
+    args.config, args.inventory, args.outbox = None, inventory, outbox
     args.state, args.now = outbox / ".ledger.sqlite", _instant(DEMO_NOW)
     code = cmd_process(args)
     print(f"\nOpen {outbox / 'index.html'} to read every message; the files are in {outbox}/<receiver>/.")

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -69,10 +72,28 @@ def read_entry(outbox: Path, path: Path) -> Entry:
     return _email_entry(entry, data) if path.suffix == ".eml" else _json_entry(entry)
 
 
+_TEAMS_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_TEAMS_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~|])")
+_SLACK_BOLD = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+
+
+def teams_markdown(text: str) -> Markup:
+    """The subset of markdown a Teams TextBlock shows: bold and backslash escapes."""
+    shown = str(escape(text))
+    shown = _TEAMS_BOLD.sub(r"<b>\1</b>", shown)
+    return Markup(_TEAMS_ESCAPED.sub(r"\1", shown))
+
+
+def slack_mrkdwn(text: str) -> Markup:
+    """Slack mrkdwn as the reader sees it: entities decoded, *bold*."""
+    return Markup(_SLACK_BOLD.sub(r"<b>\1</b>", str(escape(html.unescape(text)))))
+
+
 def write_index(outbox: Path) -> Path:
     files = sorted(p for p in outbox.glob("*/*") if p.suffix in (".json", ".eml") and not p.name.startswith("."))
     entries = [read_entry(outbox, p) for p in files]
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+    env.filters.update(teams_markdown=teams_markdown, slack_mrkdwn=slack_mrkdwn)
     html = env.get_template("outbox/index.html.j2").render(
         entries=entries,
         receivers=sorted({e.receiver for e in entries}),

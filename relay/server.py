@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +32,14 @@ class RelayServer(ThreadingHTTPServer):
 
     def start_worker(self) -> None:
         self.worker.start()
+
+    def handle_error(self, request, client_address) -> None:
+        # socketserver would print a traceback to stderr; a client that hung up is routine.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.info("client %s went away: %s", client_address[0], type(error).__name__)
+        else:
+            log.exception("request from %s failed", client_address[0])
 
     def server_close(self) -> None:
         self.stop_worker.set()
