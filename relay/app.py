@@ -46,13 +46,25 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
 
 
 def from_environment(environ: dict[str, str]) -> Relay:
-    """The Relay of a Function App: RELAY_CONFIG (YAML path), RELAY_INVENTORY, RELAY_LEDGER, RELAY_OUTBOX."""
+    """The Relay of a Function App: RELAY_CONFIG (YAML path), RELAY_INVENTORY, RELAY_LEDGER, RELAY_OUTBOX.
+
+    The app's own folder is read-only once deployed, so without a config the ledger and outbox go to
+    the instance's temporary folder.
+    """
+    import tempfile
+
     from .config import default_config, load_config
 
-    config = load_config(environ["RELAY_CONFIG"]) if environ.get("RELAY_CONFIG") else default_config()
+    configured = bool(environ.get("RELAY_CONFIG"))
+    config = load_config(environ["RELAY_CONFIG"]) if configured else default_config()
+    scratch = None if configured else Path(tempfile.gettempdir()) / "relay"
+
+    def path(name: str, default: Path | None) -> Path | None:
+        return Path(environ[name]) if environ.get(name) else default
+
     paths = Paths(
-        inventory=Path(environ["RELAY_INVENTORY"]) if environ.get("RELAY_INVENTORY") else None,
-        ledger=Path(environ["RELAY_LEDGER"]) if environ.get("RELAY_LEDGER") else None,
-        outbox=Path(environ["RELAY_OUTBOX"]) if environ.get("RELAY_OUTBOX") else None,
+        inventory=path("RELAY_INVENTORY", None),
+        ledger=path("RELAY_LEDGER", scratch and scratch / "ledger.sqlite"),
+        outbox=path("RELAY_OUTBOX", scratch and scratch / "outbox"),
     )
     return open_relay(config, paths)

@@ -43,6 +43,18 @@ def too_large(size: int) -> Reply:
     return problem(413, "Payload too large", f"The body is {size} bytes; alerts of up to {MAX_BYTES} bytes are accepted.")
 
 
+def _describe(error: Exception) -> str:
+    """Our own setup errors say what to fix; anything else is named by type only, since its text may
+    carry a connection string or webhook URL."""
+    from .channels import ChannelUnavailable
+    from .config import ConfigError
+    from .enrich.inventory import InventoryError
+
+    if isinstance(error, (ConfigError, InventoryError, ChannelUnavailable)):
+        return f"{type(error).__name__}: {error}"
+    return type(error).__name__
+
+
 def ingest(body: bytes, keep: Callable[[bytes, Event], str]) -> Reply:
     """Check the body, hand it to `keep` (inbox or inline processing), and say how it went."""
     if len(body) > MAX_BYTES:
@@ -57,7 +69,7 @@ def ingest(body: bytes, keep: Callable[[bytes, Event], str]) -> Reply:
     try:
         item_id = keep(body, event)
     except Exception as e:
-        log.error("could not keep alert %s: %s", event.dedup_key, type(e).__name__)
+        log.error("could not keep alert %s: %s", event.dedup_key, _describe(e))
         return problem(503, "Temporarily unable to accept alerts", "The alert was not kept; send it again.")
     log.info("accepted %s (%s %s) as %s", event.dedup_key, event.kind.value, event.stage or "", item_id)
     return Reply(202, {
