@@ -2,7 +2,7 @@
 
 `build_view(notification)` turns the model into plain facts: which kind of message this is, what
 changed since the last one, how many VMs are in which state, which advice applies, the portal link.
-It decides nothing about wording or layout (templates/) and nothing about escaping or size (render.py).
+It decides nothing about wording or layout (templates/) and nothing about escaping or size (relay/render/).
 Text from the payload is cleaned here of what no channel should ever carry (control and bidi
 characters, lone surrogates) but is otherwise left as it came: each channel escapes it for itself.
 """

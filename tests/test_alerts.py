@@ -614,7 +614,8 @@ def test_mutated_examples(data):
         if data.draw(st.booleans()) and isinstance(node, dict):
             del node[last]
         else:
-            node[last] = data.draw(st.one_of(QUIRKY_VALUES, JSON_VALUES))
+            # a copy: sampled_from hands out the same list/dict objects, which a later step would mutate
+            node[last] = copy.deepcopy(data.draw(st.one_of(QUIRKY_VALUES, JSON_VALUES)))
     check_only_event_or_payload_error(json.dumps(doc))
 
 

@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from relay.render import EMAIL_MAX_ROWS, render
+from relay.render import render
+from relay.render.email import EMAIL_MAX_ROWS
 from tests import factories as f
 from tests.render_fixtures import JAPANESE, csv_attachment, email_parts, parse_email
 

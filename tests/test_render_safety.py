@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.model import ResourceHealthChange
-from relay.render import TEAMS_MAX_BYTES, render, slack_escape, teams_escape
+from relay.render import render
+from relay.render.markup import slack_escape, teams_escape
+from relay.render.teams import TEAMS_MAX_BYTES
 from relay.views import ITEM_LIMIT, portal_link, shorten
 from tests import factories as f
 from tests.render_fixtures import (

@@ -6,7 +6,8 @@ import json
 import pytest
 from slack_sdk.errors import SlackObjectFormationError
 
-from relay.render import SLACK_MAX_BLOCKS, SLACK_MAX_SECTION, SLACK_MAX_TOTAL, render
+from relay.render import render
+from relay.render.slack import SLACK_MAX_BLOCKS, SLACK_MAX_SECTION, SLACK_MAX_TOTAL
 from tests import factories as f
 from tests.render_fixtures import JAPANESE, slack_payload, slack_texts, strings
 

@@ -6,7 +6,9 @@ import json
 import pytest
 
 from relay.model import EventKind
-from relay.render import TEAMS_MAX_BYTES, largest_fitting, render
+from relay.render import render
+from relay.render.budget import largest_fitting
+from relay.render.teams import TEAMS_MAX_BYTES
 from tests import factories as f
 from tests.render_fixtures import JAPANESE, card_of, card_texts, run_card_validator, vm_rows, assert_cards_valid
 

@@ -1,0 +1,54 @@
+"""The render stage: one Notification → one channel-native Message per receiver, within the channel's budget.
+
+    render(notification, receiver) -> Message
+
+Wording lives in templates/ (common/ for labels and sentences every channel shares, then teams/, slack/,
+email/). Python here decides layout and size, never words:
+
+    markup.py    each channel's escaping, and the Jinja environments that apply it
+    budget.py    fitting the most urgent VMs into a channel's size limits
+    teams.py     Adaptive Card in a Workflows envelope, ≤ 24 KiB
+    slack.py     Block Kit: ≤ 50 blocks, ≤ 3,000 characters a section, ≤ 12,000 characters of blocks
+    email.py     text and HTML, ≤ 50 rows in the body, a CSV of every VM attached
+"""
+from __future__ import annotations
+
+from ..model import Message, Notification, Receiver
+from ..views import View, build_view
+
+LANGUAGES = {"ja": ("ja",), "en": ("en",), "both": ("ja", "en")}
+
+
+class RenderError(ValueError):
+    """The receiver asks for something render cannot produce (unknown channel or language)."""
+
+
+# The channel modules import RenderError from this package, so they load once it is defined.
+from . import email, slack, teams  # noqa: E402
+
+_BUILDERS = {"teams": teams.message, "slack": slack.message, "email": email.message}
+
+
+def render(notification: Notification, receiver: Receiver) -> Message:
+    """The message for one receiver: Teams/Slack JSON or an RFC 822 email, in the receiver's language(s)."""
+    langs = LANGUAGES.get(receiver.language)
+    if langs is None:
+        raise RenderError(f"receiver {receiver.name!r}: unknown language {receiver.language!r}")
+    builder = _BUILDERS.get(receiver.channel)
+    if builder is None:
+        raise RenderError(f"receiver {receiver.name!r}: unknown channel {receiver.channel!r}")
+    view = build_view(notification)
+    content_type, body = builder(view, langs, receiver)
+    return Message(
+        receiver=receiver,
+        notification_key=view.key,
+        thread_key=view.thread,
+        content_type=content_type,
+        body=body,
+        summary=summary_line(view),
+    )
+
+
+def summary_line(view: View) -> str:
+    """One plain line for logs and the outbox index: kind, stage, trackingId, VM count."""
+    return f"{view.kind} {view.stage or '-'} {view.tracking_id or '-'} vms={view.total}"

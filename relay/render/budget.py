@@ -1,0 +1,64 @@
+"""Fitting a message into its channel's budget: the most urgent VMs that fit, then "and N more".
+
+Each channel measures the real serialized payload. Azure's own text is tried at a few lengths, longest
+first; for each, a binary search finds how many VM rows still fit.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from ..views import View, shorten
+
+P = TypeVar("P")
+
+
+def largest_fitting(n: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest k in 0..n with fits(k), for a fits that stays true below any k where it holds;
+    None when not even 0 fits. Binary search: each probe serializes a real payload."""
+    if not fits(0):
+        return None
+    low, high = 0, n
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def fit_rows(
+    n: int, payload: Callable[[int, int], P], fits: Callable[[P], bool], communication_limits: Iterable[int]
+) -> P | None:
+    """The fitting payload(k, limit) — k of the n rows, Azure's text cut to `limit` characters — with the
+    first of communication_limits (longest first) at which any payload fits, and the most rows that then
+    fit. None when nothing fits at any limit, not even without rows."""
+    for limit in communication_limits:
+        k = largest_fitting(n, lambda k: fits(payload(k, limit)))
+        if k is not None:
+            return payload(k, limit)
+    return None
+
+
+def communication(
+    view: View, limit: int, escape: Callable[[str], str], cut_note: Any, max_chars: int | None = None
+) -> str:
+    """Azure's text shortened to `limit` characters and escaped, with our note saying where the rest is.
+    With max_chars, the limit shrinks by a third at a time until the escaped text is that short (escaping
+    can make it longer), or the text is left out."""
+    while limit > 0 and view.communication:
+        if len(view.communication) <= limit:
+            text = escape(view.communication)
+        else:
+            text = f"{escape(shorten(view.communication, limit))}{cut_note}"
+        if max_chars is None or len(text) <= max_chars:
+            return text
+        limit = limit * 2 // 3
+    return ""
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact UTF-8 JSON: the bytes a channel sends (and Teams measures)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,126 @@
+"""Email: multipart/alternative (text, then HTML), with a CSV of every VM when the body cannot list them all."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from .. import jst
+from ..model import Receiver
+from ..views import View, shorten
+from .markup import FMT, environment, macros
+
+EMAIL_MAX_ROWS = 50
+EMAIL_COMMUNICATION = 20_000
+DEFAULT_TO = "platform-team@example.invalid"
+DEFAULT_FROM = "azure-maintenance-relay@example.invalid"
+
+
+def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str, bytes]:
+    shown = view.rows[:EMAIL_MAX_ROWS]
+    context = {
+        "v": view,
+        "langs": langs,
+        "rows": shown,
+        "more": view.total - len(shown),
+        "communication": shorten(view.communication, EMAIL_COMMUNICATION),
+    }
+    text_env, html_env = environment("text"), environment("html")
+    subject = " ".join(text_env.get_template("email/subject.txt.j2").render(context).split())
+    text_body = text_env.get_template("email/body.txt.j2").render(context, fmt=FMT["text"])
+    html_body = html_env.get_template("email/body.html.j2").render(context, fmt=FMT["html"])
+
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = receiver.options.get("from") or DEFAULT_FROM
+    msg["To"] = receiver.options.get("to") or DEFAULT_TO
+    msg["Date"] = format_datetime(view.now)
+    domain = msg["From"].addresses[0].domain or "relay.invalid"
+    msg["Message-ID"] = f"<{_digest(view.key, receiver.name)}@{domain}>"
+    # Updates of one event share a (virtual) parent, so mail clients show them as one thread.
+    thread = f"<thread-{_digest(view.thread)}@{domain}>"
+    msg["References"] = thread
+    msg["In-Reply-To"] = thread
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text_body, charset="utf-8", cte="base64")
+    msg.add_alternative(html_body, subtype="html", charset="utf-8", cte="base64")
+    if view.total > len(shown):
+        msg.add_attachment(
+            vm_csv(view, langs),
+            maintype="text",
+            subtype="csv",
+            filename=f"affected-vms-{_file_part(view.tracking_id) or 'event'}.csv",
+        )
+    # Fixed boundaries (random by default) make the same notification the same bytes; "_" never
+    # occurs in the base64 bodies.
+    for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"relay_{_digest(msg['Message-ID'])}_{i}")
+    return "message/rfc822", msg.as_bytes(policy=SMTP)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def _file_part(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]+", "_", value)[:40].strip("_")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The CSV attachment.
+
+CSV_COLUMNS = (
+    "name",
+    "resource_group",
+    "subscription",
+    "location",
+    "state",
+    "self_service_start",
+    "self_service_end",
+    "scheduled_start",
+    "scheduled_end",
+    "risks",
+)
+
+
+def vm_csv(view: View, langs: tuple[str, ...]) -> bytes:
+    """Every affected VM, most urgent first, as UTF-8 CSV with a byte-order mark (Excel reads Japanese right)."""
+    labels = macros("text", "common/labels.j2")
+    lang0 = langs[0]  # cells in the first language, headers in all: the file stays small enough to mail
+    state_labels = {key: labels.state(key, lang0) for key, _ in view.counts}
+    risk_labels: dict[str, str] = {}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([labels.each(labels.title, key, langs) for key in CSV_COLUMNS])
+    for row in view.rows:
+        risks = []
+        for risk in row.risks:
+            if risk not in risk_labels:
+                risk_labels[risk] = labels.risk(risk, lang0)
+            risks.append(risk_labels[risk])
+        self_service, scheduled = row.self_service, row.scheduled
+        writer.writerow(
+            [
+                _csv_safe(row.name),
+                _csv_safe(row.resource_group),
+                _csv_safe(row.subscription_id),
+                _csv_safe(row.location),
+                state_labels[row.state],
+                jst.iso_utc(self_service.start) if self_service else "",
+                jst.iso_utc(self_service.end) if self_service else "",
+                jst.iso_utc(scheduled.start) if scheduled else "",
+                jst.iso_utc(scheduled.end) if scheduled else "",
+                "; ".join(risks),
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _csv_safe(value: str | None) -> str:
+    """A cell Excel will not run as a formula (=, +, -, @ at the start)."""
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,119 @@
+"""Slack: Block Kit, within Slack's limits on blocks, section length and total size."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..model import Receiver
+from ..views import View, shorten
+from . import RenderError
+from .budget import communication, dumps, fit_rows
+from .markup import FMT, macros, plain, slack_entities
+
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_SECTION = 3000
+SLACK_MAX_HEADER = 150
+SLACK_MAX_BUTTON = 75
+SLACK_MAX_FALLBACK = 3000  # the notification text; chat.postMessage truncates at 4,000
+SLACK_MAX_TOTAL = 12_000  # characters of serialized blocks: Slack refuses long block messages
+SLACK_MAX_ROWS = 100
+SLACK_COMMUNICATION = (2000, 800, 0)  # characters of Azure's text to try, longest first
+
+
+def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str, bytes]:
+    labels = macros("slack", "common/labels.j2")
+    text = macros("slack", "common/text.j2")
+    slack = macros("slack", "slack/message.j2")
+    fmt = FMT["slack"]
+    lang0 = langs[0]
+
+    header = {
+        "type": "header",
+        "text": {"type": "plain_text", "text": shorten(plain(slack.header(view, langs)), SLACK_MAX_HEADER), "emoji": True},
+    }
+    head: list[dict[str, Any]] = [header, _mrkdwn_section(plain(slack.title(view)))]
+    for lang in langs:
+        summary = [plain(slack.note(view, lang))] + [plain(slack.fact(key, view, lang)) for key in view.facts]
+        if view.shows_vms and not view.total:
+            summary.append(plain(text.no_vms(view, lang)))
+        head.append(_mrkdwn_section(_lines(summary)))
+        todo = [plain(slack.todo_title(lang))] + [plain(slack.advice(key, view, lang, fmt)) for key in view.advice]
+        head.append(_mrkdwn_section(_lines(todo)))
+    lines = [
+        _lines([plain(slack.vm_line(row, view, langs)), plain(slack.vm_detail(row, langs))], indent="\u2003")
+        for row in view.rows[:SLACK_MAX_ROWS]
+    ]
+    table_title = plain(slack.table_title(langs))
+    tail: list[dict[str, Any]] = []
+    if view.link:
+        tail.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": shorten(plain(labels.each(labels.title, "open", langs)), SLACK_MAX_BUTTON)},
+                        "url": view.link,
+                        "action_id": "open_portal",
+                    }
+                ],
+            }
+        )
+    fallback = shorten(plain(slack.fallback(view, lang0)), SLACK_MAX_FALLBACK)
+    cut_note = text.comm_cut(lang0)
+
+    def payload(k: int, communication_limit: int) -> dict[str, Any]:
+        blocks = list(head)
+        if k:
+            blocks.append({"type": "divider"})
+            blocks += [_mrkdwn_section(chunk) for chunk in _chunks([table_title] + lines[:k], SLACK_MAX_SECTION)]
+        if view.total > k:
+            more = [{"type": "mrkdwn", "text": plain(text.more(view.total - k, lang, "portal"))} for lang in langs]
+            blocks.append({"type": "context", "elements": more})
+        # A plain_text section: Slack's entities only, and short enough after escaping.
+        azure_text = communication(view, communication_limit, slack_entities, cut_note, max_chars=SLACK_MAX_SECTION)
+        if azure_text:
+            blocks.append({"type": "divider"})
+            blocks.append(_mrkdwn_section(plain(slack.communication_title(langs))))
+            blocks.append({"type": "section", "text": {"type": "plain_text", "text": azure_text, "emoji": False}})
+        return {"text": fallback, "blocks": blocks + tail}
+
+    def fits(candidate: dict[str, Any]) -> bool:
+        blocks = candidate["blocks"]
+        return (
+            len(blocks) <= SLACK_MAX_BLOCKS
+            and all(len(b["text"]["text"]) <= SLACK_MAX_SECTION for b in blocks if b["type"] == "section")
+            and len(json.dumps(blocks, ensure_ascii=False)) <= SLACK_MAX_TOTAL
+        )
+
+    fitted = fit_rows(len(lines), payload, fits, SLACK_COMMUNICATION)
+    if fitted is None:
+        raise RenderError(f"the Slack message for {view.tracking_id or view.title!r} exceeds its budget")
+    return "application/json", dumps(fitted)
+
+
+def _mrkdwn_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _lines(lines: Sequence[str], indent: str = "") -> str:
+    """The non-empty lines, one under the other, every one after the first indented."""
+    kept = [line for line in lines if line]
+    return "\n".join(kept[:1] + [indent + line for line in kept[1:]])
+
+
+def _chunks(lines: Sequence[str], limit: int) -> list[str]:
+    """Lines joined into as few texts of at most `limit` characters as they fit in (a longer line is cut)."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = line[:limit]
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
