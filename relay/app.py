@@ -1,6 +1,8 @@
 """Wiring: builds a Relay (ledger, VM source, channels) from the config and command-line overrides."""
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,13 +31,17 @@ class Paths:
     outbox: Path | None = None
 
 
-def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = None) -> Relay:
+def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = None,
+               environ: Mapping[str, str] | None = None) -> Relay:
+    """Everything a run needs, checked up front: a receiver that cannot send fails here, not mid-alert."""
     outbox = paths.outbox or config.outbox
     inventory = paths.inventory or config.inventory
     vms = Inventory.load(inventory) if inventory else NoInventory()
-    channels = {route.receiver.name: channel_for(route.receiver, outbox) for route in config.routes}
+    ledger = SqliteLedger(paths.ledger or config.ledger)
+    environ = os.environ if environ is None else environ
+    channels = {r.receiver.name: channel_for(r.receiver, outbox, ledger, environ) for r in config.routes}
     relay = Relay(
-        ledger=SqliteLedger(paths.ledger or config.ledger),
+        ledger=ledger,
         vms=vms,
         routes=config.routes,
         channel_for=lambda receiver: channels[receiver.name],
@@ -67,4 +73,4 @@ def from_environment(environ: dict[str, str]) -> Relay:
         ledger=path("RELAY_LEDGER", scratch and scratch / "ledger.sqlite"),
         outbox=path("RELAY_OUTBOX", scratch and scratch / "outbox"),
     )
-    return open_relay(config, paths)
+    return open_relay(config, paths, environ=environ)

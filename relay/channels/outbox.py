@@ -20,6 +20,8 @@ def _safe(part: str) -> str:
 
 
 class OutboxChannel:
+    limit = None  # a local folder needs no pacing
+
     def __init__(self, root: Path):
         self.root = Path(root)
 
