@@ -42,6 +42,7 @@ examples:
   relay render alert.json --channel slack --inventory inventory.json --now 2027-01-12T00:00:00Z
   relay process alerts/*.json --config relay.yaml
   relay serve --port 7071                      then POST alerts to http://127.0.0.1:7071/api/alerts
+  relay send-test oncall-teams --config relay.yaml   check a receiver after deploying
 
 exit status: 0 done, 1 some message could not be delivered, 2 bad input (payload, config, inventory)."""
 
@@ -111,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="require the key held by this environment variable (?code= or x-functions-key)")
     _add_run_options(p)
     p.set_defaults(run=cmd_serve)
+
+    p = command("send-test", help="send a short test message through one configured receiver",
+                description="Renders a bilingual test message for RECEIVER (a name from the config) and sends it"
+                " once, without retries or the ledger, then prints what the destination answered. Exit 0 when"
+                " it was delivered, 1 when not.")
+    p.add_argument("receiver", help="receiver name from the config")
+    p.add_argument("--config", type=Path, help="YAML config; default: one outbox receiver per channel")
+    p.add_argument("--outbox", type=Path, help="outbox folder for outbox receivers (default ./outbox)")
+    p.set_defaults(run=cmd_send_test)
 
     p = command("demo", help="relay the bundled example alerts into ./outbox",
                             description="Runs the examples (a planned maintenance and its updates, a redelivered"
@@ -258,6 +268,29 @@ def cmd_serve(args) -> int:
         server.server_close()
         relay.ledger.close()
     return EXIT_OK
+
+
+def cmd_send_test(args) -> int:
+    from .channels import channel_for
+    from .sendtest import send_test
+    from .store.sqlite import SqliteLedger
+
+    config = load_config(args.config) if args.config else default_config()
+    receivers = {route.receiver.name: route.receiver for route in config.routes}
+    receiver = receivers.get(args.receiver)
+    if receiver is None:
+        print(f"relay: no receiver {args.receiver!r} in {config.source}; there are: {', '.join(receivers)}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    channel = channel_for(receiver, args.outbox or config.outbox, SqliteLedger(":memory:"), os.environ)
+    result = send_test(receiver, channel, datetime.now(UTC))
+    where = f"{receiver.name} ({receiver.channel} via {receiver.transport})"
+    if result.ok:
+        print(f"{where}: delivered. {result.detail}".rstrip())
+        return EXIT_OK
+    retry = "yes" + (f", after {result.retry_after:g} s" if result.retry_after else "") if result.retryable else "no"
+    print(f"{where}: NOT delivered: {result.detail} (worth retrying: {retry})")
+    return EXIT_UNDELIVERED
 
 
 def _shown(path: Path) -> str:

@@ -7,6 +7,7 @@ fully delivered sends nothing, and one that was cut off half-way sends only what
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,14 +18,16 @@ from .channels import Channel
 from .config import Route
 from .enrich import VmSource, enrich
 from .model import Delivery, Event, Message, Notification, Receiver, SendResult
+from .pacing import Pacer
 from .render import render
 from .routing import route
 from .store import Ledger, Seen
 
 log = logging.getLogger("relay")
 
-MAX_ATTEMPTS = 3
-MAX_WAIT_SECONDS = 30.0
+MAX_ATTEMPTS = 6
+DELIVERY_BUDGET_SECONDS = 120.0  # per message and receiver; past it the delivery is recorded as failed
+MAX_BACKOFF_SECONDS = 60.0
 
 
 @dataclass
@@ -37,7 +40,14 @@ class Relay:
     channel_for: Callable[[Receiver], Channel]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
     max_attempts: int = MAX_ATTEMPTS
+    budget_seconds: float = DELIVERY_BUDGET_SECONDS
+    pacer: Pacer | None = None
+
+    def __post_init__(self) -> None:
+        if self.pacer is None:
+            self.pacer = Pacer(clock=self.monotonic, sleep=lambda seconds: self.sleep(seconds))
 
 
 @dataclass(frozen=True)
@@ -106,15 +116,37 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
 
 
 def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple[SendResult, int]:
+    """Send, pacing each attempt to the channel's limit, retrying what may succeed (waiting at least its
+    Retry-After, with jittered exponential backoff) until it works, cannot work, or the budget is spent."""
+    limit = getattr(channel, "limit", None)
+    started = relay.monotonic()
     result = SendResult.failed("not sent", retryable=True)
     for attempt in range(1, relay.max_attempts + 1):
-        try:
-            result = channel.send(message)
-        except Exception as e:  # a channel that raises is treated as a transient failure
-            # Only the type: an exception's text may carry the destination URL, which is a secret.
-            log.error("channel error for %s: %s", message.receiver.name, type(e).__name__)
-            result = SendResult.failed(f"channel error: {type(e).__name__}", retryable=True)
-        if result.ok or not result.retryable or attempt == relay.max_attempts:
+        relay.pacer.wait(limit)
+        result = _attempt(channel, message)
+        if result.ok or not result.retryable:
             return result, attempt
-        relay.sleep(min(result.retry_after or 2.0 ** (attempt - 1), MAX_WAIT_SECONDS))
-    return result, relay.max_attempts
+        wait = max(result.retry_after or 0.0, _backoff(attempt))
+        spent = relay.monotonic() - started
+        if attempt == relay.max_attempts or spent + wait > relay.budget_seconds:
+            break
+        if limit is None:
+            relay.sleep(wait)
+        else:  # the pacer sleeps before the next attempt, and holds other messages to it off too
+            relay.pacer.hold_off(limit, wait)
+    gave_up = f"{result.detail} (gave up after {attempt} attempt(s) in {relay.monotonic() - started:.0f} s)"
+    return SendResult.failed(gave_up, retryable=True, retry_after=result.retry_after), attempt
+
+
+def _attempt(channel: Channel, message: Message) -> SendResult:
+    try:
+        return channel.send(message)
+    except Exception as e:  # a channel that raises is treated as a transient failure
+        # Only the type: an exception's text may carry the destination URL, which is a secret.
+        log.error("channel error for %s: %s", message.receiver.name, type(e).__name__)
+        return SendResult.failed(f"channel error: {type(e).__name__}", retryable=True)
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential with full jitter: 0–1 s, 0–2 s, 0–4 s, … up to a minute."""
+    return random.uniform(0, min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1)))

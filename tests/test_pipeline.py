@@ -99,3 +99,30 @@ def test_a_permanent_failure_is_not_retried(relay):
     outcome = process(alert("06"), relay)
     assert not outcome.ok and not outcome.retryable
     assert {d.attempts for d in outcome.deliveries} == {1}
+
+
+class Throttled(Flaky):
+    """A paced channel: the pipeline must wait through its pacer, not by sleeping itself."""
+
+    def __init__(self, failures: int, retry_after: float):
+        super().__init__(failures, retry_after=retry_after)
+        from relay.channels import RateLimit
+
+        self.limit = RateLimit("sink", per_second=1000)
+
+
+def test_a_retry_budget_bounds_the_time_spent_and_the_failure_is_kept(relay):
+    clock = {"now": 0.0}
+    relay.monotonic = lambda: clock["now"]
+    relay.sleep = lambda seconds: clock.__setitem__("now", clock["now"] + seconds)
+    relay.pacer = None
+    relay.__post_init__()
+    relay.budget_seconds = 100
+    always_429 = Throttled(failures=999, retry_after=30)
+    relay.channel_for = lambda receiver: always_429
+    outcome = process(alert("01"), relay)
+    assert not outcome.ok and outcome.retryable
+    attempts = {d.attempts for d in outcome.deliveries}
+    assert attempts == {4}  # at 0, 30, 60, 90 s; one more wait would pass 100 s
+    assert all("gave up after 4 attempt(s)" in d.result.detail for d in outcome.deliveries)
+    assert not relay.ledger.delivered(outcome.event.dedup_key, "teams")
