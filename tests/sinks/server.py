@@ -13,6 +13,7 @@ REQUESTS_CA_BUNDLE, or a client's `verify=`).
 from __future__ import annotations
 
 import json
+import math
 import ssl
 import tempfile
 import threading
@@ -152,3 +153,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:
         pass
+
+
+class Throttle:
+    """A token bucket: `per_second` calls a second, bursts of up to one second's worth."""
+
+    def __init__(self, per_second: float | None):
+        self.per_second = per_second
+        self.capacity = max(1.0, per_second or 1.0)
+        self._tokens = self.capacity
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+        self.throttled = 0
+
+    def take(self) -> int | None:
+        """None when the call may pass, else the whole seconds to wait (a Retry-After)."""
+        if self.per_second is None:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.per_second)
+            self._at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return None
+            self.throttled += 1
+            return max(1, math.ceil((1.0 - self._tokens) / self.per_second))

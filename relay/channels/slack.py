@@ -1,0 +1,162 @@
+"""Slack: an incoming webhook (transport "slack"), or a bot token (transport "slack-bot") that threads.
+
+The bot posts the first message of an event and keeps its ts in the ledger. Each later message of the
+same event first edits that parent (chat.update, so it shows the current state), then posts the
+message as a reply under it. In that order, a retry after any failure repeats only the update, which
+is harmless: the reply is the last call, so once it has succeeded nothing is sent again.
+
+slack_sdk is given a logger of our own: its debug lines carry the webhook URL and request bodies.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from ..model import Message, Receiver, SendResult
+from . import ChannelUnavailable, RateLimit, ThreadStore, destination_key, rate_of, secret_from
+from . import http
+
+DEFAULT_API_URL = "https://slack.com/api/"
+RETRYABLE_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+                    "request_timeout"}
+PARENT_GONE = {"cant_update_message", "message_not_found"}
+_SLACK_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # Slack's error codes; anything else is not passed on
+
+log = logging.getLogger(__name__)
+
+
+class _Redact(logging.Filter):
+    def __init__(self, secrets: tuple[str, ...]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for secret in self.secrets:
+            text = text.replace(secret, "(redacted)")
+        record.msg, record.args = text, ()
+        return True
+
+
+def _sdk_logger(*secrets: str) -> logging.Logger:
+    """WARNING and above from slack_sdk, redacted, under this module's logger. slack_sdk builds its
+    debug lines (URL, body) whenever its logger's own level is DEBUG or unset, so it is set here."""
+    logger = logging.Logger(f"{__name__}.sdk", logging.WARNING)
+    logger.parent = log
+    logger.addFilter(_Redact(secrets))
+    return logger
+
+
+def _payload(message: Message) -> dict[str, Any]:
+    return json.loads(message.body)
+
+
+class SlackWebhookChannel:
+    def __init__(self, url: str, *, limit: RateLimit | None = None, timeout: float = http.DEFAULT_TIMEOUT,
+                 ssl_context: ssl.SSLContext | None = None):
+        self.limit = limit
+        self._client = WebhookClient(url, timeout=timeout, ssl=ssl_context, retry_handlers=[], logger=_sdk_logger(url))
+
+    def send(self, message: Message) -> SendResult:
+        try:
+            response = self._client.send_dict(_payload(message))
+        except http.NETWORK_ERRORS as e:
+            return http.network_failure(e, "Slack webhook")
+        if response.status_code == 200 and response.body == "ok":
+            return SendResult.delivered("posted by the Slack webhook")
+        code = _slack_code(response.body)
+        if http.is_retryable(response.status_code):
+            return http.failure(response.status_code, response.headers, f"Slack webhook: {code}" if code else "Slack webhook")
+        return SendResult.failed(code or f"Slack webhook: HTTP {response.status_code}", retryable=False)
+
+
+class SlackBotChannel:
+    def __init__(self, token: str, channel: str, *, receiver: str, threads: ThreadStore, api_url: str = DEFAULT_API_URL,
+                 limit: RateLimit | None = None, timeout: float = http.DEFAULT_TIMEOUT,
+                 ssl_context: ssl.SSLContext | None = None):
+        self.limit = limit
+        self.channel = channel
+        self.receiver = receiver
+        self._threads = threads
+        base_url = api_url if api_url.endswith("/") else api_url + "/"
+        self._client = WebClient(token=token, base_url=base_url, timeout=timeout, ssl=ssl_context,  # type: ignore[arg-type]
+                                 retry_handlers=[], logger=_sdk_logger(token))
+
+    def send(self, message: Message) -> SendResult:
+        payload = _payload(message)
+        content = {"text": payload.get("text"), "blocks": payload.get("blocks")}
+        parent = self._threads.thread_reference(message.thread_key, self.receiver)
+        step = "chat.postMessage"
+        try:
+            if parent is None:
+                posted = self._client.chat_postMessage(channel=self.channel, **content)
+                self._threads.remember_thread(message.thread_key, self.receiver, f"{posted['channel']}:{posted['ts']}")
+                return SendResult.delivered("posted; later updates reply in its thread", reference=posted["ts"])
+            channel, ts = parent.split(":", 1)
+            note = "the first message now shows this update"
+            step = "chat.update"
+            try:
+                self._client.chat_update(channel=channel, ts=ts, **content)
+            except SlackApiError as e:
+                if _code(e) not in PARENT_GONE:
+                    raise
+                note = f"the first message could not be updated ({_code(e)})"
+            step = "chat.postMessage (reply)"
+            reply = self._client.chat_postMessage(channel=channel, thread_ts=ts, reply_broadcast=False, **content)
+            return SendResult.delivered(f"replied in the thread of {ts}; {note}", reference=reply["ts"])
+        except SlackApiError as e:
+            return _api_failure(e, step)
+        except http.NETWORK_ERRORS as e:
+            return http.network_failure(e, f"Slack {step}")
+
+
+def _slack_code(text: object) -> str | None:
+    text = str(text or "").strip()
+    return text if _SLACK_CODE.fullmatch(text) else None
+
+
+def _code(error: SlackApiError) -> str:
+    data = error.response.data if error.response is not None else None
+    return (_slack_code(data.get("error")) if isinstance(data, dict) else None) or ""
+
+
+def _api_failure(error: SlackApiError, step: str) -> SendResult:
+    """HTTP 429/5xx and Slack's transient codes may pass later; every other `ok: false` will not."""
+    status, headers = (error.response.status_code, error.response.headers) if error.response is not None else (0, {})
+    code = _code(error) or "an unexpected answer"
+    detail = f"Slack {step}: {code}"
+    if http.is_retryable(status):
+        return http.failure(status, headers, detail)
+    if code in RETRYABLE_ERRORS:
+        wait = http.retry_after(http.header(headers, "Retry-After"))
+        return SendResult.failed(detail, retryable=True, retry_after=wait)
+    return SendResult.failed(detail, retryable=False)
+
+
+def from_receiver(receiver: Receiver, *, environ: Mapping[str, str], threads: ThreadStore | None = None,
+                  timeout: float = http.DEFAULT_TIMEOUT,
+                  ssl_context: ssl.SSLContext | None = None) -> SlackWebhookChannel | SlackBotChannel:
+    secret = secret_from(receiver, environ)
+    rate = rate_of(receiver, 1.0)
+    if receiver.transport == "slack-bot":
+        if threads is None:
+            raise ValueError("a Slack bot channel needs a ThreadStore (the ledger) to keep its threads")
+        channel = receiver.options.get("slack_channel", "").strip()
+        if not channel:
+            raise ChannelUnavailable(f"receiver {receiver.name!r}: slack_channel (a channel id like C0123456789) is required")
+        api_url = receiver.options.get("api_url") or DEFAULT_API_URL
+        http.require_https(api_url, receiver.name, "api_url")
+        return SlackBotChannel(secret, channel, receiver=receiver.name, threads=threads, api_url=api_url,
+                               limit=RateLimit(destination_key(f"{secret}:{channel}"), rate), timeout=timeout,
+                               ssl_context=ssl_context)
+    http.require_https(secret, receiver.name, f"environment variable {receiver.destination_env}")
+    return SlackWebhookChannel(secret, limit=RateLimit(destination_key(secret), rate), timeout=timeout,
+                               ssl_context=ssl_context)
