@@ -1,0 +1,188 @@
+"""Email through Microsoft Graph: `POST {graph_url}/v1.0/users/{sender}/sendMail` with an app-only token.
+
+The rendered MIME message is posted as base64 with `Content-Type: text/plain`, so the text part, the
+HTML part and any attachment arrive exactly as rendered. Graph answers 202 when it has accepted it;
+the POST and the reading of its answer are the channels' shared ones (relay.channels.http).
+
+The token comes from, in this order:
+  1. AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET: msal, with the client secret;
+  2. AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_CERTIFICATE_PATH: msal, with a PEM file holding
+     the private key and the certificate (AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted);
+  3. otherwise the managed identity (azure-identity), user-assigned when AZURE_CLIENT_ID is set.
+The app needs the Graph application permission Mail.Send. msal and azure-identity load on the first
+send, and one msal app (with its token cache) serves every send of the channel.
+"""
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import quote
+
+from ..model import Message, Receiver, SendResult
+from . import ChannelUnavailable, RateLimit, destination_key, http, rate_of
+
+GRAPH_URL = "https://graph.microsoft.com"
+AUTHORITY = "https://login.microsoftonline.com"
+TIMEOUT_SECONDS = 30.0
+_HINTS = {
+    401: "Graph refused the token; check the tenant and the app registration",
+    403: "Graph denied sending; the app needs the application permission Mail.Send with admin consent,"
+         " and the mailbox must be in its scope",
+    404: "Graph does not know the sender mailbox",
+}
+
+
+class TokenFailure(Exception):
+    def __init__(self, detail: str, retryable: bool, retry_after: float | None = None):
+        super().__init__(detail)
+        self.detail, self.retryable, self.retry_after = detail, retryable, retry_after
+
+
+class MsalTokens:
+    """App-only tokens from msal's ConfidentialClientApplication, built once, on first use."""
+
+    def __init__(self, authority: str, client_id: str, credential: str | dict, scope: str, known_authority: bool):
+        self.authority, self.client_id, self.scope = authority, client_id, scope
+        self._credential = credential
+        self._known_authority = known_authority
+        self._app = None
+        self._lock = threading.Lock()
+
+    def _application(self):
+        import msal
+
+        with self._lock:
+            if self._app is None:  # the constructor fetches the authority's OpenID configuration
+                self._app = msal.ConfidentialClientApplication(
+                    self.client_id, authority=self.authority, client_credential=self._credential,
+                    # A sovereign or test authority is not on msal's list: no instance discovery.
+                    instance_discovery=None if self._known_authority else False,
+                    timeout=TIMEOUT_SECONDS,
+                )
+            return self._app
+
+    def token(self) -> str:
+        import requests
+        from msal.exceptions import MsalServiceError
+
+        try:
+            result = self._application().acquire_token_for_client(scopes=[self.scope])
+        except MsalServiceError:  # an HTTP 5xx or 429 from Entra ID; msal holds such answers for a few seconds
+            raise TokenFailure("cannot get a token: Entra ID answered with a server error", True, 5.0) from None
+        except requests.exceptions.SSLError:
+            raise TokenFailure("cannot get a token: the Entra ID endpoint's TLS certificate is not trusted", False) from None
+        except requests.RequestException as e:
+            raise TokenFailure(f"cannot get a token: Entra ID endpoint unreachable ({type(e).__name__})", True) from None
+        except ValueError:  # msal: the OpenID configuration of the authority could not be read
+            raise TokenFailure("cannot get a token: unknown tenant or authority (OpenID discovery failed)", False) from None
+        if "access_token" in result:
+            return result["access_token"]
+        # Only the error code: the description may repeat what was sent.
+        error = str(result.get("error") or "unknown error")
+        codes = result.get("error_codes") or []
+        aadsts = f" (AADSTS{codes[0]})" if codes and str(codes[0]).isdigit() else ""
+        raise TokenFailure(f"token request refused by Entra ID: {error}{aadsts}",
+                           retryable=error in ("temporarily_unavailable", "server_error"))
+
+
+class ManagedIdentityTokens:
+    def __init__(self, scope: str, client_id: str | None = None):
+        self.scope, self.client_id = scope, client_id
+        self._credential = None
+
+    def token(self) -> str:
+        from azure.core.exceptions import AzureError, ClientAuthenticationError
+        from azure.identity import CredentialUnavailableError, ManagedIdentityCredential
+
+        if self._credential is None:
+            kwargs = {"client_id": self.client_id} if self.client_id else {}
+            self._credential = ManagedIdentityCredential(**kwargs)
+        try:
+            return self._credential.get_token(self.scope).token
+        except CredentialUnavailableError:
+            raise TokenFailure(
+                "cannot get a token: no managed identity here; set AZURE_TENANT_ID, AZURE_CLIENT_ID and"
+                " AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)", False) from None
+        except ClientAuthenticationError as e:
+            status = e.status_code
+            raise TokenFailure(f"managed identity token refused (HTTP {status or '-'})",
+                               retryable=status is None or http.is_retryable(status)) from None
+        except AzureError as e:
+            raise TokenFailure(f"cannot get a managed identity token ({type(e).__name__})", True) from None
+
+
+class GraphChannel:
+    def __init__(self, sender: str, tokens, graph_url: str = GRAPH_URL, limit: RateLimit | None = None,
+                 timeout: float = TIMEOUT_SECONDS):
+        self.sender = sender
+        self.tokens = tokens
+        self.url = f"{graph_url.rstrip('/')}/v1.0/users/{quote(sender, safe='@')}/sendMail"
+        self.limit = limit
+        self.timeout = timeout
+
+    def send(self, message: Message) -> SendResult:
+        if message.content_type != "message/rfc822":
+            return SendResult.failed(f"Graph sendMail sends email only, not {message.content_type}", retryable=False)
+        try:
+            token = self.tokens.token()
+        except TokenFailure as e:
+            return SendResult.failed(e.detail, e.retryable, e.retry_after)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
+        try:
+            response = http.post(self.url, base64.b64encode(message.body), headers, timeout=self.timeout)
+        except http.NETWORK_ERRORS as e:
+            return http.network_failure(e, "Graph sendMail")
+        if response.status == 202:
+            return SendResult.delivered(f"accepted by Graph for {self.sender}",
+                                        reference=http.header(response.headers, "request-id"))
+        code = http.error_code(response.body, (token,))
+        result = http.failure(response.status, response.headers, f"Graph sendMail: {code}" if code else "Graph sendMail")
+        hint = _HINTS.get(response.status)
+        return replace(result, detail=f"{result.detail}; {hint}") if hint else result
+
+
+def certificate_credential(path: str, password: str | None) -> dict:
+    """msal's certificate credential from a PEM file holding the private key and the certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    data = Path(path).read_bytes()
+    key = serialization.load_pem_private_key(data, password.encode() if password else None)
+    cert = x509.load_pem_x509_certificate(data)
+    return {
+        "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode(),
+        "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),  # what the app registration shows
+    }
+
+
+def tokens_from(environ: Mapping[str, str], graph_url: str, authority: str | None, receiver: str):
+    scope = f"{graph_url}/.default"
+    tenant, client_id = environ.get("AZURE_TENANT_ID", ""), environ.get("AZURE_CLIENT_ID", "")
+    secret, cert_path = environ.get("AZURE_CLIENT_SECRET", ""), environ.get("AZURE_CLIENT_CERTIFICATE_PATH", "")
+    if not (tenant and client_id and (secret or cert_path)):
+        return ManagedIdentityTokens(scope, client_id or None)
+    if secret:
+        credential: str | dict = secret
+    else:
+        try:
+            credential = certificate_credential(cert_path, environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None)
+        except (OSError, ValueError, TypeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not a PEM file with a private key and a certificate"
+            raise ChannelUnavailable(
+                f"receiver {receiver!r}: cannot use the file AZURE_CLIENT_CERTIFICATE_PATH names: {reason}") from None
+    return MsalTokens(f"{(authority or AUTHORITY).rstrip('/')}/{tenant}", client_id, credential, scope,
+                      known_authority=authority is None)
+
+
+def from_receiver(receiver: Receiver, environ: Mapping[str, str], threads=None) -> GraphChannel:
+    sender = receiver.options.get("sender", "")
+    if "@" not in sender:
+        raise ChannelUnavailable(f"receiver {receiver.name!r}: sender (the mailbox Graph sends as) is not set")
+    graph_url = receiver.options.get("graph_url", GRAPH_URL).rstrip("/")
+    tokens = tokens_from(environ, graph_url, receiver.options.get("authority"), receiver.name)
+    limit = RateLimit(destination_key(sender), rate_of(receiver, 4.0), concurrency=4)
+    return GraphChannel(sender, tokens, graph_url, limit)
