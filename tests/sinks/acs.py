@@ -22,7 +22,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from .server import LoopbackServer, Reply, Request, TestCA
+from .server import LoopbackServer, Reply, Request, Sink, TestCA
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Operation:
     running_polls: int = 0  # how many status checks answer "Running" first
 
 
-class AcsSink:
+class AcsSink(Sink):
     def __init__(self, tls: TestCA, access_key: str | None = None):
         self.access_key = access_key or base64.b64encode(secrets.token_bytes(32)).decode()
         self.server = LoopbackServer(self._route, tls=tls)
@@ -46,13 +46,6 @@ class AcsSink:
         self._running_polls = 0
         self._poll_faults: list[int] = []
         self._lock = threading.Lock()
-
-    def __enter__(self) -> AcsSink:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.__exit__(*exc)
 
     @property
     def connection_string(self) -> str:

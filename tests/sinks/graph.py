@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from .server import LoopbackServer, Reply, Request, TestCA
+from .server import LoopbackServer, Reply, Request, Sink, TestCA
 
 TENANT = "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"
 CLIENT_ID = "7f6e5d4c-3b2a-1908-f7e6-d5c4b3a29180"
@@ -71,7 +71,7 @@ class SentMail:
         return email.message_from_bytes(self.mime, policy=email.policy.default)
 
 
-class GraphSink:
+class GraphSink(Sink):
     def __init__(self, tls: TestCA, *, client_secret: str | None = None,
                  certificate: ClientCertificate | None = None, identity_header: str | None = None,
                  mailboxes: tuple[str, ...] = ("relay@contoso.example",), mail_send: bool = True):
@@ -85,13 +85,6 @@ class GraphSink:
         self.mails: list[SentMail] = []
         self._mail_faults: deque[Reply] = deque()
         self._token_faults: deque[Reply] = deque()
-
-    def __enter__(self) -> GraphSink:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.__exit__(*exc)
 
     @property
     def token_endpoint(self) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 import trustme
@@ -121,6 +122,23 @@ class LoopbackServer(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:
         pass  # a client that hung up mid-answer is part of the tests
+
+
+class Sink:
+    """What every HTTP sink shares: it owns a LoopbackServer and runs while the `with` block does."""
+
+    server: LoopbackServer
+
+    def __enter__(self) -> Self:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.__exit__(*exc)
+
+    @property
+    def requests(self) -> list[Request]:
+        return self.server.requests
 
 
 class _Handler(BaseHTTPRequestHandler):

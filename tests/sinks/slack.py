@@ -21,8 +21,7 @@ import threading
 from collections import deque
 from urllib.parse import parse_qs
 
-from .server import LoopbackServer, Reply, Request, TestCA
-from .server import Throttle
+from .server import LoopbackServer, Reply, Request, Sink, TestCA, Throttle
 
 CHANNEL = "C0123456789"
 
@@ -46,7 +45,7 @@ def _api_args(request: Request) -> dict | None:
         return None
 
 
-class SlackSink:
+class SlackSink(Sink):
     def __init__(self, *, tls: TestCA | None = None, per_second: float | None = None,
                  channels: tuple[str, ...] = (CHANNEL,)):
         self.server = LoopbackServer(self._route, tls)
@@ -63,17 +62,6 @@ class SlackSink:
         self._faults: dict[str, deque[Reply]] = {}
         self._throttle = Throttle(per_second)
         self._lock = threading.Lock()
-
-    def __enter__(self) -> SlackSink:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.__exit__(*exc)
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
 
     @property
     def throttled(self) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import threading
 
-from .server import LoopbackServer, Reply, Request, TestCA, Throttle
+from .server import LoopbackServer, Reply, Request, Sink, TestCA, Throttle
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
@@ -40,7 +40,7 @@ def envelope_problem(data: object) -> str | None:
     return None
 
 
-class TeamsSink:
+class TeamsSink(Sink):
     def __init__(self, *, tls: TestCA | None = None, token: str | None = None, per_second: float | None = None):
         self.token = token
         self.workflow = secrets.token_hex(16)
@@ -52,17 +52,6 @@ class TeamsSink:
         self.envelopes: list[dict] = []
         self._throttle = Throttle(per_second)
         self._lock = threading.Lock()
-
-    def __enter__(self) -> TeamsSink:
-        self.server.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.__exit__(*exc)
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
 
     @property
     def cards(self) -> list[dict]:
