@@ -7,8 +7,11 @@ fully delivered sends nothing, and one that was cut off half-way sends only what
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,6 +31,7 @@ log = logging.getLogger("relay")
 MAX_ATTEMPTS = 6
 DELIVERY_BUDGET_SECONDS = 120.0  # per message and receiver; past it the delivery is recorded as failed
 MAX_BACKOFF_SECONDS = 60.0
+CLAIM_MARGIN_SECONDS = 120.0  # a claim outlasts the budget by this: the last attempt's own timeout, pacing
 
 
 @dataclass
@@ -99,6 +103,11 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
     key = notification.event.dedup_key
     if relay.ledger.delivered(key, receiver.name):
         return Delivery(receiver.name, key, SendResult.delivered("delivered before"), attempts=0, skipped=True)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    if not relay.ledger.claim(key, receiver.name, holder, relay.budget_seconds + CLAIM_MARGIN_SECONDS):
+        log.info("not sending %s to %s: being delivered by another worker", key, receiver.name)
+        return Delivery(receiver.name, key, SendResult.failed("being delivered by another worker", retryable=True),
+                        attempts=0)
     try:
         message = replace(render(notification, receiver), file_stem=file_stem(notification.event, notification.enriched.now))
     except Exception:  # a rendering bug must not take the other receivers down, nor mark this one done

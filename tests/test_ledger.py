@@ -1,64 +1,58 @@
-from datetime import UTC, datetime, timedelta
+"""What is particular to each ledger. What they all do is in test_ledger_contract.py."""
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
-from relay.model import Event, EventKind, SendResult, Window
-from relay.store import Seen
+from relay.model import SendResult
 from relay.store.sqlite import SqliteLedger
+from relay.store.tables import TableLedger
+from tests.test_ledger_contract import T0, event
 
-T0 = datetime(2027, 1, 5, 2, 10, tzinfo=UTC)
-
-
-def event(communication: str, stage: str, end_day: int = 20, at: datetime = T0) -> Event:
-    return Event(
-        kind=EventKind.MAINTENANCE, schema="common", title="t", communication="c",
-        tracking_id="XY12-3ZQ", communication_id=communication, stage=stage,
-        window=Window(datetime(2027, 1, 6, tzinfo=UTC), datetime(2027, 2, end_day, tzinfo=UTC)), event_time=at,
-    )
+pytest_plugins = ["tests.azurite"]
 
 
-def test_first_admission_is_new_and_has_no_prior():
-    ledger = SqliteLedger()
-    admission = ledger.admit(event("1", "Planned"), ["teams"], T0)
-    assert admission.seen is Seen.NEW and admission.prior is None
-
-
-def test_redelivery_after_full_delivery_is_duplicate():
-    ledger = SqliteLedger()
-    e = event("1", "Planned")
-    ledger.admit(e, ["teams", "slack"], T0)
-    ledger.record_delivery(e.dedup_key, "teams", SendResult.delivered(), 1)
-    assert ledger.admit(e, ["teams", "slack"], T0).seen is Seen.RESUMED  # slack still missing
-    ledger.record_delivery(e.dedup_key, "slack", SendResult.delivered(), 1)
-    assert ledger.admit(e, ["teams", "slack"], T0).seen is Seen.DUPLICATE
-
-
-def test_retryable_failure_is_not_final_but_permanent_failure_is():
-    ledger = SqliteLedger()
-    e = event("1", "Planned")
-    ledger.admit(e, ["teams"], T0)
-    ledger.record_delivery(e.dedup_key, "teams", SendResult.failed("503", retryable=True), 3)
-    assert not ledger.delivered(e.dedup_key, "teams")
-    ledger.record_delivery(e.dedup_key, "teams", SendResult.failed("400", retryable=False), 1)
-    assert ledger.delivered(e.dedup_key, "teams")
-
-
-def test_update_in_same_thread_knows_the_prior_stage_and_window():
-    ledger = SqliteLedger()
-    ledger.admit(event("1", "Planned", end_day=20), ["teams"], T0)
-    later = event("2", "Rescheduled", end_day=27, at=T0 + timedelta(days=3))
-    admission = ledger.admit(later, ["teams"], T0 + timedelta(days=3))
-    assert admission.seen is Seen.NEW
-    assert admission.prior.stage == "Planned"
-    assert admission.prior.window.end == datetime(2027, 2, 20, tzinfo=UTC)
-    # a resumed update keeps the prior it had the first time, not itself
-    assert ledger.admit(later, ["teams"], T0 + timedelta(days=4)).prior.stage == "Planned"
-
-
-def test_ledger_survives_reopening(tmp_path):
+def test_a_ledger_file_from_before_claims_gains_them(tmp_path):
     path = tmp_path / "ledger.sqlite"
-    e = event("1", "Planned")
-    first = SqliteLedger(path)
-    first.admit(e, ["teams"], T0)
-    first.record_delivery(e.dedup_key, "teams", SendResult.delivered(), 1)
-    first.close()
-    again = SqliteLedger(path)
-    assert again.admit(e, ["teams"], T0).seen is Seen.DUPLICATE
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE deliveries (notification_key TEXT NOT NULL, receiver TEXT NOT NULL, ok INTEGER NOT NULL,"
+                " final INTEGER NOT NULL, attempts INTEGER NOT NULL, detail TEXT, reference TEXT,"
+                " updated_at TEXT NOT NULL, PRIMARY KEY (notification_key, receiver))")
+    old.execute("INSERT INTO deliveries VALUES ('k', 'teams', 1, 1, 1, '', NULL, '2027-01-05T02:10:00+00:00')")
+    old.commit()
+    old.close()
+    ledger = SqliteLedger(path)
+    assert not ledger.claim("k", "teams", "w1", 60)
+    assert ledger.claim("k", "slack", "w1", 60)
+
+
+def test_table_keys_are_digests_and_the_values_stay_readable(azurite):
+    from azure.data.tables import TableClient
+
+    ledger = TableLedger.from_connection_string(azurite, "ledgerlayout")
+    e = event("1", "Planned", tracking_id="XY12-3ZQ/#?")
+    ledger.admit(e, ["teams"], T0)
+    ledger.claim(e.dedup_key, "teams", "w1", 60)
+    ledger.record_delivery(e.dedup_key, "slack", SendResult.delivered(), 1)
+    ledger.remember_thread(e.thread_key, "slack", "C1:1.2")
+    with TableClient.from_connection_string(azurite, table_name="ledgerlayout") as table:
+        entities = list(table.list_entities())
+    kinds = sorted(e["PartitionKey"].split("-")[0] for e in entities)
+    assert kinds == ["communication", "delivery", "delivery", "thread"]
+    assert all(re.fullmatch(r"[a-z]+-[0-9a-f]{64}", e["PartitionKey"]) for e in entities)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", e["RowKey"]) for e in entities)
+    (communication,) = (x for x in entities if x["PartitionKey"].startswith("communication-"))
+    assert (communication["dedup_key"], communication["thread_key"]) == (e.dedup_key, e.thread_key)
+    claimed = next(x for x in entities if x.get("receiver") == "teams")
+    assert claimed["holder"] == "w1" and not claimed["final"]
+    ledger.close()
+
+
+def test_importing_the_relay_loads_no_table_sdk():
+    code = ("import relay.app, relay.pipeline, relay.store.tables, function_app, sys;"
+            " print(sorted(m for m in sys.modules if m.startswith('azure.data')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -21,13 +21,35 @@ class Admission:
     prior: PriorNotice | None  # the thread's previous notification, fixed at first admission
 
 
+# Deliver once: each (notification, receiver) is claimed, sent, then marked. A redelivered or concurrently
+# processed alert finds the mark (nothing to send) or a live claim (someone else is sending; try later).
+#
+# Where a repeat can still happen: the channel accepted the message, and the mark was never written.
+#   - The worker dies (killed, host timeout, instance recycled) between the destination's answer and
+#     record_delivery: the claim expires after its lease, and the next try sends again. The window is
+#     one ledger write after the answer arrives, a few milliseconds (one round trip to Table Storage).
+#   - The destination accepted but its answer never arrived (timeout, reset): that counts as a failure
+#     and is retried, so the message can appear twice. Webhooks (Teams, Slack) take no idempotency key.
+#   - A delivery that outlives its lease (pipeline: retry budget plus a margin) can be claimed again by
+#     another worker while the first is still sending.
+# Every other crash point repeats nothing: before the send, nothing went out (the next try waits for
+# the claim to expire); after the mark, the ledger says delivered.
+
+
 class Ledger(Protocol):
     def admit(self, event: Event, receivers: list[str], now: datetime) -> Admission:
         """Record the communication once; say whether it is new and what it updates."""
 
     def delivered(self, notification_key: str, receiver: str) -> bool: ...
 
-    def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None: ...
+    def claim(self, notification_key: str, receiver: str, holder: str, lease_seconds: float) -> bool:
+        """May `holder` send this notification to this receiver now? True, and held for lease_seconds, when
+        no final delivery is recorded and no other holder's claim is live; False otherwise. The holder
+        itself may claim again (renew). record_delivery releases the claim."""
+
+    def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None:
+        """Mark the delivery (final when it worked or can never work) and release its claim.
+        The first final result stays: a late, slower worker cannot turn it back into "not delivered"."""
 
     def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None: ...
 

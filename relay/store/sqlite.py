@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +44,13 @@ CREATE TABLE IF NOT EXISTS threads (
     reference  TEXT NOT NULL,
     PRIMARY KEY (thread_key, receiver)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    notification_key TEXT NOT NULL,
+    receiver         TEXT NOT NULL,
+    holder           TEXT NOT NULL,
+    until            REAL NOT NULL,  -- seconds since the epoch
+    PRIMARY KEY (notification_key, receiver)
+);
 """
 
 
@@ -53,35 +63,42 @@ def _time(text: str | None) -> datetime | None:
 
 
 class SqliteLedger:
-    def __init__(self, path: str | Path = ":memory:"):
+    def __init__(self, path: str | Path = ":memory:", clock: Callable[[], float] = time.time):
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.Lock()
+        self._clock = clock
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
 
-    def admit(self, event: Event, receivers: list[str], now: datetime) -> Admission:
-        key = event.dedup_key
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The thread lock and an immediate transaction, which holds the file's write lock to the end."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT prior_stage, prior_start, prior_end, prior_sent FROM communications WHERE dedup_key = ?",
-                    (key,),
-                ).fetchone()
-                if row is None:
-                    prior = self._latest_in_thread(event)
-                    self._insert(event, prior, now)
-                    seen = Seen.NEW
-                else:
-                    prior = _prior_from(row)
-                    seen = Seen.DUPLICATE if self._all_final(key, receivers) else Seen.RESUMED
-                self._db.execute("COMMIT")
+                yield
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._db.execute("COMMIT")
+
+    def admit(self, event: Event, receivers: list[str], now: datetime) -> Admission:
+        key = event.dedup_key
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT prior_stage, prior_start, prior_end, prior_sent FROM communications WHERE dedup_key = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
+                prior = self._latest_in_thread(event)
+                self._insert(event, prior, now)
+                seen = Seen.NEW
+            else:
+                prior = _prior_from(row)
+                seen = Seen.DUPLICATE if self._all_final(key, receivers) else Seen.RESUMED
         return Admission(seen, prior)
 
     def _latest_in_thread(self, event: Event) -> PriorNotice | None:
@@ -117,19 +134,43 @@ class SqliteLedger:
 
     def delivered(self, notification_key: str, receiver: str) -> bool:
         with self._lock:
+            return self._final(notification_key, receiver)
+
+    def _final(self, notification_key: str, receiver: str) -> bool:
+        row = self._db.execute(
+            "SELECT final FROM deliveries WHERE notification_key = ? AND receiver = ?", (notification_key, receiver)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def claim(self, notification_key: str, receiver: str, holder: str, lease_seconds: float) -> bool:
+        now = self._clock()
+        with self._transaction():
+            if self._final(notification_key, receiver):
+                return False
             row = self._db.execute(
-                "SELECT final FROM deliveries WHERE notification_key = ? AND receiver = ?",
+                "SELECT holder, until FROM claims WHERE notification_key = ? AND receiver = ?",
                 (notification_key, receiver),
             ).fetchone()
-        return bool(row and row[0])
+            if row and row[0] != holder and row[1] > now:
+                return False
+            self._db.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?)",
+                             (notification_key, receiver, holder, now + lease_seconds))
+        return True
 
     def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None:
         final = result.ok or not result.retryable
-        with self._lock:
+        updated = datetime.fromtimestamp(self._clock(), UTC)
+        with self._transaction():
             self._db.execute(
-                "INSERT OR REPLACE INTO deliveries VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO deliveries VALUES (?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (notification_key, receiver) DO UPDATE SET ok = excluded.ok, final = excluded.final,"
+                " attempts = excluded.attempts, detail = excluded.detail, reference = excluded.reference,"
+                " updated_at = excluded.updated_at WHERE deliveries.final = 0",
                 (notification_key, receiver, int(result.ok), int(final), attempts, result.detail,
-                 result.reference, _iso(datetime.now(UTC))),
+                 result.reference, _iso(updated)),
+            )
+            self._db.execute(
+                "DELETE FROM claims WHERE notification_key = ? AND receiver = ?", (notification_key, receiver)
             )
 
     def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None:

@@ -1,0 +1,214 @@
+"""The ledger on Azure Table Storage, for several Function instances at once; the same port as SqliteLedger.
+
+One table holds three kinds of entity, each kind in its own partitions:
+
+    PartitionKey                 RowKey             what
+    communication-<thread>       <dedup key>        a communication seen, with the prior notice it updates
+    delivery-<notification>      <receiver>         a delivery's claim and, once marked, its result
+    thread-<thread>              <receiver>         where the thread's first message went (a Slack ts)
+
+One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
+ledger needs never cross a partition: a thread's communications, a notification's deliveries.
+Keys are the SHA-256 of the value in hex: bounded in length (keys may be at most 1 KiB) and free of the
+characters keys may not contain (/ \\ # ? and control characters), which dedup keys and resource IDs
+do. Each entity also keeps its values in plain text, for people browsing the table.
+
+Concurrency is optimistic: the first admission and the first claim create their entity (a conflict
+means someone else was first), and every change is a replace conditional on the ETag just read.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+from ..model import Event, PriorNotice, SendResult, Window
+from . import Admission, Seen
+
+DEFAULT_TABLE = "relayledger"
+
+
+def _key(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).isoformat() if when else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class TableLedger:
+    def __init__(self, table, clock: Callable[[], float] = time.time):
+        """`table` is an azure.data.tables.TableClient; the table is created when missing."""
+        self._table = table
+        self._clock = clock
+        try:
+            table.create_table()
+        except ResourceExistsError:
+            pass
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, table: str = DEFAULT_TABLE, **options) -> TableLedger:
+        from azure.data.tables import TableClient
+
+        return cls(TableClient.from_connection_string(connection_string, table_name=table), **options)
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, credential, table: str = DEFAULT_TABLE, **options) -> TableLedger:
+        """With an azure-identity credential, e.g. ManagedIdentityCredential, and the account's table
+        endpoint (https://<account>.table.core.windows.net)."""
+        from azure.data.tables import TableClient
+
+        return cls(TableClient(endpoint, table_name=table, credential=credential), **options)
+
+    # -- communications
+
+    def admit(self, event: Event, receivers: list[str], now: datetime) -> Admission:
+        partition, row = f"communication-{_key(event.thread_key)}", _key(event.dedup_key)
+        entity = self._get(partition, row)
+        if entity is None:
+            prior = self._latest_in_thread(partition, event)
+            try:
+                self._table.create_entity(_communication(partition, row, event, prior, now))
+                return Admission(Seen.NEW, prior)
+            except ResourceExistsError:  # admitted by someone else meanwhile
+                entity = self._table.get_entity(partition, row)
+        prior = _prior(entity.get("prior_stage"), entity.get("prior_start"), entity.get("prior_end"),
+                       entity.get("prior_sent"))
+        seen = Seen.DUPLICATE if self._all_final(event.dedup_key, receivers) else Seen.RESUMED
+        return Admission(seen, prior)
+
+    def _latest_in_thread(self, partition: str, event: Event) -> PriorNotice | None:
+        """The thread's newest communication not newer than this one (as SqliteLedger picks it)."""
+        when = _iso(event.event_time)
+        candidates = [
+            e for e in self._table.query_entities("PartitionKey eq @p", parameters={"p": partition})
+            if when is None or e.get("event_time") is None or e["event_time"] <= when
+        ]
+        if not candidates:
+            return None
+        latest = max(candidates, key=lambda e: (
+            e.get("event_time") is not None, e.get("event_time") or "", e["admitted_at"], e.metadata["timestamp"]
+        ))
+        return _prior(latest.get("stage"), latest.get("window_start"), latest.get("window_end"), latest["admitted_at"])
+
+    def _all_final(self, notification_key: str, receivers: list[str]) -> bool:
+        partition = f"delivery-{_key(notification_key)}"
+        done = {
+            e["receiver"] for e in self._table.query_entities("PartitionKey eq @p", parameters={"p": partition})
+            if e.get("final")
+        }
+        return set(receivers) <= done
+
+    # -- deliveries
+
+    def delivered(self, notification_key: str, receiver: str) -> bool:
+        entity = self._get(*_delivery_keys(notification_key, receiver))
+        return bool(entity and entity.get("final"))
+
+    def claim(self, notification_key: str, receiver: str, holder: str, lease_seconds: float) -> bool:
+        partition, row = _delivery_keys(notification_key, receiver)
+        while True:
+            now = self._clock()
+            entity = self._get(partition, row)
+            if entity is None:
+                fresh = {"PartitionKey": partition, "RowKey": row, "notification_key": notification_key,
+                         "receiver": receiver, "final": False, "holder": holder, "until": now + lease_seconds}
+                if self._create(fresh):
+                    return True
+                continue
+            if entity.get("final"):
+                return False
+            if entity.get("holder") not in (None, holder) and entity.get("until", 0.0) > now:
+                return False
+            if self._replace(entity, {**entity, "holder": holder, "until": now + lease_seconds}):
+                return True
+
+    def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None:
+        partition, row = _delivery_keys(notification_key, receiver)
+        marked = {
+            "PartitionKey": partition, "RowKey": row, "notification_key": notification_key, "receiver": receiver,
+            "ok": result.ok, "final": result.ok or not result.retryable, "attempts": attempts,
+            "detail": result.detail, "reference": result.reference,
+            "updated_at": _iso(datetime.fromtimestamp(self._clock(), UTC)),
+        }
+        marked = {name: value for name, value in marked.items() if value is not None}
+        while True:
+            entity = self._get(partition, row)
+            if entity is None:
+                if self._create(marked):
+                    return
+            elif entity.get("final"):
+                return  # the first final result stays
+            elif self._replace(entity, marked):  # replacing drops the claim's holder and lease
+                return
+
+    # -- threads
+
+    def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None:
+        self._create({"PartitionKey": f"thread-{_key(thread_key)}", "RowKey": _key(receiver),
+                      "thread_key": thread_key, "receiver": receiver, "reference": reference})
+
+    def thread_reference(self, thread_key: str, receiver: str) -> str | None:
+        entity = self._get(f"thread-{_key(thread_key)}", _key(receiver))
+        return entity["reference"] if entity else None
+
+    def close(self) -> None:
+        self._table.close()
+
+    # -- entity operations
+
+    def _get(self, partition: str, row: str):
+        try:
+            return self._table.get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
+
+    def _create(self, entity: dict) -> bool:
+        """False when the entity exists already."""
+        try:
+            self._table.create_entity(entity)
+            return True
+        except ResourceExistsError:
+            return False
+
+    def _replace(self, current, entity: dict) -> bool:
+        """False when `current` changed since it was read."""
+        from azure.data.tables import UpdateMode
+
+        try:
+            self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                                      match_condition=MatchConditions.IfNotModified)
+            return True
+        except ResourceModifiedError:
+            return False
+
+
+def _delivery_keys(notification_key: str, receiver: str) -> tuple[str, str]:
+    return f"delivery-{_key(notification_key)}", _key(receiver)
+
+
+def _communication(partition: str, row: str, event: Event, prior: PriorNotice | None, now: datetime) -> dict:
+    values = {
+        "PartitionKey": partition, "RowKey": row,
+        "dedup_key": event.dedup_key, "thread_key": event.thread_key, "stage": event.stage,
+        "window_start": _iso(event.window.start), "window_end": _iso(event.window.end),
+        "event_time": _iso(event.event_time), "admitted_at": _iso(now),
+    }
+    if prior:
+        values |= {"prior_stage": prior.stage, "prior_start": _iso(prior.window.start),
+                   "prior_end": _iso(prior.window.end), "prior_sent": _iso(prior.sent_at)}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _prior(stage: str | None, start: str | None, end: str | None, sent: str | None) -> PriorNotice | None:
+    if sent is None:
+        return None
+    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=_time(sent))

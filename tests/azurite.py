@@ -1,0 +1,90 @@
+"""Azurite, the Storage emulator from npm (package.json), for the tests: in memory, telemetry off, on free
+loopback ports, started once per test session. A test module asks for it with
+`pytest_plugins = ["tests.azurite"]` and gets the connection string from the `azurite` fixture.
+"""
+from __future__ import annotations
+
+import queue
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BINARY = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "azurite"
+ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key, the same in every installation; it guards nothing.
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+START_SECONDS = 60
+_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (http://\S+)")
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> Iterator[str]:
+    if not BINARY.exists():
+        pytest.fail("Azurite is not installed: run npm ci (or make test)", pytrace=False)
+    # Port 0: the system picks free ports, and Azurite prints them.
+    process = subprocess.Popen(
+        [str(BINARY), "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
+         "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
+        cwd=tmp_path_factory.mktemp("azurite"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        endpoints = _endpoints(process)
+        _wait_until_it_answers(endpoints["Queue"])
+        yield (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+               f"BlobEndpoint={endpoints['Blob']}/{ACCOUNT};QueueEndpoint={endpoints['Queue']}/{ACCOUNT};"
+               f"TableEndpoint={endpoints['Table']}/{ACCOUNT};")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _endpoints(process: subprocess.Popen) -> dict[str, str]:
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    endpoints: dict[str, str] = {}
+    seen: list[str] = []
+    deadline = time.monotonic() + START_SECONDS
+    while len(endpoints) < 3:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"Azurite did not start within {START_SECONDS} s:\n{''.join(seen)}", pytrace=False)
+        if not line:
+            pytest.fail(f"Azurite exited ({process.wait()}):\n{''.join(seen)}", pytrace=False)
+        seen.append(line)
+        if match := _LISTENING.search(line):
+            endpoints[match[1]] = match[2]
+    return endpoints
+
+
+def _pump(stream, lines: queue.Queue[str]) -> None:
+    """Reads the output to the end, so that Azurite never blocks on a full pipe; "" marks the end."""
+    for line in stream:
+        lines.put(line)
+    lines.put("")
+
+
+def _wait_until_it_answers(endpoint: str) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/{ACCOUNT}?comp=list", timeout=5)
+            return
+        except urllib.error.HTTPError:  # any answer will do (this one is unauthenticated)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -1,0 +1,234 @@
+"""One contract for every ledger: the embedded SQLite one and the Table Storage one (on Azurite)."""
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relay.model import Event, EventKind, SendResult, Window
+from relay.store import Seen
+from relay.store.sqlite import SqliteLedger
+from relay.store.tables import TableLedger
+
+pytest_plugins = ["tests.azurite"]
+
+T0 = datetime(2027, 1, 5, 2, 10, tzinfo=UTC)
+LEASE = 60.0
+
+
+def event(communication: str, stage: str, end_day: int = 20, at: datetime | None = T0,
+          tracking_id: str = "XY12-3ZQ") -> Event:
+    return Event(
+        kind=EventKind.MAINTENANCE, schema="common", title="t", communication="c",
+        tracking_id=tracking_id, communication_id=communication, stage=stage,
+        window=Window(datetime(2027, 1, 6, tzinfo=UTC), datetime(2027, 2, end_day, tzinfo=UTC)), event_time=at,
+    )
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Store:
+    """One ledger's storage; open() gives another ledger object on it, as another worker would have."""
+
+    factory: object
+    clock: Clock = field(default_factory=Clock)
+    opened: list = field(default_factory=list)
+
+    def open(self):
+        ledger = self.factory(self.clock)
+        self.opened.append(ledger)
+        return ledger
+
+
+@pytest.fixture(params=["sqlite", "tables"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.sqlite"
+        store = Store(lambda clock: SqliteLedger(path, clock=clock))
+    else:
+        connection_string = request.getfixturevalue("azurite")
+        table = f"ledger{uuid.uuid4().hex[:16]}"
+        store = Store(lambda clock: TableLedger.from_connection_string(connection_string, table, clock=clock))
+    yield store
+    for ledger in store.opened:
+        ledger.close()
+
+
+@pytest.fixture
+def ledger(store):
+    return store.open()
+
+
+def in_threads(count: int, work) -> list:
+    """Runs work(i) in `count` threads that start together; returns the results in order."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+# -- admission
+
+
+def test_first_admission_is_new_and_has_no_prior(ledger):
+    admission = ledger.admit(event("1", "Planned"), ["teams"], T0)
+    assert admission.seen is Seen.NEW and admission.prior is None
+
+
+def test_readmission_is_resumed_until_every_receiver_has_a_final_delivery(ledger):
+    e = event("1", "Planned")
+    ledger.admit(e, ["teams", "slack"], T0)
+    assert ledger.admit(e, ["teams", "slack"], T0).seen is Seen.RESUMED  # nothing delivered yet
+    ledger.record_delivery(e.dedup_key, "teams", SendResult.delivered(), 1)
+    assert ledger.admit(e, ["teams", "slack"], T0).seen is Seen.RESUMED  # slack still missing
+    ledger.record_delivery(e.dedup_key, "slack", SendResult.delivered(), 1)
+    assert ledger.admit(e, ["teams", "slack"], T0).seen is Seen.DUPLICATE
+
+
+def test_retryable_failure_is_not_final_but_permanent_failure_is(ledger):
+    e = event("1", "Planned")
+    ledger.admit(e, ["teams"], T0)
+    ledger.record_delivery(e.dedup_key, "teams", SendResult.failed("503", retryable=True), 3)
+    assert not ledger.delivered(e.dedup_key, "teams")
+    ledger.record_delivery(e.dedup_key, "teams", SendResult.failed("400", retryable=False), 1)
+    assert ledger.delivered(e.dedup_key, "teams")
+    assert ledger.admit(e, ["teams"], T0).seen is Seen.DUPLICATE
+
+
+def test_the_first_final_result_stays(ledger):
+    ledger.record_delivery("k", "teams", SendResult.delivered(), 1)
+    ledger.record_delivery("k", "teams", SendResult.failed("timeout", retryable=True), 6)  # a slower worker
+    assert ledger.delivered("k", "teams")
+
+
+def test_update_in_same_thread_knows_the_prior_stage_and_window(ledger):
+    ledger.admit(event("1", "Planned", end_day=20), ["teams"], T0)
+    later = event("2", "Rescheduled", end_day=27, at=T0 + timedelta(days=3))
+    admission = ledger.admit(later, ["teams"], T0 + timedelta(days=3))
+    assert admission.seen is Seen.NEW
+    assert admission.prior.stage == "Planned"
+    assert admission.prior.window.end == datetime(2027, 2, 20, tzinfo=UTC)
+    assert admission.prior.sent_at == T0
+    # a resumed update keeps the prior it had the first time, not itself
+    assert ledger.admit(later, ["teams"], T0 + timedelta(days=4)).prior.stage == "Planned"
+
+
+def test_a_late_communication_is_compared_with_what_came_before_it(ledger):
+    ledger.admit(event("1", "Planned", at=T0), ["teams"], T0)
+    ledger.admit(event("3", "Complete", at=T0 + timedelta(days=9)), ["teams"], T0 + timedelta(days=9))
+    late = ledger.admit(event("2", "InProgress", at=T0 + timedelta(days=5)), ["teams"], T0 + timedelta(days=10))
+    assert late.prior.stage == "Planned"
+
+
+def test_threads_are_separate(ledger):
+    ledger.admit(event("1", "Planned"), ["teams"], T0)
+    other = ledger.admit(event("1", "Planned", tracking_id="AB34-5CD"), ["teams"], T0)
+    assert other.seen is Seen.NEW and other.prior is None
+
+
+def test_any_characters_in_keys(ledger):
+    odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
+    e = event(odd, "Planned", tracking_id=odd)
+    assert ledger.admit(e, [odd], T0).seen is Seen.NEW
+    assert ledger.claim(e.dedup_key, odd, "w1", LEASE)
+    ledger.record_delivery(e.dedup_key, odd, SendResult.delivered(reference=odd), 1)
+    assert ledger.admit(e, [odd], T0).seen is Seen.DUPLICATE
+    ledger.remember_thread(e.thread_key, odd, odd)
+    assert ledger.thread_reference(e.thread_key, odd) == odd
+
+
+def test_what_was_recorded_survives_reopening(store):
+    e = event("1", "Planned")
+    first = store.open()
+    first.admit(e, ["teams"], T0)
+    first.record_delivery(e.dedup_key, "teams", SendResult.delivered(), 1)
+    first.close()
+    assert store.open().admit(e, ["teams"], T0).seen is Seen.DUPLICATE
+
+
+def test_concurrent_admission_admits_once(store):
+    e = event("1", "Planned")
+    ledgers = [store.open() for _ in range(6)]
+    seen = in_threads(6, lambda i: ledgers[i].admit(e, ["teams"], T0).seen)
+    assert sorted(seen) == sorted([Seen.NEW] + [Seen.RESUMED] * 5)
+
+
+# -- claims
+
+
+def test_a_claim_excludes_other_holders_until_it_expires(store, ledger):
+    assert ledger.claim("k", "teams", "w1", LEASE)
+    assert not ledger.claim("k", "teams", "w2", LEASE)
+    assert ledger.claim("k", "teams", "w1", LEASE)  # the holder itself may renew
+    store.clock.now += LEASE + 1  # w1 died
+    assert ledger.claim("k", "teams", "w2", LEASE)
+    assert not ledger.claim("k", "teams", "w1", LEASE)
+
+
+def test_claims_are_per_receiver_and_notification(ledger):
+    assert ledger.claim("k", "teams", "w1", LEASE)
+    assert ledger.claim("k", "slack", "w2", LEASE)
+    assert ledger.claim("other", "teams", "w2", LEASE)
+
+
+def test_a_final_delivery_cannot_be_claimed(store, ledger):
+    ledger.claim("k", "teams", "w1", LEASE)
+    ledger.record_delivery("k", "teams", SendResult.delivered(), 1)
+    store.clock.now += LEASE + 1
+    assert not ledger.claim("k", "teams", "w1", LEASE)
+    assert not ledger.claim("k", "teams", "w2", LEASE)
+    ledger.record_delivery("k", "slack", SendResult.failed("404", retryable=False), 1)
+    assert not ledger.claim("k", "slack", "w2", LEASE)
+
+
+def test_a_retryable_failure_releases_the_claim(ledger):
+    assert ledger.claim("k", "teams", "w1", LEASE)
+    ledger.record_delivery("k", "teams", SendResult.failed("503", retryable=True), 6)
+    assert ledger.claim("k", "teams", "w2", LEASE)
+
+
+def test_of_two_racing_holders_exactly_one_wins(store):
+    ledgers = [store.open(), store.open()]
+    for n in range(5):
+        key = f"k{n}"
+        if n % 2:  # also race over a delivery that failed before (an existing, unclaimed record)
+            ledgers[0].record_delivery(key, "teams", SendResult.failed("503", retryable=True), 1)
+        won = in_threads(2, lambda i: ledgers[i].claim(key, "teams", f"w{i}", LEASE))
+        assert sorted(won) == [False, True], n
+
+
+def test_of_two_holders_racing_for_an_expired_claim_exactly_one_wins(store):
+    ledgers = [store.open(), store.open()]
+    ledgers[0].claim("k", "teams", "dead", LEASE)
+    store.clock.now += LEASE + 1
+    won = in_threads(2, lambda i: ledgers[i].claim("k", "teams", f"w{i}", LEASE))
+    assert sorted(won) == [False, True]
+
+
+# -- threads
+
+
+def test_thread_reference_is_per_receiver_and_the_first_one_stays(ledger):
+    assert ledger.thread_reference("XY12-3ZQ", "slack") is None
+    ledger.remember_thread("XY12-3ZQ", "slack", "C1:1700000000.000100")
+    ledger.remember_thread("XY12-3ZQ", "slack", "C1:1700000099.000100")
+    assert ledger.thread_reference("XY12-3ZQ", "slack") == "C1:1700000000.000100"
+    assert ledger.thread_reference("XY12-3ZQ", "slack-2") is None
+    assert ledger.thread_reference("AB34-5CD", "slack") is None

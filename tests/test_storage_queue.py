@@ -1,0 +1,280 @@
+"""The Storage Queue inbox and the Function App's queue path, against Azurite: the HTTP trigger puts each
+alert on the queue, and the queue trigger is called with the messages read back as the host hands them
+over (base64 decoded, with their dequeue count)."""
+import base64
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.functions.queue import QueueMessage  # what the Python worker builds from the host's message
+from azure.storage.queue import QueueClient
+
+from relay.inbox.storage import MAX_BODY_BYTES, QUEUE, StorageQueueInbox
+from relay.model import SendResult
+from relay.queue_processing import MAX_DEQUEUE_COUNT, NotRelayed
+
+pytest_plugins = ["tests.azurite"]
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+PLANNED = (EXAMPLES / "alerts" / "01-planned.json").read_bytes()
+REDELIVERED = (EXAMPLES / "alerts" / "02-planned-redelivered.json").read_bytes()
+
+
+def raw_queue(connection_string: str, name: str) -> QueueClient:
+    """The queue without the SDK's decoding: what is stored, as the host reads it."""
+    return QueueClient.from_connection_string(connection_string, name)
+
+
+@pytest.fixture
+def queues(azurite):
+    """The relay's queue and its poison queue, empty."""
+    clients = [raw_queue(azurite, QUEUE), raw_queue(azurite, f"{QUEUE}-poison")]
+    for client in clients:
+        try:
+            client.create_queue()
+        except ResourceExistsError:  # from an earlier test
+            pass
+        client.clear_messages()
+    yield clients
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def inbox(azurite, queues):
+    inbox = StorageQueueInbox.from_connection_string(azurite)
+    yield inbox
+    inbox.close()
+
+
+# -- the inbox
+
+
+def test_put_stores_base64_text_that_never_expires(inbox, queues):
+    body = "{\"title\": \"メンテナンス\"}".encode()
+    item_id = inbox.put(body)
+    (stored,) = queues[0].peek_messages(max_messages=5)
+    assert stored.id == item_id
+    assert base64.b64decode(stored.content) == body
+    assert stored.expires_on.year == 9999
+
+
+def test_put_take_done(inbox, queues):
+    item_id = inbox.put(b"\xef\xbb\xbf{}")  # a byte order mark and all
+    item = inbox.take()
+    assert (item.id, item.body, item.attempts) == (item_id, b"\xef\xbb\xbf{}", 0)
+    assert inbox.take() is None  # hidden while taken
+    inbox.done(item_id)
+    assert queues[0].peek_messages() == []
+
+
+def test_retry_later_hides_the_item_for_the_delay(inbox):
+    inbox.put(b"a")
+    inbox.retry_later(inbox.take().id, 30)
+    assert inbox.take() is None
+
+
+def test_an_item_retried_at_once_comes_back_with_one_more_attempt(inbox):
+    inbox.put(b"a")
+    inbox.retry_later(inbox.take().id, 0)
+    again = inbox.take()
+    assert (again.body, again.attempts) == (b"a", 1)
+
+
+def test_give_up_moves_the_message_to_the_poison_queue_as_the_host_does(inbox, queues, caplog):
+    inbox.put(b"{\"a\": 1}")
+    inbox.give_up(inbox.take().id, "invalid payload")
+    assert queues[0].peek_messages() == []
+    (parked,) = queues[1].peek_messages()
+    assert base64.b64decode(parked.content) == b"{\"a\": 1}"
+    assert "invalid payload" in caplog.text and f"{QUEUE}-poison" in caplog.text
+
+
+def test_the_queue_is_created_on_first_put_and_take_waits_for_it(azurite):
+    inbox = StorageQueueInbox.from_connection_string(azurite, queue="fresh-inbox")
+    assert inbox.take() is None
+    inbox.put(b"x")
+    assert inbox.take().body == b"x"
+    raw_queue(azurite, "fresh-inbox").delete_queue()
+
+
+def test_a_body_over_what_a_message_holds_is_refused(inbox):
+    inbox.put(b"x" * MAX_BODY_BYTES)  # 64 KiB once in base64: the most a message holds
+    with pytest.raises(ValueError, match="queue message"):
+        inbox.put(b"x" * (MAX_BODY_BYTES + 1))
+
+
+# -- the Function App's queue path
+
+
+class Failing:
+    def send(self, message):
+        return SendResult.failed("HTTP 503", retryable=True)
+
+
+@pytest.fixture
+def function_env(azurite, queues, tmp_path, monkeypatch):
+    monkeypatch.setenv("AzureWebJobsStorage", azurite)
+    monkeypatch.setenv("RELAY_INVENTORY", str(EXAMPLES / "inventory.json"))
+    monkeypatch.setenv("RELAY_LEDGER", str(tmp_path / "ledger.sqlite"))
+    monkeypatch.setenv("RELAY_OUTBOX", str(tmp_path / "out"))
+    from handlers import ingest, process
+
+    ingest._keep.cache_clear()
+    process._relay.cache_clear()
+    yield tmp_path / "out"
+    ingest._keep.cache_clear()
+    process._relay.cache_clear()
+
+
+def post(body: bytes) -> func.HttpResponse:
+    from handlers.ingest import ingest
+
+    return ingest(func.HttpRequest(method="POST", url="/api/alerts", body=body,
+                                   headers={"content-type": "application/json"}))
+
+
+def receive(queue: QueueClient) -> QueueMessage:
+    """The next message as the Functions host gives it to Python: base64 decoded, with its dequeue count."""
+    message = queue.receive_message(visibility_timeout=600)
+    return QueueMessage(id=message.id, body=base64.b64decode(message.content),
+                        dequeue_count=message.dequeue_count, pop_receipt=message.pop_receipt)
+
+
+def trigger(queue: QueueClient, message: QueueMessage) -> None:
+    """Calls the queue trigger, then does what the host does: deletes the message when the function returns,
+    makes it visible again when it raises (after visibilityTimeout; at once here)."""
+    from handlers.process import process
+
+    try:
+        process(message)
+    except Exception:
+        queue.update_message(message.id, pop_receipt=message.pop_receipt, visibility_timeout=0)
+        raise
+    queue.delete_message(message.id, pop_receipt=message.pop_receipt)
+
+
+def files(outbox: Path) -> list[Path]:
+    return sorted(outbox.glob("*/*"))
+
+
+def test_the_intake_queues_and_the_queue_trigger_relays(function_env, queues):
+    response = post(PLANNED)
+    assert response.status_code == 202, response.get_body()
+    assert files(function_env) == []  # nothing relayed inside the HTTP call
+    message = receive(queues[0])
+    assert message.get_body() == PLANNED and message.dequeue_count == 1
+    assert json.loads(response.get_body())["id"] == message.id
+    trigger(queues[0], message)
+    assert len(files(function_env)) == 3
+    assert queues[0].peek_messages() == []
+
+
+def test_a_redelivered_alert_is_queued_again_and_sends_nothing(function_env, queues):
+    post(PLANNED)
+    trigger(queues[0], receive(queues[0]))
+    assert post(REDELIVERED).status_code == 202
+    trigger(queues[0], receive(queues[0]))
+    assert len(files(function_env)) == 3
+
+
+def test_a_failed_delivery_raises_so_the_host_tries_again(function_env, queues, caplog):
+    from handlers.process import _relay
+
+    post(PLANNED)
+    relay = _relay()
+    working, relay.channel_for, relay.max_attempts = relay.channel_for, lambda receiver: Failing(), 1
+    with pytest.raises(NotRelayed, match="not yet delivered to email, slack, teams"):
+        trigger(queues[0], receive(queues[0]))
+    assert "try 1 of 5" in caplog.text
+    again = receive(queues[0])
+    assert again.dequeue_count == 2
+    relay.channel_for = working
+    trigger(queues[0], again)
+    assert len(files(function_env)) == 3
+    assert queues[0].peek_messages() == []
+
+
+def test_the_last_try_gives_up_and_leaves_the_message_to_the_poison_queue(function_env, queues, caplog):
+    from handlers.process import _relay
+
+    post(PLANNED)
+    relay = _relay()
+    relay.channel_for, relay.max_attempts = lambda receiver: Failing(), 1
+    message = receive(queues[0])
+    last = QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_DEQUEUE_COUNT,
+                        pop_receipt=message.pop_receipt)
+    with caplog.at_level(logging.ERROR, logger="relay.queue"):
+        with pytest.raises(NotRelayed):
+            trigger(queues[0], last)  # the host would now move it to the poison queue
+    assert f"giving up on message {message.id} after 5 tries" in caplog.text
+    assert f"{QUEUE}-poison" in caplog.text
+    # every delivery is recorded as failed, with its reason, and not as final: a replay may still send it
+    with sqlite3.connect(function_env.parent / "ledger.sqlite") as db:
+        recorded = db.execute("SELECT receiver, ok, final, detail FROM deliveries ORDER BY receiver").fetchall()
+    assert [row[:3] for row in recorded] == [("email", 0, 0), ("slack", 0, 0), ("teams", 0, 0)]
+    assert all(row[3].startswith("HTTP 503 (gave up after 1 attempt(s)") for row in recorded)
+
+
+def test_an_invalid_message_raises_every_time(function_env, queues):
+    queues[0].send_message(base64.b64encode(b"{").decode())
+    with pytest.raises(NotRelayed, match="invalid payload"):
+        trigger(queues[0], receive(queues[0]))
+
+
+def test_an_alert_too_large_for_a_message_is_relayed_at_once(function_env, queues):
+    large = PLANNED + b" " * MAX_BODY_BYTES  # still valid JSON, and well under the intake's 256 KB
+    assert post(large).status_code == 202
+    assert queues[0].peek_messages() == []
+    assert len(files(function_env)) == 3
+
+
+def test_an_inbox_that_cannot_be_written_is_503_and_the_key_stays_out_of_the_log(
+        function_env, azurite, monkeypatch, caplog):
+    key = dict(part.split("=", 1) for part in azurite.split(";") if part)["AccountKey"]
+    dead = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};" \
+           "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    monkeypatch.setenv("AzureWebJobsStorage", dead)
+    with caplog.at_level(logging.DEBUG):
+        response = post(PLANNED)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert key not in caplog.text and key not in response.get_body().decode()
+
+
+def test_the_queue_trigger_is_registered_only_with_a_queue_connection(azurite):
+    code = ("import function_app, json, sys; functions = function_app.app.get_functions();"
+            " print(json.dumps({f.get_function_name(): f.get_function_json() for f in functions}));"
+            " print(sorted(m for m in sys.modules if m.startswith(('azure.storage', 'azure.data', 'jinja2'))))")
+
+    def functions(env: dict) -> tuple[dict, str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AzureWebJobsStorage", "RELAY_"))}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                             env=clean | env)
+        assert out.returncode == 0, out.stderr
+        names, modules = out.stdout.strip().splitlines()
+        return json.loads(names), modules
+
+    inline, _ = functions({})
+    assert list(inline) == ["ingest"]
+    queued, modules = functions({"AzureWebJobsStorage": azurite})
+    (binding,) = json.loads(queued["process"])["bindings"]
+    assert binding == {"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": QUEUE,
+                       "connection": "AzureWebJobsStorage"}
+    assert modules == "[]"  # imported on the first call, not at start
+    identity, _ = functions({"RelayStorage__accountName": "stexample", "RELAY_QUEUE_CONNECTION": "RelayStorage"})
+    assert json.loads(identity["process"])["bindings"][0]["connection"] == "RelayStorage"
+
+
+def test_host_json_retries_as_the_relay_expects():
+    queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
+    assert queues["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+    assert queues["messageEncoding"] == "base64"
