@@ -9,8 +9,9 @@ from pathlib import Path
 
 from .channels import channel_for
 from .config import Config
+from .enrich import VmLookup
 from .enrich.inventory import Inventory
-from .model import Event, Vm
+from .model import Event
 from .pipeline import Relay
 from .store.sqlite import SqliteLedger
 
@@ -18,8 +19,8 @@ from .store.sqlite import SqliteLedger
 class NoInventory:
     """The VM source when none is configured: events are relayed without a VM list."""
 
-    def affected_vms(self, event: Event) -> tuple[list[Vm], str]:
-        return [], "no inventory"
+    def affected_vms(self, event: Event) -> VmLookup:
+        return VmLookup([], "no inventory")
 
 
 @dataclass(frozen=True)

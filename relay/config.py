@@ -13,6 +13,12 @@
         channel: email
         destination: RELAY_SMTP_URL   # name of the environment variable holding the address
         to: [managers@example.com]
+    azure:                         # optional: find the affected VMs in Azure (instead of an inventory)
+      subscriptions: [<id>, ...]   # searched besides the alert's own
+      tenant_wide: false           # true: every subscription the identity can read
+      time_budget_seconds: 20      # enrichment gives up after this, and says what it could not see
+      arm_url: https://management.azure.com
+      authority: https://login.microsoftonline.com
 """
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ CHANNELS = ("teams", "slack", "email")
 LANGUAGES = ("ja", "en", "both")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GUID = re.compile(r"^[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
+PUBLIC_ARM = "https://management.azure.com"
+PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 
 
 class ConfigError(ValueError):
@@ -41,11 +50,23 @@ class Route:
 
 
 @dataclass(frozen=True)
+class AzureSettings:
+    """Where and how long to look for the affected VMs in Azure."""
+
+    subscriptions: tuple[str, ...] = ()  # besides the alert's own
+    tenant_wide: bool = False
+    time_budget_seconds: float = 20.0
+    arm_url: str = PUBLIC_ARM
+    authority: str = PUBLIC_AUTHORITY
+
+
+@dataclass(frozen=True)
 class Config:
     routes: tuple[Route, ...]
     outbox: Path = Path("outbox")
     inventory: Path | None = None
     ledger: Path = Path(".relay/ledger.sqlite")
+    azure: AzureSettings | None = None
     source: str = "built-in defaults"
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -71,7 +92,7 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, not {type(data).__name__}")
-    unknown = set(data) - {"outbox", "inventory", "ledger", "receivers"}
+    unknown = set(data) - {"outbox", "inventory", "ledger", "receivers", "azure"}
     problems += [f"{key}: unknown setting" for key in sorted(unknown)]
     raw_receivers = data.get("receivers")
     if raw_receivers is None:
@@ -86,6 +107,7 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         )
         names = [route.receiver.name for route in routes]
         problems += [f"receivers: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    azure = _azure(data["azure"], problems) if "azure" in data else None
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems))
 
@@ -98,7 +120,41 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         outbox=path_of("outbox", Path("outbox")),
         inventory=path_of("inventory", None),
         ledger=path_of("ledger", Path(".relay/ledger.sqlite")),
+        azure=azure,
         source=source,
+    )
+
+
+def _azure(raw: object, problems: list[str]) -> AzureSettings:
+    if raw is None:
+        return AzureSettings()
+    if not isinstance(raw, dict):
+        problems.append("azure: must be a mapping (subscriptions, tenant_wide, time_budget_seconds, arm_url, authority)")
+        return AzureSettings()
+    keys = {"subscriptions", "tenant_wide", "time_budget_seconds", "arm_url", "authority"}
+    problems += [f"azure.{key}: unknown setting" for key in sorted(set(raw) - keys)]
+    subscriptions = raw.get("subscriptions", [])
+    if not isinstance(subscriptions, list) or not all(isinstance(s, str) and _GUID.match(s) for s in subscriptions):
+        problems.append("azure.subscriptions: a list of subscription ids (like 0a1b2c3d-1111-2222-3333-444455556666)")
+        subscriptions = []
+    tenant_wide = raw.get("tenant_wide", False)
+    if not isinstance(tenant_wide, bool):
+        problems.append("azure.tenant_wide: true or false")
+    budget = raw.get("time_budget_seconds", 20)
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget <= 600:
+        problems.append("azure.time_budget_seconds: seconds above 0 and at most 600, well inside the Functions timeout")
+        budget = 20
+    urls = {}
+    for key, default in (("arm_url", PUBLIC_ARM), ("authority", PUBLIC_AUTHORITY)):
+        urls[key] = raw.get(key, default)
+        if not isinstance(urls[key], str) or not urls[key].startswith("https://"):
+            problems.append(f"azure.{key}: an https:// URL")
+    return AzureSettings(
+        subscriptions=tuple(s.lower() for s in subscriptions),
+        tenant_wide=tenant_wide is True,
+        time_budget_seconds=float(budget),
+        arm_url=str(urls["arm_url"]).rstrip("/"),
+        authority=str(urls["authority"]).rstrip("/"),
     )
 
 

@@ -156,6 +156,7 @@ class Enriched:
     now: datetime
     vms: tuple[AffectedVm, ...] = ()
     lookup: str = "inventory"  # where the VM list came from; "none" when the event names no VMs
+    gaps: tuple[str, ...] = ()  # why the VM list is incomplete, when it is (relay.enrich.gap)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.enrich import enrich
+from relay.enrich import VmLookup, enrich
 from relay.enrich.arm_ids import VmId, id_key, parse_vm_id, vm_from_id
 from relay.enrich.inventory import Inventory, InventoryError
 from relay.model import Event, EventKind, MaintenanceState, ResourceHealthChange, Risk
@@ -202,14 +202,15 @@ def inventory() -> Inventory:
 
 
 def test_impacted_list_by_tracking_id_in_any_case(inventory):
-    vms, lookup = inventory.affected_vms(maintenance(tracking_id="XY12-3ZQ"))
-    assert lookup == "impacted list"
+    found = inventory.affected_vms(maintenance(tracking_id="XY12-3ZQ"))
+    vms = found.vms
+    assert (found.method, found.gaps) == ("impacted list", ())
     assert names(vms) == ["vm-web-01", "vm-web-09"]  # the same VM in two cases counts once
     assert vms[0] is inventory.vms[0]
 
 
 def test_impacted_ids_missing_from_the_inventory_still_count(inventory):
-    vms, _ = inventory.affected_vms(maintenance())
+    vms = inventory.affected_vms(maintenance()).vms
     missing = vms[1]
     assert (missing.name, missing.resource_group, missing.subscription_id) == ("vm-web-09", "rg-web", SUB)
     assert missing.redeploy is None
@@ -218,30 +219,31 @@ def test_impacted_ids_missing_from_the_inventory_still_count(inventory):
 def test_an_empty_impacted_list_means_none_of_ours():
     inventory = Inventory.from_dict({"impacted": {"XY12-3ZQ": []}, "vms": [vm_entry("vm-web-01",
                                      maintenanceRedeployStatus=status())]})
-    assert inventory.affected_vms(maintenance()) == ([], "impacted list")
+    assert inventory.affected_vms(maintenance()) == VmLookup([], "impacted list")
 
 
 def test_fallback_by_region_finds_vms_in_a_wave(inventory):
-    vms, lookup = inventory.affected_vms(maintenance(tracking_id="OTHER-1"))
-    assert lookup == "subscription and region"
+    found = inventory.affected_vms(maintenance(tracking_id="OTHER-1"))
+    vms = found.vms
+    assert found.method == "subscription and region"
     assert names(vms) == ["vm-web-01", "vm-web-02", "vm-db-11"]  # not vm-web-03 (no status), not japanwest
 
 
 def test_fallback_by_subscription_and_region(inventory):
-    vms, _ = inventory.affected_vms(maintenance(tracking_id=None, regions=("Japan West", "japaneast"),
-                                                subscriptions=(OTHER_SUB.upper(),)))
+    vms = inventory.affected_vms(maintenance(tracking_id=None, regions=("Japan West", "japaneast"),
+                                                subscriptions=(OTHER_SUB.upper(),))).vms
     assert names(vms) == ["vm-db-11"]
 
 
 def test_fallback_needs_a_region(inventory):
-    assert inventory.affected_vms(maintenance(tracking_id="OTHER-1", regions=())) == ([], "subscription and region")
+    assert inventory.affected_vms(maintenance(tracking_id="OTHER-1", regions=())) == VmLookup([], "subscription and region")
 
 
 def test_maintenance_of_another_service_names_no_vms(inventory):
     event = maintenance(tracking_id="OTHER-1", services=("SQL Database",))
-    assert inventory.affected_vms(event) == ([], "none")
+    assert inventory.affected_vms(event) == VmLookup([], "none")
     event = maintenance(tracking_id="OTHER-1", services=("SQL Database", "Virtual Machine Scale Sets"))
-    assert names(inventory.affected_vms(event)[0]) == ["vm-web-01", "vm-web-02", "vm-db-11"]
+    assert names(inventory.affected_vms(event).vms) == ["vm-web-01", "vm-web-02", "vm-db-11"]
 
 
 def resource_health(resource_id: str) -> Event:
@@ -250,23 +252,25 @@ def resource_health(resource_id: str) -> Event:
 
 
 def test_resource_health_finds_the_vm_in_any_case(inventory):
-    vms, lookup = inventory.affected_vms(resource_health(vm_id("vm-web-02").upper()))
-    assert lookup == "resource"
+    found = inventory.affected_vms(resource_health(vm_id("vm-web-02").upper()))
+    vms = found.vms
+    assert found.method == "resource"
     assert vms == [inventory.vms[1]]
 
 
 def test_resource_health_on_an_unknown_vm_or_another_resource(inventory):
-    vms, lookup = inventory.affected_vms(resource_health(vm_id("vm-new-01", "rg-new")))
-    assert (names(vms), vms[0].resource_group, lookup) == (["vm-new-01"], "rg-new", "resource")
+    found = inventory.affected_vms(resource_health(vm_id("vm-new-01", "rg-new")))
+    vms = found.vms
+    assert (names(vms), vms[0].resource_group, found.method) == (["vm-new-01"], "rg-new", "resource")
     storage = f"/subscriptions/{SUB}/resourceGroups/rg-web/providers/Microsoft.Storage/storageAccounts/st01"
-    assert inventory.affected_vms(resource_health(storage)) == ([], "resource")
+    assert inventory.affected_vms(resource_health(storage)) == VmLookup([], "resource")
 
 
 @pytest.mark.parametrize("kind", [EventKind.INCIDENT, EventKind.HEALTH_ADVISORY, EventKind.SECURITY])
 def test_other_kinds_name_no_vms(inventory, kind):
     event = Event(kind=kind, schema="common", title="t", communication="", tracking_id="XY12-3ZQ",
                   regions=("Japan East",))
-    assert inventory.affected_vms(event) == ([], "none")
+    assert inventory.affected_vms(event) == VmLookup([], "none")
 
 
 def test_enrich_assesses_and_sorts(inventory):

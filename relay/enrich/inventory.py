@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Event, EventKind, RedeployStatus, Vm, Window
-from . import BY_IMPACTED_LIST, BY_RESOURCE, BY_SUBSCRIPTION_AND_REGION, NO_LOOKUP
+from . import BY_IMPACTED_LIST, BY_RESOURCE, BY_SUBSCRIPTION_AND_REGION, NO_LOOKUP, VmLookup, concerns_vms
 from .arm_ids import id_key, parse_vm_id, vm_from_id
 
 
@@ -60,18 +60,18 @@ class Inventory:
             raise InventoryError(source, problems)
         return cls(vms, impacted, source)
 
-    def affected_vms(self, event: Event) -> tuple[list[Vm], str]:
+    def affected_vms(self, event: Event) -> VmLookup:
         if event.kind is EventKind.MAINTENANCE:
             listed = self._impacted.get((event.tracking_id or "").upper())
             if listed is not None:
-                return [self._vm(vm_id) for vm_id in listed], BY_IMPACTED_LIST
-            if not _concerns_vms(event):
-                return [], NO_LOOKUP
-            return self._in_wave(event), BY_SUBSCRIPTION_AND_REGION
+                return VmLookup([self._vm(vm_id) for vm_id in listed], BY_IMPACTED_LIST)
+            if not concerns_vms(event):
+                return VmLookup([], NO_LOOKUP)
+            return VmLookup(self._in_wave(event), BY_SUBSCRIPTION_AND_REGION)
         if event.kind is EventKind.RESOURCE_HEALTH and event.resource is not None:
             vm = self._by_id.get(id_key(event.resource.resource_id)) or vm_from_id(event.resource.resource_id)
-            return ([vm] if vm else []), BY_RESOURCE
-        return [], NO_LOOKUP
+            return VmLookup([vm] if vm else [], BY_RESOURCE)
+        return VmLookup([], NO_LOOKUP)
 
     def _vm(self, vm_id: str) -> Vm:
         return self._by_id.get(id_key(vm_id)) or vm_from_id(vm_id)
@@ -87,11 +87,6 @@ class Inventory:
             and _region_key(vm.location) in regions
             and (not subscriptions or vm.subscription_id.lower() in subscriptions)
         ]
-
-
-def _concerns_vms(event: Event) -> bool:
-    """An event naming services but no VM service (say, SQL Database) hits no VM in a wave."""
-    return not event.services or any("virtual machine" in service.lower() for service in event.services)
 
 
 def _region_key(region: str) -> str:
@@ -148,6 +143,14 @@ def _vm(raw: Any, path: str, problems: list[str]) -> Vm | None:
         redeploy=_redeploy(raw.get("maintenanceRedeployStatus"), _child(path, "maintenanceRedeployStatus"), problems),
     )
     return vm if len(problems) == known else None
+
+
+def redeploy_status(raw: Any) -> RedeployStatus | None:
+    """maintenanceRedeployStatus as Azure writes it in an instance view (and this file holds it);
+    None when absent or unreadable."""
+    problems: list[str] = []
+    status = _redeploy(raw, "maintenanceRedeployStatus", problems)
+    return None if problems else status
 
 
 def _redeploy(raw: Any, path: str, problems: list[str]) -> RedeployStatus | None:
