@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from .channels import channel_for
 from .config import Config
-from .enrich import VmLookup
+from .enrich import VmLookup, VmSource
 from .enrich.inventory import Inventory
 from .model import Event
 from .pipeline import Relay
@@ -21,6 +22,17 @@ class NoInventory:
 
     def affected_vms(self, event: Event) -> VmLookup:
         return VmLookup([], "no inventory")
+
+
+def vm_source(config: Config) -> VmSource:
+    """Azure when the config has an `azure:` section (its SDKs load now, in the background), else no VM list."""
+    if config.azure is None:
+        return NoInventory()
+    from .enrich.azure import AzureVmSource
+    from .enrich.azure.clients import preload
+
+    threading.Thread(target=preload, name="azure-sdk-preload", daemon=True).start()
+    return AzureVmSource(config.azure)
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,7 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
     """Everything a run needs, checked up front: a receiver that cannot send fails here, not mid-alert."""
     outbox = paths.outbox or config.outbox
     inventory = paths.inventory or config.inventory
-    vms = Inventory.load(inventory) if inventory else NoInventory()
+    vms = Inventory.load(inventory) if inventory else vm_source(config)
     ledger = SqliteLedger(paths.ledger or config.ledger)
     environ = os.environ if environ is None else environ
     channels = {r.receiver.name: channel_for(r.receiver, outbox, ledger, environ) for r in config.routes}

@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from pathlib import Path
 from .alerts import PayloadError, parse_alert
 from .app import NoInventory, Paths, open_relay
 from .channels import ChannelUnavailable
-from .config import ConfigError, default_config, load_config
+from .config import AzureSettings, ConfigError, default_config, load_config
 from .enrich import enrich
 from .enrich.inventory import Inventory, InventoryError
 from .jst import iso_utc
@@ -43,8 +44,10 @@ examples:
   relay process alerts/*.json --config relay.yaml
   relay serve --port 7071                      then POST alerts to http://127.0.0.1:7071/api/alerts
   relay send-test oncall-teams --config relay.yaml   check a receiver after deploying
+  relay vms XY12-3ZQ --subscription <id> --format csv   the affected VMs of a maintenance, from Azure
 
-exit status: 0 done, 1 some message could not be delivered, 2 bad input (payload, config, inventory)."""
+exit status: 0 done, 1 some message could not be delivered (vms: the VM list is incomplete),
+2 bad input (payload, config, inventory, arguments)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +125,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--outbox", type=Path, help="outbox folder for outbox receivers (default ./outbox)")
     p.set_defaults(run=cmd_send_test)
 
+    p = command("vms", help="list the VMs a maintenance affects, and their state, from Azure",
+                description="Asks Azure (Resource Graph, then each VM's instance view) which VMs the maintenance\n"
+                "TRACKING_ID affects, and prints them most urgent first: name, resource group, subscription,\n"
+                "state (Start now, Scheduled, …), self-service deadline and scheduled window in JST, risks.\n"
+                "A progress line on stderr says what it is waiting for.\n\n"
+                "Signs in with DefaultAzureCredential: az login, a managed identity, or the environment\n"
+                "(AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET). Needs read access (Reader) to the\n"
+                "subscriptions. Exit 0 when Azure told everything, 1 when the list is incomplete (each gap\n"
+                "is said on stderr), 2 on bad input.",
+                epilog="examples:\n  relay vms XY12-3ZQ --subscription 0a1b2c3d-1111-2222-3333-444455556666\n"
+                       "  relay vms XY12-3ZQ --config relay.yaml --format json | jq '.vms[].name'",
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tracking_id", metavar="TRACKING_ID", help="the maintenance's trackingId, like XY12-3ZQ")
+    p.add_argument("--subscription", action="append", default=[], metavar="ID", type=_subscription,
+                   help="a subscription to search (repeat for more); besides the config's azure.subscriptions;"
+                        " with none anywhere, every subscription the identity can read")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="default: table")
+    p.add_argument("--config", type=Path, help="YAML config: its azure: section (time budget, endpoints, subscriptions)")
+    _add_now(p)
+    p.set_defaults(run=cmd_vms)
+
     p = command("demo", help="relay the bundled example alerts into ./outbox",
                             description="Runs the examples (a planned maintenance and its updates, a redelivered"
                             " duplicate, an incident, a Resource Health alert) against the example inventory as of"
@@ -149,6 +173,12 @@ def _instant(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (try 2027-01-12T00:00:00Z)") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _subscription(text: str) -> str:
+    if not re.fullmatch(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}", text.strip()):
+        raise argparse.ArgumentTypeError(f"not a subscription id: {text!r} (like 0a1b2c3d-1111-2222-3333-444455556666)")
+    return text.strip().lower()
 
 
 def _read(file: str) -> bytes:
@@ -291,6 +321,28 @@ def cmd_send_test(args) -> int:
     retry = "yes" + (f", after {result.retry_after:g} s" if result.retry_after else "") if result.retryable else "no"
     print(f"{where}: NOT delivered: {result.detail} (worth retrying: {retry})")
     return EXIT_UNDELIVERED
+
+
+def cmd_vms(args) -> int:
+    from . import vms
+    from .enrich.azure.graph import TRACKING_ID
+
+    if not TRACKING_ID.match(args.tracking_id):
+        print(f"relay: not a trackingId: {args.tracking_id!r} (like XY12-3ZQ)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    config = load_config(args.config) if args.config else default_config()
+    progress = vms.Progress()
+    found, gaps = vms.lookup(args.tracking_id, config.azure or AzureSettings(), tuple(args.subscription),
+                             args.now or datetime.now(UTC), progress)
+    progress.done()
+    text = {"json": lambda: vms.as_json(found, gaps) + "\n", "csv": lambda: vms.as_csv(found),
+            "table": lambda: vms.as_table(found)}[args.format]()
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    print(f"{len(found)} VM(s) affected by {args.tracking_id}", file=sys.stderr)
+    for gap in gaps:
+        print(vms.gap_line(gap), file=sys.stderr)
+    return EXIT_UNDELIVERED if gaps else EXIT_OK
 
 
 def _shown(path: Path) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
+from .enrich import Gap
 from .maintenance import count_by_state
 from .model import AffectedVm, EventKind, MaintenanceState, Notification, ResourceHealthChange, Risk, Window
 
@@ -180,6 +181,7 @@ class View:
     prior_window: Window | None  # set only when the window moved since the last notice
     change: str  # what the stage means as news: rescheduled, canceled, complete, in_progress, resolved, or ""
     lookup: str
+    gaps: tuple[Gap, ...]  # why the VM list is incomplete (at most LIST_LIMIT); empty when it is complete
     link: str | None
     shows_vms: bool  # maintenance: a VM table (or a "none of ours" line); other kinds: none
     rows: tuple[VmRow, ...]  # every affected VM, most urgent first
@@ -255,6 +257,7 @@ def build_view(notification: Notification) -> View:
         prior_window=prior.window if notification.window_changed else None,
         change=change,
         lookup=short_line(enriched.lookup),
+        gaps=_gaps(enriched.gaps),
         link=link,
         shows_vms=shows_vms,
         rows=rows,
@@ -263,6 +266,11 @@ def build_view(notification: Notification) -> View:
         first_deadline=min(deadlines) if deadlines else None,
         resource=resource,
     )
+
+
+def _gaps(gaps: tuple[str, ...]) -> tuple[Gap, ...]:
+    parsed = (Gap.parse(text) for text in gaps[:LIST_LIMIT])
+    return tuple(Gap(short_line(g.reason, ITEM_LIMIT), short_line(g.scope, ITEM_LIMIT), g.vms) for g in parsed)
 
 
 def _advice(view: View) -> tuple[str, ...]:

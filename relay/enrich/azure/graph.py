@@ -1,0 +1,124 @@
+"""Resource Graph: the impacted resources of a trackingId, joined to the facts of each VM, in one query.
+
+One row per impacted resource (servicehealthresources, microsoft.resourcehealth/events/
+impactedresources) that is a VM, a scale set or a scale set's VM, left-joined to the VM in `resources`
+with its availability set, scale set, zones, tags, power state and the allocation of every public IP
+on its network interfaces. Three joins, one of them across tables: the most Resource Graph allows.
+Pages of 1,000 rows with $skipToken (the query projects `id`, without which no token comes back),
+at most 300 subscriptions a query. Rows come in the order of the impacted resources' names, opaque
+ids that mix the subscriptions: every subscription's VMs start on the first pages, so every
+subscription's read bucket starts working at once (ordered by `id`, the last subscription's VMs would
+wait for the last page).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from ...model import Vm
+
+PAGE = 1000
+SUBSCRIPTIONS_PER_QUERY = 300
+TRACKING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+VM_TYPE = "microsoft.compute/virtualmachines"
+SCALE_SET_TYPE = "microsoft.compute/virtualmachinescalesets"
+SCALE_SET_VM_TYPE = "microsoft.compute/virtualmachinescalesets/virtualmachines"
+
+_QUERY = """\
+servicehealthresources
+| where type =~ 'microsoft.resourcehealth/events/impactedresources'
+| where id contains '/events/{tracking_id}/impactedresources/'
+| extend targetId = tolower(tostring(properties.targetResourceId)),
+         targetType = tolower(tostring(properties.targetResourceType))
+| where targetType in ('microsoft.compute/virtualmachines', 'microsoft.compute/virtualmachinescalesets',
+                       'microsoft.compute/virtualmachinescalesets/virtualmachines')
+| project id, impactedName = name, subscriptionId, targetId, targetType, target = tostring(properties.targetResourceId)
+| join kind=leftouter (
+    resources
+    | where type =~ 'microsoft.compute/virtualmachines'
+    | project targetId = tolower(id), vmId = id, name, resourceGroup, location, zones, tags,
+              availabilitySet = tostring(properties.availabilitySet.id),
+              scaleSet = tostring(properties.virtualMachineScaleSet.id),
+              powerState = tostring(properties.extended.instanceView.powerState.code)
+    | join kind=leftouter (
+        resources
+        | where type =~ 'microsoft.network/networkinterfaces'
+        | mv-expand ipConfiguration = properties.ipConfigurations
+        | project targetId = tolower(tostring(properties.virtualMachine.id)),
+                  publicIpId = tolower(tostring(ipConfiguration.properties.publicIPAddress.id))
+        | where isnotempty(publicIpId)
+        | join kind=inner (
+            resources
+            | where type =~ 'microsoft.network/publicipaddresses'
+            | project publicIpId = tolower(id), allocation = tostring(properties.publicIPAllocationMethod)
+          ) on publicIpId
+        | summarize allocations = make_set(allocation) by targetId
+      ) on targetId
+  ) on targetId
+| project id, impactedName, subscriptionId, targetType, target, vmId, name, resourceGroup, location, zones, tags,
+          availabilitySet, scaleSet, powerState, allocations
+| order by impactedName asc, id asc"""
+
+
+def query(tracking_id: str) -> str:
+    """The query for one trackingId (checked: it goes into the query text)."""
+    if not TRACKING_ID.match(tracking_id):
+        raise ValueError(f"not a trackingId: {tracking_id!r}")
+    return _QUERY.format(tracking_id=tracking_id.lower())
+
+
+async def impacted_rows(azure, tracking_id: str, subscriptions: list[str] | None) -> AsyncIterator[list[dict]]:
+    """Pages of rows; `subscriptions` None searches every subscription the identity can read."""
+    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+    text = query(tracking_id)
+    batches = [subscriptions[i:i + SUBSCRIPTIONS_PER_QUERY] for i in range(0, len(subscriptions), SUBSCRIPTIONS_PER_QUERY)] \
+        if subscriptions is not None else [None]
+    for batch in batches:
+        token = None
+        while True:
+            options = QueryRequestOptions(top=PAGE, skip_token=token, result_format="objectArray")
+            response = await azure.graph.resources(QueryRequest(subscriptions=batch, query=text, options=options))
+            yield list(response.data or [])
+            token = response.skip_token
+            if not token:
+                break
+
+
+def vm_of(row: dict) -> Vm | None:
+    """The VM of a row that found its VM in `resources`; None when it did not (a scale set, one of its
+    VMs, or a VM Resource Graph does not list)."""
+    if not row.get("vmId"):
+        return None
+    allocations = {str(a).lower() for a in row.get("allocations") or ()}
+    return Vm(
+        id=row["vmId"],
+        name=row.get("name") or row["vmId"].rsplit("/", 1)[-1],
+        resource_group=row.get("resourceGroup") or "",
+        subscription_id=row.get("subscriptionId") or "",
+        location=row.get("location") or "",
+        zones=tuple(str(zone) for zone in row.get("zones") or ()),
+        availability_set=group_name(row.get("availabilitySet"), row.get("scaleSet")),
+        power_state=power_state(row.get("powerState")),
+        public_ip_allocation="Dynamic" if "dynamic" in allocations else ("Static" if "static" in allocations else None),
+        tags=tags_of(row.get("tags")),
+    )
+
+
+def tags_of(raw: dict | None) -> dict[str, str]:
+    return {str(name): "" if value is None else str(value) for name, value in (raw or {}).items()}
+
+
+def group_name(availability_set: str | None, scale_set: str | None) -> str | None:
+    """The availability set a VM is in; failing that, its scale set, whose VMs Azure also maintains
+    one update domain at a time."""
+    for group in (availability_set, scale_set):
+        if group:
+            return group.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def power_state(code: str | None) -> str:
+    """"PowerState/running" → "running", the way the inventory writes it."""
+    return (code or "").rsplit("/", 1)[-1].lower() or "unknown"

@@ -1,0 +1,227 @@
+"""AzureVmSource: asks Azure which of our VMs a maintenance event hits, and where each one stands.
+
+For N impacted VMs over S subscriptions, the calls are
+    token               1
+    Resource Graph      ceil(N / 1,000) pages of one query: impacted resources joined to VM facts
+    instance views      one per VM (no listing carries maintenanceRedeployStatus for plain VMs),
+                        started as soon as their page arrives, paced by each subscription's ARM read
+                        bucket (250, refilled 25 a second): the bucket, not the client, sets the pace
+    scale set listings  one per scale set with impacted VMs (a page each 1,000 VMs or so)
+    Resource Health     one per listed subscription Resource Graph returned nothing for (0 when every
+                        subscription has impacted VMs), or per subscription when Resource Graph fails
+Whatever cannot be seen within the time budget (403, timeout, a throttle that does not clear) becomes
+a gap; the VMs found are returned all the same.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from ...config import AzureSettings
+from ...model import Event, EventKind, Vm
+from .. import (
+    BY_IMPACTED_LIST,
+    BY_RESOURCE,
+    DENIED,
+    FAILED,
+    NO_LOOKUP,
+    TENANT,
+    Gap,
+    VmLookup,
+    concerns_vms,
+)
+from ..arm_ids import id_key, parse_vm_id, vm_from_id
+from . import compute, graph, health
+from .clients import Azure, CredentialFactory, default_credential
+from .throttle import Throttle, Unavailable
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+_REPORT_EVERY = 0.5  # seconds between progress lines about instance views
+LANE_WORKERS = 8  # calls in flight for one subscription: its read bucket, not the client, sets the pace
+
+
+class AzureVmSource:
+    """The VmSource of a relay with an `azure:` config. `stats` holds the last lookup's calls."""
+
+    def __init__(self, settings: AzureSettings, credential: CredentialFactory | None = None,
+                 connection_verify: str | None = None, progress: Progress | None = None):
+        self.settings = settings
+        self.credential = credential or default_credential(settings, connection_verify)
+        self.connection_verify = connection_verify
+        self.progress = progress or (lambda line: None)
+        self.stats: dict = {}
+
+    def affected_vms(self, event: Event) -> VmLookup:
+        if event.kind is EventKind.RESOURCE_HEALTH and event.resource is not None:
+            vm = vm_from_id(event.resource.resource_id)
+            return VmLookup([vm] if vm else [], BY_RESOURCE)
+        if event.kind is not EventKind.MAINTENANCE or not concerns_vms(event) or not event.tracking_id:
+            return VmLookup([], NO_LOOKUP)
+        return self.lookup(event.tracking_id, event.subscription_ids)
+
+    def lookup(self, tracking_id: str, subscriptions: tuple[str, ...] = ()) -> VmLookup:
+        """The VMs impacted under `tracking_id` in these subscriptions and the configured ones."""
+        if not graph.TRACKING_ID.match(tracking_id):
+            return VmLookup([], NO_LOOKUP)
+        listed = list(dict.fromkeys(s.lower() for s in (*subscriptions, *self.settings.subscriptions)))
+        try:
+            return _run(lambda: _Lookup(self, tracking_id, listed).run())
+        except Exception:  # noqa: BLE001 - enrichment never holds an alert back
+            log.exception("looking up the VMs of %s failed", tracking_id)
+            return VmLookup([], BY_IMPACTED_LIST, (str(Gap(FAILED, TENANT)),))
+
+
+def _run(start):
+    """Run the coroutine `start()` makes to its end from synchronous code, also from a thread that
+    already runs an event loop (then in a thread of its own)."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is None:
+        try:
+            import uvloop
+            return uvloop.run(start())
+        except ImportError:
+            return asyncio.run(start())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, start()).result()
+
+
+class _Lookup:
+    def __init__(self, source: AzureVmSource, tracking_id: str, subscriptions: list[str]):
+        self.source, self.tracking_id, self.subscriptions = source, tracking_id, subscriptions
+        self.vms: dict[str, Vm] = {}  # by id key, in the order found
+        self.scale_sets: dict[str, tuple[str, set[str] | None]] = {}  # key: (id, wanted VM keys or None: all in a wave)
+        self.missing: dict[tuple[str, str], None] = {}  # (reason, scope) whose VMs could not be listed
+        self.unknown: Counter[tuple[str, str]] = Counter()  # (reason, subscription): VMs without a status
+        self.lanes: dict[str, asyncio.Queue] = {}  # by subscription: VMs waiting for their status
+        self.statuses = self.done = 0
+        self.reported = 0.0
+
+    async def run(self) -> VmLookup:
+        settings = self.source.settings
+        throttle = Throttle(settings.time_budget_seconds)
+        started = time.monotonic()
+        async with Azure(settings, self.source.credential, throttle, self.source.connection_verify) as azure:
+            async with asyncio.TaskGroup() as tasks:
+                fallback = await self._graph(azure, tasks)
+                await asyncio.gather(*(self._health(azure, tasks, sub) for sub in fallback))
+                for scale_set, wanted in self.scale_sets.values():
+                    tasks.create_task(self._scale_set(azure, scale_set, wanted))
+                for lane in self.lanes.values():
+                    for _ in range(LANE_WORKERS):
+                        lane.put_nowait(None)  # nothing more to come
+        self.source.stats = {"calls": dict(throttle.calls), "throttled": throttle.refused,
+                             "seconds": time.monotonic() - started, "vms": len(self.vms)}
+        gaps = [Gap(reason, scope) for reason, scope in self.missing]
+        gaps += [Gap(reason, sub, n) for (reason, sub), n in sorted(self.unknown.items())]
+        return VmLookup(list(self.vms.values()), BY_IMPACTED_LIST, tuple(str(gap) for gap in gaps))
+
+    async def _graph(self, azure, tasks) -> list[str | None]:
+        """Page through Resource Graph; the subscriptions (None: the tenant) to ask Resource Health."""
+        tenant_wide = self.source.settings.tenant_wide
+        seen, rows = set(), 0
+        try:
+            pages = graph.impacted_rows(azure, self.tracking_id, None if tenant_wide else self.subscriptions)
+            async for number, page in _numbered(pages):
+                rows += len(page)
+                self.source.progress(f"resource graph: page {number} ({rows:,} rows)…")
+                for row in page:
+                    seen.add(str(row.get("subscriptionId") or "").lower())
+                    self._target(azure, tasks, row.get("target") or "", row.get("targetType") or "", graph.vm_of(row))
+        except Exception as error:  # noqa: BLE001
+            log.warning("Resource Graph failed (%s); asking Resource Health instead", _reason(error))
+            return [*self.subscriptions, *([None] if tenant_wide else [])]
+        return [sub for sub in self.subscriptions if sub not in seen]
+
+    async def _health(self, azure, tasks, subscription: str | None) -> None:
+        self.source.progress(f"resource health: {subscription or 'tenant'}…")
+        try:
+            targets = await health.impacted_targets(azure, self.tracking_id, subscription)
+        except Exception as error:  # noqa: BLE001
+            if (reason := _reason(error)) is not None:
+                self.missing[(reason, subscription or TENANT)] = None
+            return
+        for target, kind in targets:
+            self._target(azure, tasks, target, kind, None)
+
+    def _target(self, azure, tasks, target: str, kind: str, vm: Vm | None) -> None:
+        key = id_key(target)
+        if kind == graph.VM_TYPE and key not in self.vms and (vm or parse_vm_id(target)):
+            self.vms[key] = vm or vm_from_id(target)
+            self.statuses += 1
+            self._lane(azure, tasks, self.vms[key].subscription_id.lower()).put_nowait((key, vm, target))
+        elif kind == graph.SCALE_SET_VM_TYPE and (vm := compute.scale_set_vm_from_id(target)) and key not in self.vms:
+            self.vms[key] = vm  # until its scale set's listing tells more
+            scale_set = target[: key.rindex("/virtualmachines/")]
+            _, wanted = self.scale_sets.setdefault(id_key(scale_set), (scale_set, set()))
+            if wanted is not None:
+                wanted.add(key)
+        elif kind == graph.SCALE_SET_TYPE:
+            self.scale_sets[key] = (target, None)
+
+    def _lane(self, azure, tasks, subscription: str) -> asyncio.Queue:
+        """The subscription's queue of VMs, worked by LANE_WORKERS calls at a time."""
+        lane = self.lanes.get(subscription)
+        if lane is None:
+            lane = self.lanes[subscription] = asyncio.Queue()
+            for _ in range(LANE_WORKERS):
+                tasks.create_task(self._work(azure, lane))
+        return lane
+
+    async def _work(self, azure, lane: asyncio.Queue) -> None:
+        while (job := await lane.get()) is not None:
+            key, vm, target = job
+            await self._status(azure, key, compute.with_status(azure, vm) if vm else compute.described(azure, target))
+
+    async def _status(self, azure, key: str, call) -> None:
+        try:
+            self.vms[key] = await call
+        except Exception as error:  # noqa: BLE001
+            if (reason := _reason(error)) is not None:
+                self.unknown[(reason, self.vms[key].subscription_id.lower())] += 1
+        self.done += 1
+        now = time.monotonic()
+        if now - self.reported >= _REPORT_EVERY or self.done == self.statuses:
+            self.reported = now
+            self.source.progress(f"maintenance status: {self.done:,} of {self.statuses:,} VMs…")
+
+    async def _scale_set(self, azure, scale_set: str, wanted: set[str] | None) -> None:
+        try:
+            found = await compute.scale_set_vms(azure, scale_set, wanted)
+        except Exception as error:  # noqa: BLE001
+            if (reason := _reason(error)) is not None:
+                subscription = scale_set.split("/")[2].lower()
+                if wanted:
+                    self.unknown[(reason, subscription)] += len(wanted)
+                else:
+                    self.missing[(reason, subscription)] = None
+            found = []
+        for vm in found:
+            self.vms[id_key(vm.id)] = vm
+
+
+async def _numbered(pages):
+    number = 0
+    async for page in pages:
+        number += 1
+        yield number, page
+
+
+def _reason(error: Exception) -> str | None:
+    """The gap an error leaves: None for a 404 (the resource is gone: nothing is missing)."""
+    if isinstance(error, Unavailable):
+        return error.reason
+    status = getattr(error, "status_code", None)
+    if status == 404:
+        return None
+    if status == 403:
+        return DENIED
+    log.warning("Azure call failed: %s %s", type(error).__name__, status or "")
+    return FAILED

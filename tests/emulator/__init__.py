@@ -1,0 +1,12 @@
+"""An emulator of the Azure endpoints the relay calls, for tests and the benchmark.
+
+    estate.py   the generated Azure estate it serves
+    limits.py   the documented throttles it enforces (and how to scale their time)
+    server.py   the HTTPS server: Entra token, Resource Graph, Resource Health, Compute
+    __main__.py run it in a process of its own: python -m tests.emulator --help
+"""
+from .estate import Estate
+from .limits import Limits
+from .server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
+
+__all__ = ["ArmEmulator", "CLIENT_ID", "CLIENT_SECRET", "Estate", "Limits", "TENANT_ID"]

@@ -1,0 +1,185 @@
+"""A generated Azure estate: subscriptions, VMs (some in scale sets), NICs, public IPs, and the
+impacted resources of one maintenance trackingId — what the emulator serves.
+
+Deterministic for a given shape. Azure writes ids in many letter cases, so the impacted resources name
+their VMs in several (`resourcegroups`, upper-case groups, `VirtualMachines`, all lower case).
+`inventory()` writes the same VMs as the offline inventory file, to check that the Azure source
+produces the same records.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+NOW = datetime(2026, 1, 20, 3, 0, tzinfo=UTC)
+TRACKING_ID = "XY12-3ZQ"
+
+
+def subscription_id(n: int) -> str:
+    return f"{n:08x}-5ab0-4c1d-8e2f-{n:012x}"
+
+
+@dataclass
+class EstateVm:
+    id: str  # as Azure created it
+    name: str
+    resource_group: str
+    subscription: str
+    location: str = "japaneast"
+    zones: list[str] = field(default_factory=list)
+    availability_set: str | None = None  # name
+    scale_set: str | None = None  # id of a uniform scale set this VM belongs to
+    instance_id: str | None = None
+    power: str = "PowerState/running"
+    public_ip: str | None = None  # Static, Dynamic
+    tags: dict[str, str] = field(default_factory=dict)
+    redeploy: dict | None = None  # maintenanceRedeployStatus as the instance view writes it
+    impacted_as: str | None = None  # the id the impacted resource names it by (its own casing), if impacted
+
+    @property
+    def type(self) -> str:
+        kind = "virtualMachineScaleSets/virtualMachines" if self.scale_set else "virtualMachines"
+        return f"Microsoft.Compute/{kind}"
+
+
+class Target(NamedTuple):
+    """One impacted resource: its own id, and the resource it names (a VM, a scale set's VM, a scale set)."""
+
+    id: str
+    subscription: str
+    type: str
+    target: str
+    vm: EstateVm | None  # None for a whole scale set
+
+
+class Estate:
+    """`vms` impacted VMs spread over `subscriptions`, plus `bystanders` unaffected VMs in each, and
+    `scale_sets` uniform scale sets of `instances` VMs of which the first `impacted_instances` are hit
+    (named one by one, or, with `whole_scale_sets`, by the scale set alone)."""
+
+    def __init__(self, vms: int = 30, subscriptions: int = 2, *, bystanders: int = 2, scale_sets: int = 0,
+                 instances: int = 4, impacted_instances: int = 2, whole_scale_sets: bool = False,
+                 tracking_id: str = TRACKING_ID, now: datetime = NOW):
+        self.tracking_id, self.now, self.whole_scale_sets = tracking_id, now, whole_scale_sets
+        self.subscriptions = [subscription_id(n + 1) for n in range(subscriptions)]
+        self.vms: list[EstateVm] = []
+        for i in range(vms):
+            self.vms.append(self._vm(i, self.subscriptions[i % subscriptions], impacted=True))
+        for n, sub in enumerate(self.subscriptions):
+            self.vms += [self._vm(vms + n * bystanders + j, sub, impacted=False) for j in range(bystanders)]
+        self.scale_sets: list[str] = []
+        for s in range(scale_sets):
+            sub = self.subscriptions[s % subscriptions]
+            scale_set = (f"/subscriptions/{sub}/resourceGroups/rg-vmss/providers/Microsoft.Compute"
+                         f"/virtualMachineScaleSets/vmss-{s:02d}")
+            self.scale_sets.append(scale_set)
+            for k in range(instances):
+                vm = self._vm(k, sub, impacted=k < impacted_instances, scale_set=scale_set)
+                self.vms.append(vm)
+        self._by_key = {vm.id.lower(): vm for vm in self.vms}
+
+    def _vm(self, i: int, sub: str, impacted: bool, scale_set: str | None = None) -> EstateVm:
+        group = f"rg-{i % 7:02d}"
+        if scale_set:
+            name = f"{scale_set.rsplit('/', 1)[-1]}_{i}"
+            vm_id = f"{scale_set}/virtualMachines/{i}"
+            group = "rg-vmss"
+        else:
+            name = f"vm-{sub[6:8]}-{i:05d}"
+            vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
+        return EstateVm(
+            id=vm_id,
+            name=name,
+            resource_group=group,
+            subscription=sub,
+            zones=[str(i % 3 + 1)] if i % 3 == 0 else [],
+            availability_set=f"as-{group}" if i % 3 == 1 and not scale_set else None,
+            scale_set=scale_set,
+            instance_id=str(i) if scale_set else None,
+            power="PowerState/deallocated" if i % 17 == 16 else "PowerState/running",
+            public_ip={0: "Dynamic", 1: "Static"}.get(i % 4) if not scale_set else None,
+            tags={"env": "prod" if i % 2 else "dev", "owner": f"team-{i % 5}"},
+            redeploy=self._redeploy(i) if impacted else None,
+            impacted_as=_casing(vm_id, i) if impacted else None,
+        )
+
+    def _redeploy(self, i: int) -> dict | None:
+        """Start now, Scheduled, Already updated, Retry later, or (1 in 10) out of the wave already."""
+        kind = i % 10
+        if kind == 9:
+            return None
+        day = timedelta(days=1)
+
+        def iso(when: datetime) -> str:
+            return when.isoformat().replace("+00:00", "Z")
+
+        return {
+            "isCustomerInitiatedMaintenanceAllowed": kind < 4 or kind == 8,
+            "preMaintenanceWindowStartTime": iso(self.now - 14 * day),
+            "preMaintenanceWindowEndTime": iso(self.now + 3 * day + timedelta(hours=i % 48)),
+            "maintenanceWindowStartTime": iso(self.now + 5 * day),
+            "maintenanceWindowEndTime": iso(self.now + 6 * day),
+            "lastOperationResultCode": {7: "MaintenanceCompleted", 8: "RetryLater"}.get(kind, "None"),
+            "lastOperationMessage": None,
+        }
+
+    # --- what the emulator looks up ----------------------------------------------------------------
+
+    def vm(self, vm_id: str) -> EstateVm | None:
+        return self._by_key.get(vm_id.lower())
+
+    def impacted(self) -> list[EstateVm]:
+        return [vm for vm in self.vms if vm.impacted_as]
+
+    def scale_set_vms(self, scale_set: str) -> list[EstateVm]:
+        return [vm for vm in self.vms if vm.scale_set and vm.scale_set.lower() == scale_set.lower()]
+
+    def targets(self) -> list[Target]:
+        """The impacted resources of the trackingId."""
+        targets = [self._target(vm.subscription, vm.type, vm.impacted_as, vm) for vm in self.impacted()
+                   if not (vm.scale_set and self.whole_scale_sets)]
+        if self.whole_scale_sets:
+            hit = dict.fromkeys((vm.scale_set, vm.subscription) for vm in self.impacted() if vm.scale_set)
+            targets += [self._target(sub, "Microsoft.Compute/virtualMachineScaleSets", scale_set, None)
+                        for scale_set, sub in hit]
+        return targets
+
+    def _target(self, subscription: str, kind: str, target: str, vm: EstateVm | None) -> Target:
+        name = hashlib.sha1(target.lower().encode()).hexdigest()[:12]
+        resource = f"/subscriptions/{subscription}/providers/Microsoft.ResourceHealth/events/{self.tracking_id}" \
+                   f"/impactedResources/{name}"
+        return Target(resource, subscription, kind, target, vm)
+
+    # --- the offline inventory of the same VMs -----------------------------------------------------
+
+    def inventory(self) -> dict:
+        """The plain VMs as relay/enrich/inventory.py reads them (it has no scale sets)."""
+        plain = [vm for vm in self.vms if not vm.scale_set]
+        return {
+            "impacted": {self.tracking_id: [vm.impacted_as for vm in plain if vm.impacted_as]},
+            "vms": [
+                {
+                    "id": vm.id, "name": vm.name, "resourceGroup": vm.resource_group, "subscriptionId": vm.subscription,
+                    "location": vm.location, "zones": vm.zones, "availabilitySet": vm.availability_set,
+                    "powerState": vm.power.split("/", 1)[1], "publicIpAllocation": vm.public_ip, "tags": vm.tags,
+                    "maintenanceRedeployStatus": vm.redeploy,
+                }
+                for vm in plain
+            ],
+        }
+
+
+def _casing(vm_id: str, i: int) -> str:
+    """The id as an impacted resource might write it."""
+    variant = i % 4
+    if variant == 1:
+        return vm_id.lower()
+    if variant == 2:
+        parts = vm_id.split("/")
+        parts[3], parts[4] = "resourcegroups", parts[4].upper()
+        return "/".join(parts).replace("/virtualMachines/", "/VirtualMachines/")
+    if variant == 3:
+        return vm_id.replace("Microsoft.Compute", "microsoft.compute").replace(vm_id.split("/")[2], vm_id.split("/")[2].upper())
+    return vm_id

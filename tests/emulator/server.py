@@ -1,0 +1,330 @@
+"""The ARM emulator: the few Azure endpoints the relay calls, over HTTPS on 127.0.0.1, throttled.
+
+    POST /{tenant}/oauth2/v2.0/token                                   Entra client credentials
+    GET  /{tenant}/v2.0/.well-known/openid-configuration               OpenID discovery
+    POST /providers/Microsoft.ResourceGraph/resources                  our impacted-VMs query only
+    GET  [/subscriptions/{s}]/providers/Microsoft.ResourceHealth/events/{id}/impactedResources   paged, nextLink
+    GET  /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{vm}[/instanceView]
+    GET  …/virtualMachineScaleSets/{set}/virtualMachines?$expand=instanceView        paged, nextLink
+    GET  /_emulator/stats                                              what happened (no auth, no throttle)
+
+Paths match in any letter case, as ARM's do. Throttles: limits.py. Faults: `forbidden` subscriptions
+answer 403 (and Resource Graph leaves them out, as it does for subscriptions one cannot read),
+`hanging` ones never answer in time, `graph_missing` ones are not (yet) in Resource Graph but are in
+Resource Health, `graph_down` makes Resource Graph answer 503. `latency` delays every answer.
+
+It is an aiohttp application (alongside tests/sinks' LoopbackServer, whose TestCA it uses): one
+thread serves a test, or its own process serves the benchmark (`python -m tests.emulator`).
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import secrets
+import threading
+import time
+from collections import Counter
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ..sinks.server import TestCA
+from .estate import Estate, EstateVm, Target
+from .limits import Bucket, GraphQuota, Limits, retry_after
+
+CLIENT_ID = "11111111-aaaa-4bbb-8ccc-222222222222"
+CLIENT_SECRET = "emulator-client-secret"
+TENANT_ID = "33333333-dddd-4eee-8fff-444444444444"
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_VM = _SUB + r"/resourcegroups/(?P<group>[^/]+)/providers/microsoft\.compute"
+_ROUTES = [  # (method, pattern on the lower-cased path, handler name, kind of call)
+    ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", "token", "token"),
+    ("GET", r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", "discovery", "openid"),
+    ("POST", r"/providers/microsoft\.resourcegraph/resources", "graph", "resource graph"),
+    ("GET", r"/providers/microsoft\.resourcehealth/events/(?P<tid>[^/]+)/impactedresources", "health", "tenant impacted resources"),
+    ("GET", _SUB + r"/providers/microsoft\.resourcehealth/events/(?P<tid>[^/]+)/impactedresources", "health", "impacted resources"),
+    ("GET", _VM + r"/virtualmachines/(?P<vm>[^/]+)/instanceview", "instance_view", "instance view"),
+    ("GET", _VM + r"/virtualmachines/(?P<vm>[^/]+)", "virtual_machine", "virtual machine"),
+    ("GET", _VM + r"/virtualmachinescalesets/(?P<set>[^/]+)/virtualmachines", "scale_set_vms", "scale set VMs"),
+]
+_OUR_QUERY = ("servicehealthresources", "microsoft.resourcehealth/events/impactedresources", "join kind=leftouter",
+              "microsoft.network/publicipaddresses", "make_set(allocation)", "project id,", "order by impactedname asc, id asc")
+
+
+class ArmEmulator:
+    def __init__(self, estate: Estate, *, tls: TestCA | None = None, latency: float = 0.0, limits: Limits = Limits(),
+                 forbidden: tuple[str, ...] = (), hanging: tuple[str, ...] = (), graph_missing: tuple[str, ...] = (),
+                 graph_down: bool = False, page_size: int = 100, graph_page: int = 1000, hang_seconds: float = 30.0):
+        self.estate, self.tls, self.latency, self.limits = estate, tls or TestCA(), latency, limits
+        self.forbidden = {s.lower() for s in forbidden}
+        self.hanging = {s.lower() for s in hanging}
+        self.graph_missing = {s.lower() for s in graph_missing}
+        self.graph_down, self.page_size, self.hang_seconds = graph_down, page_size, hang_seconds
+        self.graph_page = graph_page  # rows Resource Graph sends at most a page, whatever $top asks
+        self.graph_tops: list[int] = []  # the $top of each query
+        self.calls: Counter[str] = Counter()  # by kind of call
+        self.refused: Counter[str] = Counter()  # 429s sent, by kind of call
+        self.unhonoured = 0  # refused calls repeated before their Retry-After had passed
+        self.agents: dict[str, set[str]] = {}  # User-Agent headers by kind of call
+        self._tokens: dict[str, str] = {}  # access token → principal
+        self._buckets: dict[tuple, Bucket] = {}
+        self._graph: dict[str, GraphQuota] = {}
+        self._refusals: dict[str, float] = {}  # client request id → not before
+        self._routes = [(method, re.compile(pattern + "$"), handler, kind) for method, pattern, handler, kind in _ROUTES]
+        self.url = ""
+
+    # --- running ------------------------------------------------------------------------------------
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=self.tls.server_context())
+        await site.start()
+        self.url = f"https://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    def __enter__(self) -> ArmEmulator:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def stats(self) -> dict:
+        return {"calls": dict(self.calls), "refused": dict(self.refused), "unhonoured": self.unhonoured}
+
+    # --- dispatch, auth, throttles, faults ----------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        path = request.path.lower().rstrip("/")
+        if path == "/_emulator/stats":
+            return web.json_response(self.stats())
+        for method, pattern, handler, kind in self._routes:
+            match = pattern.match(path)
+            if match and request.method == method:
+                break
+        else:
+            return _error(404, "NotFound", f"the emulator has no {request.method} {request.path}")
+        self.calls[kind] += 1
+        self.agents.setdefault(kind, set()).add(request.headers.get("User-Agent", ""))
+        response = await self._answer(request, match.groupdict(), handler, kind)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return response
+
+    async def _answer(self, request, params: dict, handler: str, kind: str) -> web.Response:
+        if handler in ("token", "discovery"):
+            return await getattr(self, handler)(request, params)
+        principal = self._tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+        if principal is None:
+            return _error(401, "AuthenticationFailed", "no valid bearer token")
+        now = time.monotonic()
+        request_id = request.headers.get("x-ms-client-request-id", "")
+        if now < self._refusals.get(request_id, 0.0):
+            self.unhonoured += 1
+        refusal, headers = self._throttle(principal, kind, params, now)
+        if refusal is not None:
+            self.refused[kind] += 1
+            self._refusals[request_id] = now + refusal
+            return _error(429, "TooManyRequests", "throttled", headers)
+        sub = params.get("sub")
+        if sub in self.forbidden:
+            return _error(403, "AuthorizationFailed", f"no read access to subscription {sub}", headers)
+        if sub in self.hanging:
+            await asyncio.sleep(self.hang_seconds)
+        response = await getattr(self, handler)(request, params)
+        response.headers.update(headers)
+        return response
+
+    def _bucket(self, key: tuple, now: float) -> Bucket:
+        if key not in self._buckets:
+            self._buckets[key] = self.limits.bucket(key[0], now)
+        return self._buckets[key]
+
+    def _throttle(self, principal: str, kind: str, params: dict, now: float) -> tuple[float | None, dict]:
+        """(seconds to wait, or None when admitted; headers to send)."""
+        if kind == "resource graph":
+            quota = self._graph.setdefault(principal, GraphQuota(self.limits.graph_queries, self.limits.graph_window))
+            admitted = quota.take(now)
+            return (None if admitted else quota.resets - now), quota.headers(now)
+        sub = params.get("sub")
+        scope = ("reads", principal, sub) if sub else ("tenant_reads", principal)
+        checks = [(scope, f"x-ms-ratelimit-remaining-{'subscription' if sub else 'tenant'}-reads")]
+        if kind in ("instance view", "virtual machine"):
+            checks += [(("low_cost_get_subscription", sub), "Microsoft.Compute/LowCostGetSubscription"),
+                       (("low_cost_get_vm", sub, params["group"], params["vm"]), "Microsoft.Compute/LowCostGetResource")]
+        elif kind == "scale set VMs":
+            scale_set = ("vmss_high_cost_scale_set", sub, params["group"], params["set"])
+            checks += [(("vmss_high_cost_subscription", sub), "Microsoft.Compute/VMScaleSetHighCostGetSubscription"),
+                       (scale_set, "Microsoft.Compute/VMScaleSetHighCostGetResource")]
+        headers, compute = {}, []
+        for key, name in checks:
+            bucket = self._bucket(key, now)
+            wait = bucket.take(now)
+            if wait:
+                return float(retry_after(wait)), {**headers, "Retry-After": retry_after(wait)}
+            if name.startswith("x-ms-"):
+                headers[name] = str(bucket.remaining())
+            else:
+                compute.append(f"{name};{bucket.remaining()}")
+        if compute:
+            headers["x-ms-ratelimit-remaining-resource"] = ",".join(compute)
+        return None, headers
+
+    # --- Entra ---------------------------------------------------------------------------------------
+
+    async def discovery(self, request, params) -> web.Response:
+        base = f"{self.url}/{params['tenant']}"
+        return web.json_response({
+            "issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize", "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "token_endpoint_auth_methods_supported": ["client_secret_post"], "response_types_supported": ["code"],
+        })
+
+    async def token(self, request, params) -> web.Response:
+        form = await request.post()
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return web.json_response({"error": "invalid_client", "error_description": "unknown client or wrong secret"},
+                                     status=401)
+        token = f"emulator.{secrets.token_urlsafe(24)}"
+        self._tokens[token] = str(form.get("client_id"))
+        return web.json_response({"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600,
+                                  "access_token": token})
+
+    # --- Resource Graph ------------------------------------------------------------------------------
+
+    async def graph(self, request, params) -> web.Response:
+        if self.graph_down:
+            return _error(503, "ServiceUnavailable", "Resource Graph is down")
+        body = await request.json()
+        text = " ".join(str(body.get("query", "")).lower().split())
+        tracking = re.search(r"/events/([a-z0-9_-]+)/impactedresources/", text)
+        if not all(part in text for part in _OUR_QUERY) or tracking is None:
+            return _error(400, "BadRequest", "the emulator knows only the relay's impacted-VMs query")
+        options = body.get("options") or {}
+        top = int(options.get("$top", 100))
+        if not 1 <= top <= 1000:
+            return _error(400, "BadRequest", "$top must be between 1 and 1000")
+        wanted = frozenset(s.lower() for s in body["subscriptions"]) if body.get("subscriptions") else None
+        rows = self._rows(wanted) if tracking.group(1) == self.estate.tracking_id.lower() else []
+        self.graph_tops.append(top)
+        start = int(str(options.get("$skipToken") or "emu:0").removeprefix("emu:"))
+        end = start + min(top, self.graph_page)
+        page = rows[start:end]
+        return web.json_response({"totalRecords": len(rows), "count": len(page), "resultTruncated": "false",
+                                  "data": page, **({"$skipToken": f"emu:{end}"} if end < len(rows) else {})})
+
+    @functools.cache
+    def _rows(self, wanted: frozenset[str] | None) -> list[dict]:
+        """Every row of the query in these subscriptions (None: all readable), in the query's order."""
+        hidden = self.forbidden | self.graph_missing
+        return sorted(
+            (self._row(target) for target in self.estate.targets()
+             if target.subscription not in hidden and (wanted is None or target.subscription in wanted)),
+            key=lambda row: (row["impactedName"], row["id"].lower()),
+        )
+
+    def _row(self, target: Target) -> dict:
+        row = {"id": target.id, "impactedName": target.id.rsplit("/", 1)[-1], "subscriptionId": target.subscription,
+               "targetType": target.type.lower(), "target": target.target}
+        facts = dict.fromkeys(("vmId", "name", "resourceGroup", "location", "zones", "tags", "availabilitySet",
+                               "scaleSet", "powerState", "allocations"))
+        vm = target.vm
+        if vm and not vm.scale_set:  # scale sets and their VMs are not VMs in `resources`
+            facts.update(vmId=vm.id, name=vm.name, resourceGroup=vm.resource_group, location=vm.location,
+                         zones=vm.zones or None, tags=vm.tags, availabilitySet=_set_id(vm) or "", scaleSet="",
+                         powerState=vm.power, allocations=[vm.public_ip] if vm.public_ip else None)
+        return {**row, **facts}
+
+    # --- Resource Health -----------------------------------------------------------------------------
+
+    async def health(self, request, params) -> web.Response:
+        sub = params.get("sub")
+        items = [
+            {"id": target.id, "name": target.id.rsplit("/", 1)[-1],
+             "type": "Microsoft.ResourceHealth/events/impactedResources",
+             "properties": {"targetRegion": "japaneast", "targetResourceId": target.target, "info": [],
+                            "targetResourceType": target.type.replace("virtualMachines", "VirtualMachines")}}
+            for target in self.estate.targets()
+            if params["tid"] == self.estate.tracking_id.lower() and (sub is None or target.subscription == sub)
+            and target.subscription not in self.forbidden
+        ]
+        return self._page(request, items)
+
+    # --- Compute -------------------------------------------------------------------------------------
+
+    async def instance_view(self, request, params) -> web.Response:
+        vm = self._vm(params)
+        return web.json_response(_view(vm)) if vm else _error(404, "ResourceNotFound", "no such VM")
+
+    async def virtual_machine(self, request, params) -> web.Response:
+        vm = self._vm(params)
+        if vm is None:
+            return _error(404, "ResourceNotFound", "no such VM")
+        properties = {"vmId": vm.name, "provisioningState": "Succeeded"}
+        if _set_id(vm):
+            properties["availabilitySet"] = {"id": _set_id(vm)}
+        if request.query.get("$expand", "").lower() == "instanceview":
+            properties["instanceView"] = _view(vm)
+        return web.json_response({"id": vm.id, "name": vm.name, "type": "Microsoft.Compute/virtualMachines",
+                                  "location": vm.location, "tags": vm.tags, "properties": properties,
+                                  **({"zones": vm.zones} if vm.zones else {})})
+
+    async def scale_set_vms(self, request, params) -> web.Response:
+        scale_set = f"/subscriptions/{params['sub']}/resourcegroups/{params['group']}/providers/microsoft.compute" \
+                    f"/virtualmachinescalesets/{params['set']}"
+        expand = request.query.get("$expand", "").lower() == "instanceview"
+        items = [
+            {"id": vm.id, "name": vm.name, "instanceId": vm.instance_id, "location": vm.location, "tags": vm.tags,
+             "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
+             "properties": {"provisioningState": "Succeeded", **({"instanceView": _view(vm)} if expand else {})},
+             **({"zones": vm.zones} if vm.zones else {})}
+            for vm in self.estate.scale_set_vms(scale_set)
+        ]
+        return self._page(request, items)
+
+    def _vm(self, params) -> EstateVm | None:
+        vm = self.estate.vm(f"/subscriptions/{params['sub']}/resourcegroups/{params['group']}"
+                            f"/providers/microsoft.compute/virtualmachines/{params['vm']}")
+        return vm if vm and not vm.scale_set else None
+
+    def _page(self, request, items: list[dict]) -> web.Response:
+        start = int(request.query.get("$skiptoken", "0"))
+        page = items[start:start + self.page_size]
+        body: dict = {"value": page}
+        if start + self.page_size < len(items):
+            query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
+            query["$skiptoken"] = str(start + self.page_size)
+            body["nextLink"] = f"{self.url}{request.path}?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
+        return web.json_response(body)
+
+
+def _view(vm: EstateVm) -> dict:
+    view = {"computerName": vm.name, "statuses": [
+        {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"},
+        {"code": vm.power, "level": "Info", "displayStatus": "VM " + vm.power.rsplit("/", 1)[-1]},
+    ]}
+    if vm.redeploy is not None:
+        view["maintenanceRedeployStatus"] = vm.redeploy
+    return view
+
+
+def _set_id(vm: EstateVm) -> str | None:
+    if not vm.availability_set:
+        return None
+    return f"/subscriptions/{vm.subscription}/resourceGroups/{vm.resource_group}" \
+           f"/providers/Microsoft.Compute/availabilitySets/{vm.availability_set}"
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
