@@ -84,11 +84,7 @@ def _run(start):
     except RuntimeError:
         running = None
     if running is None:
-        try:
-            import uvloop
-            return uvloop.run(start())
-        except ImportError:
-            return asyncio.run(start())
+        return asyncio.run(start())
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, start()).result()
 
