@@ -14,6 +14,7 @@ from .enrich import VmLookup, VmSource
 from .enrich.inventory import Inventory
 from .model import Event
 from .pipeline import Relay
+from .store import Ledger
 from .store.sqlite import SqliteLedger
 
 
@@ -35,6 +36,17 @@ def vm_source(config: Config) -> VmSource:
     return AzureVmSource(config.azure)
 
 
+def open_ledger(path: Path, environ: Mapping[str, str]) -> Ledger:
+    """Table Storage when RELAY_TABLES_CONNECTION names a connection string (RELAY_TABLE: the table,
+    default relayledger), else the SQLite file."""
+    connection = environ.get("RELAY_TABLES_CONNECTION")
+    if not connection:
+        return SqliteLedger(path)
+    from .store.tables import TableLedger
+
+    return TableLedger.from_connection_string(connection, table=environ.get("RELAY_TABLE", "relayledger"))
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where this run reads and writes; each one overrides the config's."""
@@ -50,8 +62,8 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
     outbox = paths.outbox or config.outbox
     inventory = paths.inventory or config.inventory
     vms = Inventory.load(inventory) if inventory else vm_source(config)
-    ledger = SqliteLedger(paths.ledger or config.ledger)
     environ = os.environ if environ is None else environ
+    ledger = open_ledger(paths.ledger or config.ledger, environ)
     channels = {r.receiver.name: channel_for(r.receiver, outbox, ledger, environ) for r in config.routes}
     relay = Relay(
         ledger=ledger,
@@ -65,7 +77,8 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
 
 
 def from_environment(environ: dict[str, str]) -> Relay:
-    """The Relay of a Function App: RELAY_CONFIG (YAML path), RELAY_INVENTORY, RELAY_LEDGER, RELAY_OUTBOX.
+    """The Relay of a Function App: RELAY_CONFIG (YAML path), RELAY_INVENTORY, RELAY_LEDGER, RELAY_OUTBOX,
+    RELAY_TABLES_CONNECTION (the ledger on Table Storage).
 
     The app's own folder is read-only once deployed, so without a config the ledger and outbox go to
     the instance's temporary folder.
