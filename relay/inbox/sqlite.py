@@ -1,12 +1,12 @@
 """The embedded inbox: a table in a SQLite file, so an accepted alert survives a restart of `relay serve`."""
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from ..sqlitedb import connect
 from . import Item
 
 _SCHEMA = """
@@ -27,14 +27,9 @@ LEASE_SECONDS = 300.0  # an item taken by a worker that died becomes due again a
 
 class SqliteInbox:
     def __init__(self, path: str | Path = ":memory:", clock=time.time):
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = connect(path, _SCHEMA)
         self._lock = threading.Lock()
         self._clock = clock
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
 
     def put(self, body: bytes) -> str:
         item_id = uuid.uuid4().hex

@@ -1,7 +1,6 @@
 """The embedded ledger: one SQLite file, safe for the threads of one process and for several processes."""
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..model import Event, PriorNotice, SendResult, Window
+from ..sqlitedb import connect
 from . import Admission, Seen
 
 _SCHEMA = """
@@ -64,14 +64,9 @@ def _time(text: str | None) -> datetime | None:
 
 class SqliteLedger:
     def __init__(self, path: str | Path = ":memory:", clock: Callable[[], float] = time.time):
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = connect(path, _SCHEMA)
         self._lock = threading.Lock()
         self._clock = clock
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
