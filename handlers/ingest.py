@@ -9,26 +9,12 @@ import azure.functions as func
 bp = func.Blueprint()
 
 
-def _relay():
-    from relay.app import from_environment
-
-    return from_environment(dict(os.environ))
-
-
 @functools.cache
 def _keep():
     # Built on the first call, not at import: a cold start loads no more than the intake needs.
-    # With a queue configured the alert waits there for the queue trigger; without one it is relayed now.
-    from relay.inbox.storage import queue_inbox
+    from relay.ingest import keeper_for
 
-    inbox = queue_inbox(os.environ)
-    if inbox is None:
-        from relay.ingest import process_inline
-
-        return process_inline(_relay())
-    from relay.queue_processing import keep_in_queue
-
-    return keep_in_queue(inbox, functools.cache(_relay))
+    return keeper_for(os.environ)
 
 
 @bp.function_name("ingest")

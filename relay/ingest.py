@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .alerts import MAX_BYTES, PayloadError, parse_alert
@@ -96,3 +96,20 @@ def process_inline(relay) -> Callable[[bytes, Event], str]:
         return event.dedup_key
 
     return keep
+
+
+def keeper_for(environ: Mapping[str, str]) -> Callable[[bytes, Event], str]:
+    """Where the Function's intake keeps accepted alerts: the Storage Queue when one is configured (the
+    queue trigger relays them), else nowhere — they are relayed at once."""
+    import functools
+
+    from .app import from_environment
+    from .inbox.storage import queue_inbox
+
+    relay = functools.cache(lambda: from_environment(dict(environ)))
+    inbox = queue_inbox(environ)
+    if inbox is None:
+        return process_inline(relay())
+    from .queue_processing import keep_in_queue
+
+    return keep_in_queue(inbox, relay)
