@@ -265,6 +265,8 @@ def process_event_reporting(file: str, event: Event, relay) -> Outcome:
     what = f"{event.kind.value} {event.tracking_id or '-'} {event.stage or event.status or ''}".strip()
     if outcome.status == "duplicate":
         print(f"{file}: {what}: duplicate, already delivered; nothing sent")
+    elif outcome.status == "superseded":
+        print(f"{file}: {what}: arrived after a newer communication ({outcome.superseded_by}); nothing sent")
     else:
         sent = sum(d.result.ok for d in outcome.deliveries)
         print(f"{file}: {what}: {outcome.vm_count} VM(s); delivered to {sent}/{len(outcome.deliveries)} receiver(s)")

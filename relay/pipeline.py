@@ -60,6 +60,7 @@ class Outcome:
     seen: Seen
     deliveries: tuple[Delivery, ...] = ()
     vm_count: int = 0
+    superseded_by: str | None = None  # a newer communication of the thread was relayed first
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,8 @@ class Outcome:
     def status(self) -> str:
         if self.seen is Seen.DUPLICATE:
             return "duplicate"
+        if self.superseded_by:
+            return "superseded"
         return "delivered" if self.ok else "failed"
 
 
@@ -89,6 +92,9 @@ def process_event(event: Event, relay: Relay) -> Outcome:
     if admission.seen is Seen.DUPLICATE:
         log.info("duplicate %s: already delivered, nothing sent", event.dedup_key)
         return Outcome(event, Seen.DUPLICATE)
+    if admission.superseded_by:  # a late arrival: telling it now would roll the story back
+        log.info("late %s: the thread is already at %s; nothing sent", event.dedup_key, admission.superseded_by)
+        return Outcome(event, admission.seen, superseded_by=admission.superseded_by)
     notification = Notification(enrich(event, relay.vms, now), admission.prior)
     deliveries = tuple(_deliver_to(notification, receiver, relay) for receiver in receivers)
     return Outcome(event, admission.seen, deliveries, vm_count=len(notification.enriched.vms))

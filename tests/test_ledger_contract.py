@@ -135,6 +135,14 @@ def test_a_late_communication_is_compared_with_what_came_before_it(ledger):
     ledger.admit(event("3", "Complete", at=T0 + timedelta(days=9)), ["teams"], T0 + timedelta(days=9))
     late = ledger.admit(event("2", "InProgress", at=T0 + timedelta(days=5)), ["teams"], T0 + timedelta(days=10))
     assert late.prior.stage == "Planned"
+    assert late.superseded_by == "Complete"  # the story is further on: relaying it would roll it back
+
+
+def test_news_in_order_is_not_superseded(ledger):
+    assert ledger.admit(event("1", "Planned", at=T0), ["teams"], T0).superseded_by is None
+    later = event("2", "Complete", at=T0 + timedelta(days=9))
+    assert ledger.admit(later, ["teams"], T0).superseded_by is None
+    assert ledger.admit(later, ["teams"], T0).superseded_by is None  # itself is not newer than itself
 
 
 def test_threads_are_separate(ledger):

@@ -54,6 +54,15 @@ def test_rescheduled_is_an_update_of_the_planned_thread(relay, tmp_path):
     assert "2027" in body and "Rescheduled" not in files(tmp_path)[0]
 
 
+def test_a_late_communication_never_rolls_the_story_back(relay, tmp_path):
+    process(alert("01"), relay)
+    process(alert("05"), relay)  # Complete
+    written = files(tmp_path)
+    late = process(alert("03"), relay)  # Rescheduled, delivered after Complete
+    assert late.status == "superseded" and late.superseded_by == "Complete" and late.ok
+    assert late.deliveries == () and files(tmp_path) == written
+
+
 class Flaky:
     """A channel adapter that fails a given number of times first."""
 

@@ -19,6 +19,7 @@ class Seen(StrEnum):
 class Admission:
     seen: Seen
     prior: PriorNotice | None  # the thread's previous notification, fixed at first admission
+    superseded_by: str | None = None  # the stage of a newer communication of the thread, if one was seen
 
 
 # Deliver once: each (notification, receiver) is claimed, sent, then marked. A redelivered or concurrently

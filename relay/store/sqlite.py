@@ -94,7 +94,19 @@ class SqliteLedger:
             else:
                 prior = _prior_from(row)
                 seen = Seen.DUPLICATE if self._all_final(key, receivers) else Seen.RESUMED
-        return Admission(seen, prior)
+            newer = self._newer_in_thread(event)
+        return Admission(seen, prior, superseded_by=newer)
+
+    def _newer_in_thread(self, event: Event) -> str | None:
+        """The stage of the thread's newest communication if it is newer than this one (a late arrival)."""
+        if event.event_time is None:
+            return None
+        row = self._db.execute(
+            "SELECT stage FROM communications WHERE thread_key = ? AND event_time > ?"
+            " ORDER BY event_time DESC LIMIT 1",
+            (event.thread_key, _iso(event.event_time)),
+        ).fetchone()
+        return (row[0] or "newer") if row else None
 
     def _latest_in_thread(self, event: Event) -> PriorNotice | None:
         row = self._db.execute(

@@ -77,13 +77,22 @@ class TableLedger:
             prior = self._latest_in_thread(partition, event)
             try:
                 self._table.create_entity(_communication(partition, row, event, prior, now))
-                return Admission(Seen.NEW, prior)
+                return Admission(Seen.NEW, prior, superseded_by=self._newer_in_thread(partition, event))
             except ResourceExistsError:  # admitted by someone else meanwhile
                 entity = self._table.get_entity(partition, row)
         prior = _prior(entity.get("prior_stage"), entity.get("prior_start"), entity.get("prior_end"),
                        entity.get("prior_sent"))
         seen = Seen.DUPLICATE if self._all_final(event.dedup_key, receivers) else Seen.RESUMED
-        return Admission(seen, prior)
+        return Admission(seen, prior, superseded_by=self._newer_in_thread(partition, event))
+
+    def _newer_in_thread(self, partition: str, event: Event) -> str | None:
+        """The stage of the thread's newest communication if it is newer than this one (a late arrival)."""
+        when = _iso(event.event_time)
+        if when is None:
+            return None
+        newer = [e for e in self._table.query_entities("PartitionKey eq @p", parameters={"p": partition})
+                 if e.get("event_time") and e["event_time"] > when]
+        return (max(newer, key=lambda e: e["event_time"]).get("stage") or "newer") if newer else None
 
     def _latest_in_thread(self, partition: str, event: Event) -> PriorNotice | None:
         """The thread's newest communication not newer than this one (as SqliteLedger picks it)."""
