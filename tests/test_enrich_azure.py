@@ -399,17 +399,19 @@ def test_relay_process_with_an_azure_config_lists_the_vms_and_the_gaps(ca, tmp_p
     denied = estate.subscriptions[1]
     with ArmEmulator(estate, tls=ca, forbidden=(denied,)) as emu:
         config = tmp_path / "relay.yaml"
+        # A generous budget: a first run in a new environment also compiles the SDKs it loads.
         config.write_text(json.dumps({"azure": {"arm_url": emu.url, "authority": emu.url,
-                                                "subscriptions": estate.subscriptions},
+                                                "subscriptions": estate.subscriptions, "time_budget_seconds": 120},
                                       "receivers": [{"name": "mail", "channel": "outbox", "format": "email"}]}))
         env = {**os.environ, "AZURE_TENANT_ID": TENANT_ID, "AZURE_CLIENT_ID": CLIENT_ID,
                "AZURE_CLIENT_SECRET": CLIENT_SECRET, "SSL_CERT_FILE": str(emu.tls.bundle)}
-        done = subprocess.run([sys.executable, "-m", "relay", "process", str(ROOT / "examples/alerts/01-planned.json"),
+        done = subprocess.run([sys.executable, "-m", "relay", "process", "-v",
+                               str(ROOT / "examples/alerts/01-planned.json"),
                                "--config", str(config), "--outbox", str(tmp_path / "outbox"),
                                "--state", str(tmp_path / "ledger.sqlite"), "--now", "2026-01-20T03:00:00Z"],
                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "3 VM(s); delivered to 1/1" in done.stdout
+    assert "3 VM(s); delivered to 1/1" in done.stdout, done.stdout + done.stderr
     text = _readable("email", next((tmp_path / "outbox").rglob("*.eml")).read_bytes())
     assert all(vm.name in text for vm in estate.impacted() if vm.subscription != denied)
     assert f"VM 一覧は不完全です: サブスクリプション {denied} の VM を取得できませんでした" in text
