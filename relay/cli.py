@@ -14,7 +14,7 @@ from pathlib import Path
 from .alerts import PayloadError, parse_alert
 from .app import NoInventory, Paths, open_relay
 from .channels import ChannelUnavailable
-from .config import AzureSettings, ConfigError, default_config, load_config
+from .config import AzureSettings, Config, ConfigError, default_config, load_config
 from .enrich import enrich
 from .enrich.inventory import Inventory, InventoryError
 from .jst import iso_utc
@@ -241,11 +241,16 @@ def cmd_render(args) -> int:
 
 def cmd_process(args) -> int:
     config = load_config(args.config) if args.config else default_config()
-    relay = open_relay(config, Paths(args.inventory, args.state, args.outbox), now=args.now)
-    outbox = args.outbox or config.outbox
+    return relay_files(args.files, config, Paths(args.inventory, args.state, args.outbox), args.now)
+
+
+def relay_files(files: list[str], config: Config, paths: Paths, now: datetime | None) -> int:
+    """Each file through the pipeline, a line each; then the outbox index. The exit status of the worst."""
+    relay = open_relay(config, paths, now=now)
+    outbox = paths.outbox or config.outbox
     worst = EXIT_OK
     try:
-        for file in args.files:
+        for file in files:
             event = _parse_file(file)
             if event is None:
                 worst = EXIT_BAD_INPUT
@@ -363,9 +368,7 @@ def cmd_demo(args) -> int:
     alerts = sorted((EXAMPLES / "alerts").glob("*.json"))
     inventory = EXAMPLES / "inventory.json"
     print(f"relay demo: {len(alerts)} example alerts, inventory {_shown(inventory)}, as of {DEMO_NOW}")
-    args.files = [_shown(a) for a in alerts]
-    args.config, args.inventory, args.outbox = None, inventory, outbox
-    args.state, args.now = outbox / ".ledger.sqlite", _instant(DEMO_NOW)
-    code = cmd_process(args)
+    code = relay_files([_shown(a) for a in alerts], default_config(),
+                       Paths(inventory, outbox / ".ledger.sqlite", outbox), _instant(DEMO_NOW))
     print(f"\nOpen {outbox / 'index.html'} to read every message; the files are in {outbox}/<receiver>/.")
     return code

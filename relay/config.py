@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -68,7 +68,6 @@ class Config:
     ledger: Path = Path(".relay/ledger.sqlite")
     azure: AzureSettings | None = None
     source: str = "built-in defaults"
-    problems: tuple[str, ...] = field(default=(), compare=False)
 
 
 def default_config(outbox: Path = Path("outbox")) -> Config:
