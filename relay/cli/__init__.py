@@ -1,0 +1,71 @@
+"""The `relay` command (also `python -m relay`): one module per command in this package, each with
+`register(command)` to add its options and `run(args)` to do its work."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..channels import ChannelUnavailable
+from ..config import ConfigError
+from ..enrich.inventory import InventoryError
+from . import demo, process, render, send_test, serve, validate, vms
+from .common import EXIT_BAD_INPUT, EXIT_OK
+
+COMMANDS = (validate, render, process, serve, send_test, vms, demo)
+
+DESCRIPTION = """\
+Relays Azure Service Health planned-maintenance alerts (and incidents, advisories, Resource Health)
+to Microsoft Teams, Slack and email, in Japanese and English, with the affected VMs, their
+maintenance state (Start now / Scheduled / Already updated …) and every time in JST with UTC beside.
+
+Without Azure it runs on embedded defaults: an offline inventory file for the VMs, a SQLite ledger
+so nothing is sent twice, and an outbox folder instead of real channels."""
+
+EPILOG = """\
+examples:
+  relay demo                                   relay the bundled examples into ./outbox
+  relay validate alert.json                    is this payload usable? (exit 2 and every problem if not)
+  relay render alert.json --channel slack --inventory inventory.json --now 2027-01-12T00:00:00Z
+  relay process alerts/*.json --config relay.yaml
+  relay serve --port 7071                      then POST alerts to http://127.0.0.1:7071/api/alerts
+  relay send-test oncall-teams --config relay.yaml   check a receiver after deploying
+  relay vms XY12-3ZQ --subscription <id> --format csv   the affected VMs of a maintenance, from Azure
+
+exit status: 0 done, 1 some message could not be delivered (vms: the VM list is incomplete),
+2 bad input (payload, config, inventory, arguments)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.run(args)
+    except (ConfigError, InventoryError, ChannelUnavailable) as e:
+        print(f"relay: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`); nothing left to say
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="relay", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log each stage to stderr")
+    commands = root.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **kwargs)
+
+    for module in COMMANDS:
+        module.register(command)
+    return root

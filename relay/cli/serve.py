@@ -1,0 +1,45 @@
+"""`relay serve`: the webhook intake and its worker on a laptop."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..app import Paths, open_relay
+from .common import EXIT_OK, add_run_options, config_of, fail
+
+
+def register(command) -> None:
+    p = command("serve", help="run the webhook intake and its worker locally",
+                description="POST /api/alerts answers 202 once the alert is kept in the inbox,"
+                " 400 with problem details for a bad payload, 413 over 256 KB. A worker thread relays"
+                " what the inbox holds. GET /api/health shows the inbox.")
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    p.add_argument("--port", type=int, default=7071, help="default: 7071")
+    p.add_argument("--inbox", type=Path, default=Path(".relay/inbox.sqlite"), help="default: .relay/inbox.sqlite")
+    p.add_argument("--key-env", metavar="NAME",
+                   help="require the key held by this environment variable (?code= or x-functions-key)")
+    add_run_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..inbox.sqlite import SqliteInbox
+    from ..server import RelayServer
+
+    key = None
+    if args.key_env:
+        key = os.environ.get(args.key_env)
+        if not key:
+            return fail(f"environment variable {args.key_env} is empty or not set")
+    relay = open_relay(config_of(args), Paths(args.inventory, args.state, args.outbox), now=args.now)
+    server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox), key=key)
+    server.start_worker()
+    host, port = server.server_address[:2]
+    print(f"relay: listening on http://{host}:{port}/api/alerts (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        relay.ledger.close()
+    return EXIT_OK
