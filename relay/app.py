@@ -47,6 +47,20 @@ def open_ledger(path: Path, environ: Mapping[str, str]) -> Ledger:
     return TableLedger.from_connection_string(connection, table=environ.get("RELAY_TABLE", "relayledger"))
 
 
+LOCAL_INBOX = Path(".relay/inbox.sqlite")
+
+
+def open_inbox(path: Path | None, environ: Mapping[str, str]):
+    """The inbox a command reads or fills: the SQLite file when one is named; else the Storage Queue when
+    the environment configures one (as in the Function App); else the file `relay serve` reads."""
+    from .inbox.sqlite import SqliteInbox
+    from .inbox.storage import queue_inbox
+
+    if path is None and (queue := queue_inbox(environ)) is not None:
+        return queue
+    return SqliteInbox(path or LOCAL_INBOX)
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where this run reads and writes; each one overrides the config's."""
@@ -70,6 +84,7 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
         vms=vms,
         routes=config.routes,
         channel_for=lambda receiver: channels[receiver.name],
+        operations=config.operations_routes(),
     )
     if now is not None:
         relay.clock = lambda: now

@@ -13,6 +13,8 @@
         channel: email
         destination: RELAY_SMTP_URL   # name of the environment variable holding the address
         to: [managers@example.com]
+    operations: [oncall-teams]     # who hears about the relay's own trouble (alerts it gave up on);
+                                   # default: every receiver
     azure:                         # optional: find the affected VMs in Azure (instead of an inventory)
       subscriptions: [<id>, ...]   # searched besides the alert's own
       tenant_wide: false           # true: every subscription the identity can read
@@ -68,6 +70,12 @@ class Config:
     ledger: Path = Path(".relay/ledger.sqlite")
     azure: AzureSettings | None = None
     source: str = "built-in defaults"
+    operations: tuple[str, ...] = ()  # receiver names; empty: every receiver
+
+    def operations_routes(self) -> tuple[Route, ...]:
+        """Where notices about the relay itself go: every kind, to the operations receivers."""
+        chosen = [r for r in self.routes if not self.operations or r.receiver.name in self.operations]
+        return tuple(Route(r.receiver) for r in chosen)
 
 
 def default_config(outbox: Path = Path("outbox")) -> Config:
@@ -91,7 +99,7 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, not {type(data).__name__}")
-    unknown = set(data) - {"outbox", "inventory", "ledger", "receivers", "azure"}
+    unknown = set(data) - {"outbox", "inventory", "ledger", "receivers", "azure", "operations"}
     problems += [f"{key}: unknown setting" for key in sorted(unknown)]
     raw_receivers = data.get("receivers")
     if raw_receivers is None:
@@ -107,6 +115,7 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         names = [route.receiver.name for route in routes]
         problems += [f"receivers: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
     azure = _azure(data["azure"], problems) if "azure" in data else None
+    operations = _operations(data.get("operations"), [route.receiver.name for route in routes], problems)
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems))
 
@@ -121,7 +130,19 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         ledger=path_of("ledger", Path(".relay/ledger.sqlite")),
         azure=azure,
         source=source,
+        operations=operations,
     )
+
+
+def _operations(value: object, names: list[str], problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(n, str) for n in value):
+        problems.append("operations: a list of receiver names, like [oncall-teams]")
+        return ()
+    problems += [f"operations: no receiver is named {n!r}; there are: {', '.join(names)}"
+                 for n in value if n not in names]
+    return tuple(value)
 
 
 def _azure(raw: object, problems: list[str]) -> AzureSettings:

@@ -16,6 +16,7 @@ class EventKind(StrEnum):
     HEALTH_ADVISORY = "health_advisory"
     SECURITY = "security"
     RESOURCE_HEALTH = "resource_health"
+    RELAY = "relay"  # the relay's own notices: a connection test, an alert it gave up on
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ fully delivered sends nothing, and one that was cut off half-way sends only what
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from .alerts import parse_alert
 from .channels import Channel
 from .config import Route
 from .enrich import VmSource, enrich
+from .liveness import this_process
 from .model import Delivery, Event, Message, Notification, Receiver, SendResult
 from .pacing import Pacer
 from .render import render
@@ -42,6 +41,7 @@ class Relay:
     vms: VmSource
     routes: tuple[Route, ...]
     channel_for: Callable[[Receiver], Channel]
+    operations: tuple[Route, ...] = ()  # where notices about the relay itself go
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
@@ -109,7 +109,7 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
     key = notification.event.dedup_key
     if relay.ledger.delivered(key, receiver.name):
         return Delivery(receiver.name, key, SendResult.delivered("delivered before"), attempts=0, skipped=True)
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
     if not relay.ledger.claim(key, receiver.name, holder, relay.budget_seconds + CLAIM_MARGIN_SECONDS):
         log.info("not sending %s to %s: being delivered by another worker", key, receiver.name)
         return Delivery(receiver.name, key, SendResult.failed("being delivered by another worker", retryable=True),

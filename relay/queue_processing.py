@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .alerts import PayloadError
-from .inbox.storage import QUEUE, StorageQueueInbox, fits
+from .inbox.storage import MAX_DEQUEUE_COUNT, QUEUE, StorageQueueInbox, fits
 from .ingest import process_inline
 from .model import Event
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:  # the intake imports this module too, and must not load the p
     from .pipeline import Outcome, Relay
 
 log = logging.getLogger("relay.queue")
-
-MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 
 
 class NotRelayed(RuntimeError):
@@ -32,21 +30,21 @@ def handle_message(body: bytes, dequeue_count: int, relay: Relay, message_id: st
     good); raises NotRelayed when a later try may still succeed, or it cannot be relayed at all."""
     from .pipeline import process
 
-    last_try = dequeue_count >= MAX_DEQUEUE_COUNT
     try:
         outcome = process(body, relay)
     except PayloadError as e:  # checked at intake, so only a newer parser could get here
-        raise _not_relayed(message_id, dequeue_count, last_try, f"invalid payload: {e}") from e
+        raise _not_relayed(body, dequeue_count, relay, message_id, f"invalid payload: {e}") from e
     if outcome.retryable:
         failed = sorted(d.receiver for d in outcome.deliveries if not d.result.ok and d.result.retryable)
-        raise _not_relayed(message_id, dequeue_count, last_try, f"not yet delivered to {', '.join(failed)}")
+        raise _not_relayed(body, dequeue_count, relay, message_id, f"not delivered to {', '.join(failed)}")
     return outcome
 
 
-def _not_relayed(message_id: str, dequeue_count: int, last_try: bool, reason: str) -> NotRelayed:
-    if last_try:
-        log.error("giving up on message %s after %d tries (%s); the host moves it to %s-poison",
-                  message_id, dequeue_count, reason, QUEUE)
+def _not_relayed(body: bytes, dequeue_count: int, relay: Relay, message_id: str, reason: str) -> NotRelayed:
+    if dequeue_count >= MAX_DEQUEUE_COUNT:  # the host moves it to the poison queue when this raises
+        from .poison import tell_operations
+
+        tell_operations(relay, message_id, body, dequeue_count, f"{reason} (now in {QUEUE}-poison)")
     else:
         log.warning("message %s, try %d of %d: %s; trying again later", message_id, dequeue_count,
                     MAX_DEQUEUE_COUNT, reason)

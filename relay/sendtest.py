@@ -13,12 +13,11 @@ from .render.markup import macros, plain
 def test_notification(receiver: Receiver, now: datetime) -> Notification:
     wording = macros("text", "common/send_test.j2")
     event = Event(
-        kind=EventKind.HEALTH_ADVISORY,
+        kind=EventKind.RELAY,
         schema="test",
         title=plain(wording.title()),
         communication=plain(wording.body(receiver.name, now)),
         event_data_id=f"send-test-{now.timestamp():.0f}",
-        stage="Active",
         event_time=now,
     )
     return Notification(Enriched(event=event, now=now, lookup="none"))

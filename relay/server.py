@@ -31,6 +31,10 @@ class RelayServer(ThreadingHTTPServer):
         self.worker = threading.Thread(target=worker.run, args=(inbox, relay, self.stop_worker), daemon=True)
 
     def start_worker(self) -> None:
+        """Starts relaying; what a killed predecessor on this machine had taken is taken up at once."""
+        orphans = self.inbox.release_orphans()
+        if orphans:
+            log.warning("taking up %d alert(s) a stopped relay serve had not finished", orphans)
         self.worker.start()
 
     def handle_error(self, request, client_address) -> None:

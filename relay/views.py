@@ -211,6 +211,11 @@ class View:
         """Keys of the facts to list, in order."""
         return _facts(self)
 
+    @property
+    def communication_title(self) -> str:
+        """The heading of the message text: Azure's own words, or the relay's."""
+        return "relay_message" if self.kind == EventKind.RELAY.value else "communication"
+
 
 _CHANGES = {
     "rescheduled": "rescheduled",
@@ -274,6 +279,8 @@ def _gaps(gaps: tuple[str, ...]) -> tuple[Gap, ...]:
 
 
 def _advice(view: View) -> tuple[str, ...]:
+    if view.kind == EventKind.RELAY.value:
+        return ("read_details",)
     if view.change == "canceled":
         return ("canceled",)
     if view.kind == "resource_health":
@@ -298,6 +305,8 @@ def _advice(view: View) -> tuple[str, ...]:
 
 
 def _facts(view: View) -> tuple[str, ...]:
+    if view.kind == EventKind.RELAY.value:
+        return ()
     keys = (["stage"] if view.stage else []) + ["window"]
     if view.prior_window is not None:
         keys.append("prior_window")

@@ -5,8 +5,9 @@ import logging
 import threading
 
 from .alerts import PayloadError
-from .inbox import Inbox
+from .inbox import Inbox, Item
 from .pipeline import Outcome, Relay, process
+from .poison import tell_operations
 
 log = logging.getLogger("relay.worker")
 
@@ -22,25 +23,30 @@ def handle_next(inbox: Inbox, relay: Relay) -> Outcome | None:
     try:
         outcome = process(item.body, relay)
     except PayloadError as e:  # checked at intake, so only a newer parser could get here
-        inbox.give_up(item.id, f"invalid payload: {e}")
+        _give_up(inbox, item, relay, f"invalid payload: {e}")
         return None
     except Exception as e:
         log.exception("processing %s failed", item.id)
-        _again(inbox, item.id, item.attempts, f"{type(e).__name__}")
+        _again(inbox, item, relay, f"{type(e).__name__}")
         return None
     if outcome.retryable:
-        _again(inbox, item.id, item.attempts, "some deliveries failed")
+        failed = sorted(d.receiver for d in outcome.deliveries if not d.result.ok and d.result.retryable)
+        _again(inbox, item, relay, f"not delivered to {', '.join(failed)}")
     else:
         inbox.done(item.id)
     return outcome
 
 
-def _again(inbox: Inbox, item_id: str, attempts: int, reason: str) -> None:
-    if attempts + 1 >= MAX_TRIES:
-        log.error("giving up on %s after %d tries: %s", item_id, attempts + 1, reason)
-        inbox.give_up(item_id, reason)
+def _again(inbox: Inbox, item: Item, relay: Relay, reason: str) -> None:
+    if item.attempts + 1 >= MAX_TRIES:
+        _give_up(inbox, item, relay, reason)
     else:
-        inbox.retry_later(item_id, BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS) - 1)])
+        inbox.retry_later(item.id, BACKOFF_SECONDS[min(item.attempts, len(BACKOFF_SECONDS) - 1)])
+
+
+def _give_up(inbox: Inbox, item: Item, relay: Relay, reason: str) -> None:
+    inbox.give_up(item.id, reason)
+    tell_operations(relay, item.id, item.body, item.attempts + 1, reason)
 
 
 def run(inbox: Inbox, relay: Relay, stop: threading.Event, poll_seconds: float = 0.2) -> None:

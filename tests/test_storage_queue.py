@@ -2,6 +2,8 @@
 alert on the queue, and the queue trigger is called with the messages read back as the host hands them
 over (base64 decoded, with their dequeue count)."""
 import base64
+import email
+import email.policy
 import json
 import logging
 import os
@@ -120,6 +122,16 @@ class Failing:
         return SendResult.failed("HTTP 503", retryable=True)
 
 
+class FailingAlerts:
+    """A receiver whose destination refuses alerts, but takes the relay's notices about itself."""
+
+    def __init__(self, working):
+        self.working = working
+
+    def send(self, message):
+        return self.working.send(message) if "poison-" in message.thread_key else Failing().send(message)
+
+
 @pytest.fixture
 def function_env(azurite, queues, tmp_path, monkeypatch):
     monkeypatch.setenv("AzureWebJobsStorage", azurite)
@@ -166,6 +178,14 @@ def files(outbox: Path) -> list[Path]:
     return sorted(outbox.glob("*/*"))
 
 
+def readable(path: Path) -> str:
+    """A message file's text as people read it: JSON unescaped, email parts decoded."""
+    if path.suffix == ".json":
+        return json.dumps(json.loads(path.read_bytes()), ensure_ascii=False)
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    return "\n".join(part.get_content() for part in message.walk() if part.get_content_maintype() == "text")
+
+
 def test_the_intake_queues_and_the_queue_trigger_relays(function_env, queues):
     response = post(PLANNED)
     assert response.status_code == 202, response.get_body()
@@ -192,7 +212,7 @@ def test_a_failed_delivery_raises_so_the_host_tries_again(function_env, queues, 
     post(PLANNED)
     relay = _relay()
     working, relay.channel_for, relay.max_attempts = relay.channel_for, lambda receiver: Failing(), 1
-    with pytest.raises(NotRelayed, match="not yet delivered to email, slack, teams"):
+    with pytest.raises(NotRelayed, match="not delivered to email, slack, teams"):
         trigger(queues[0], receive(queues[0]))
     assert "try 1 of 5" in caplog.text
     again = receive(queues[0])
@@ -203,25 +223,50 @@ def test_a_failed_delivery_raises_so_the_host_tries_again(function_env, queues, 
     assert queues[0].peek_messages() == []
 
 
-def test_the_last_try_gives_up_and_leaves_the_message_to_the_poison_queue(function_env, queues, caplog):
+def test_the_last_try_tells_operations_and_leaves_the_message_to_the_poison_queue(function_env, queues, caplog):
     from handlers.process import _relay
 
     post(PLANNED)
     relay = _relay()
-    relay.channel_for, relay.max_attempts = lambda receiver: Failing(), 1
+    working = relay.channel_for
+    relay.channel_for, relay.max_attempts = lambda receiver: FailingAlerts(working(receiver)), 1
     message = receive(queues[0])
     last = QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_DEQUEUE_COUNT,
                         pop_receipt=message.pop_receipt)
-    with caplog.at_level(logging.ERROR, logger="relay.queue"):
+    with caplog.at_level(logging.ERROR, logger="relay.poison"):
         with pytest.raises(NotRelayed):
             trigger(queues[0], last)  # the host would now move it to the poison queue
-    assert f"giving up on message {message.id} after 5 tries" in caplog.text
-    assert f"{QUEUE}-poison" in caplog.text
-    # every delivery is recorded as failed, with its reason, and not as final: a replay may still send it
+    assert f"parked {message.id} after 5 tries" in caplog.text
+    # every operations receiver (all of them, as none are named) got the notice, with the command to replay
+    notices = files(function_env)
+    assert len(notices) == 3
+    for notice in notices:
+        text = readable(notice)
+        assert f"relay poison replay {message.id}" in text and "relay-inbox-poison" in text, notice
+    # every delivery of the alert is recorded as failed, with its reason, and not as final: a replay may send it
     with sqlite3.connect(function_env.parent / "ledger.sqlite") as db:
-        recorded = db.execute("SELECT receiver, ok, final, detail FROM deliveries ORDER BY receiver").fetchall()
+        recorded = db.execute("SELECT receiver, ok, final, detail FROM deliveries"
+                              " WHERE notification_key NOT LIKE 'event/poison-%' ORDER BY receiver").fetchall()
     assert [row[:3] for row in recorded] == [("email", 0, 0), ("slack", 0, 0), ("teams", 0, 0)]
     assert all(row[3].startswith("HTTP 503 (gave up after 1 attempt(s)") for row in recorded)
+
+
+def test_a_retried_last_try_tells_operations_once(function_env, queues):
+    from handlers.process import _relay
+
+    post(PLANNED)
+    relay = _relay()
+    working = relay.channel_for
+    relay.channel_for, relay.max_attempts = lambda receiver: FailingAlerts(working(receiver)), 1
+    message = receive(queues[0])
+    last = QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_DEQUEUE_COUNT,
+                        pop_receipt=message.pop_receipt)
+    from handlers.process import process
+
+    for _ in range(2):  # the host calls it again when the first last try died before the host saw it end
+        with pytest.raises(NotRelayed):
+            process(last)
+    assert len(files(function_env)) == 3
 
 
 def test_an_invalid_message_raises_every_time(function_env, queues):

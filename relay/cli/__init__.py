@@ -9,10 +9,10 @@ import sys
 from ..channels import ChannelUnavailable
 from ..config import ConfigError
 from ..enrich.inventory import InventoryError
-from . import demo, process, render, send_test, serve, validate, vms
+from . import backfill, demo, poison, process, render, send_test, serve, validate, vms
 from .common import EXIT_BAD_INPUT, EXIT_OK
 
-COMMANDS = (validate, render, process, serve, send_test, vms, demo)
+COMMANDS = (validate, render, process, serve, poison, backfill, send_test, vms, demo)
 
 DESCRIPTION = """\
 Relays Azure Service Health planned-maintenance alerts (and incidents, advisories, Resource Health)
@@ -29,8 +29,10 @@ examples:
   relay render alert.json --channel slack --inventory inventory.json --now 2027-01-12T00:00:00Z
   relay process alerts/*.json --config relay.yaml
   relay serve --port 7071                      then POST alerts to http://127.0.0.1:7071/api/alerts
+  relay poison list                            alerts the relay gave up on; relay poison replay ID
   relay send-test oncall-teams --config relay.yaml   check a receiver after deploying
   relay vms XY12-3ZQ --subscription <id> --format csv   the affected VMs of a maintenance, from Azure
+  relay backfill --since 24h --config relay.yaml   queue the alerts Azure has but the relay never got
 
 exit status: 0 done, 1 some message could not be delivered (vms: the VM list is incomplete),
 2 bad input (payload, config, inventory, arguments)."""

@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..app import Paths, open_relay
+from ..app import LOCAL_INBOX, Paths, open_relay
 from .common import EXIT_OK, add_run_options, config_of, fail
 
 
@@ -16,7 +16,7 @@ def register(command) -> None:
                 " what the inbox holds. GET /api/health shows the inbox.")
     p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     p.add_argument("--port", type=int, default=7071, help="default: 7071")
-    p.add_argument("--inbox", type=Path, default=Path(".relay/inbox.sqlite"), help="default: .relay/inbox.sqlite")
+    p.add_argument("--inbox", type=Path, default=LOCAL_INBOX, help=f"default: {LOCAL_INBOX}")
     p.add_argument("--key-env", metavar="NAME",
                    help="require the key held by this environment variable (?code= or x-functions-key)")
     add_run_options(p)

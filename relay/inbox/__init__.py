@@ -1,7 +1,9 @@
-"""The inbox port: accepted alert bodies wait here until the pipeline has relayed them."""
+"""The inbox port: accepted alert bodies wait here until the pipeline has relayed them. An item the
+worker gave up on is parked (poisoned), not dropped: people list it and put it back (`relay poison`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -10,6 +12,15 @@ class Item:
     id: str
     body: bytes
     attempts: int  # deliveries of this item to the worker before this one
+
+
+@dataclass(frozen=True)
+class Parked:
+    id: str
+    body: bytes
+    attempts: int
+    reason: str | None  # None where the parking side did not say (the Functions host never does)
+    since: datetime | None  # SQLite: when the alert was accepted; Storage: when it reached the poison queue
 
 
 class Inbox(Protocol):
@@ -24,3 +35,12 @@ class Inbox(Protocol):
 
     def give_up(self, item_id: str, reason: str) -> None:
         """Park an item that will never succeed; it stays visible for people to look at."""
+
+
+class PoisonStore(Protocol):
+    def parked(self, limit: int = 100) -> list[Parked]: ...
+
+    def replay(self, item_id: str) -> str | None:
+        """Put a parked item back in the inbox as a new item; its new id, or None if no such item."""
+
+    def replay_all(self) -> list[str]: ...

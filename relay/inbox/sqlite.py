@@ -4,10 +4,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+from ..liveness import died_here, this_process
 from ..sqlitedb import connect
-from . import Item
+from . import Item, Parked
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -21,6 +23,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_due ON inbox (state, due);
 """
+_ADDED_COLUMNS = {"holder": "TEXT"}  # files written before these existed get them on open
 
 LEASE_SECONDS = 300.0  # an item taken by a worker that died becomes due again after this
 
@@ -28,6 +31,10 @@ LEASE_SECONDS = 300.0  # an item taken by a worker that died becomes due again a
 class SqliteInbox:
     def __init__(self, path: str | Path = ":memory:", clock=time.time):
         self._db = connect(path, _SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(inbox)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE inbox ADD COLUMN {column} {kind}")
         self._lock = threading.Lock()
         self._clock = clock
 
@@ -49,8 +56,8 @@ class SqliteInbox:
             ).fetchone()
             if row:
                 self._db.execute(
-                    "UPDATE inbox SET state = 'taken', attempts = attempts + 1, due = ? WHERE id = ?",
-                    (now + LEASE_SECONDS, row[0]),
+                    "UPDATE inbox SET state = 'taken', attempts = attempts + 1, due = ?, holder = ? WHERE id = ?",
+                    (now + LEASE_SECONDS, this_process(), row[0]),
                 )
             self._db.execute("COMMIT")
         return Item(row[0], bytes(row[1]), row[2]) if row else None
@@ -68,6 +75,37 @@ class SqliteInbox:
     def give_up(self, item_id: str, reason: str) -> None:
         with self._lock:
             self._db.execute("UPDATE inbox SET state = 'dead', reason = ? WHERE id = ?", (reason, item_id))
+
+    def release_orphans(self) -> int:
+        """Make the items a dead process of this machine had taken due now; how many there were."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, holder FROM inbox WHERE state = 'taken'").fetchall()
+            orphans = [item_id for item_id, holder in rows if died_here(holder)]
+            self._db.executemany("UPDATE inbox SET due = ? WHERE id = ? AND state = 'taken'",
+                                 [(self._clock(), item_id) for item_id in orphans])
+        return len(orphans)
+
+    def parked(self, limit: int = 100) -> list[Parked]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, body, attempts, reason, created FROM inbox WHERE state = 'dead'"
+                                    " ORDER BY created LIMIT ?", (limit,)).fetchall()
+        return [Parked(i, bytes(body), attempts, reason, datetime.fromtimestamp(created, UTC))
+                for i, body, attempts, reason, created in rows]
+
+    def replay(self, item_id: str) -> str | None:
+        new_id = uuid.uuid4().hex
+        now = self._clock()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            moved = self._db.execute(
+                "INSERT INTO inbox (id, body, due, created) SELECT ?, body, ?, ? FROM inbox WHERE id = ? AND state = 'dead'",
+                (new_id, now, now, item_id)).rowcount
+            self._db.execute("DELETE FROM inbox WHERE id = ? AND state = 'dead'", (item_id,))
+            self._db.execute("COMMIT")
+        return new_id if moved else None
+
+    def replay_all(self) -> list[str]:
+        return [new_id for item in self.parked(limit=-1) if (new_id := self.replay(item.id))]
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Mapping
 
-from . import Item
+from . import Item, Parked
 
 log = logging.getLogger("relay.inbox")
 
@@ -20,6 +20,9 @@ QUEUE = "relay-inbox"
 MAX_BODY_BYTES = 48 * 1024  # a message holds 64 KiB, and base64 makes 4 characters of every 3 bytes
 LEASE_SECONDS = 300  # a taken message of a worker that died is due again after this
 NEVER_EXPIRES = -1  # the service default drops messages after 7 days
+MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
+PEEK_MAX = 32  # the most messages one peek or receive returns
+REPLAY_HOLD_SECONDS = 60  # while replay reads the poison queue, what it read is hidden from other readers
 
 
 def fits(body: bytes) -> bool:
@@ -112,6 +115,62 @@ class StorageQueueInbox:
         _send(self._poison, message.content)
         self._queue.delete_message(message)
         log.error("gave up on %s, now in %s: %s", item_id, self._poison.queue_name, reason)
+
+    def parked(self, limit: int = 32) -> list[Parked]:
+        """The oldest poisoned messages, looked at without taking them (Storage shows at most 32 so)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            messages = self._poison.peek_messages(max_messages=min(limit, PEEK_MAX))
+        except ResourceNotFoundError:  # nothing was ever poisoned
+            return []
+        return [Parked(m.id, m.content.encode("utf-8"), MAX_DEQUEUE_COUNT, None, m.inserted_on)
+                for m in messages]
+
+    def poisoned_count(self) -> int:
+        """Storage's approximate count of the poison queue."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._poison.get_queue_properties().approximate_message_count or 0
+        except ResourceNotFoundError:
+            return 0
+
+    def replay(self, item_id: str) -> str | None:
+        """Finds the message by reading the poison queue a page at a time; what it read and passed over is
+        made visible again once the search ends (not before, or the search would read it again)."""
+        passed, new_id = [], None
+        try:
+            for page in self._poisoned_pages():
+                for message in page:
+                    if new_id is None and message.id == item_id:
+                        new_id = self._move_back(message)
+                    else:
+                        passed.append(message)
+                if new_id is not None:
+                    break
+        finally:
+            for message in passed:
+                self._poison.update_message(message, visibility_timeout=0)
+        return new_id
+
+    def replay_all(self) -> list[str]:
+        return [self._move_back(message) for page in self._poisoned_pages() for message in page]
+
+    def _move_back(self, message) -> str:
+        new_id = _send(self._queue, message.content)
+        self._poison.delete_message(message)
+        return new_id
+
+    def _poisoned_pages(self):
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            pages = self._poison.receive_messages(messages_per_page=PEEK_MAX, visibility_timeout=REPLAY_HOLD_SECONDS)
+            for page in pages.by_page():
+                yield list(page)
+        except ResourceNotFoundError:
+            return
 
     def close(self) -> None:
         self._queue.close()

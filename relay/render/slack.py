@@ -75,7 +75,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         azure_text = communication(view, communication_limit, slack_entities, cut_note, max_chars=SLACK_MAX_SECTION)
         if azure_text:
             blocks.append({"type": "divider"})
-            blocks.append(_mrkdwn_section(plain(slack.communication_title(langs))))
+            blocks.append(_mrkdwn_section(plain(slack.communication_title(view, langs))))
             blocks.append({"type": "section", "text": {"type": "plain_text", "text": azure_text, "emoji": False}})
         return {"text": fallback, "blocks": blocks + tail}
 

@@ -55,7 +55,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         azure_text = communication(view, communication_limit, teams_escape, text.comm_cut(lang0))
         if azure_text:
             body += [
-                _text(plain(labels.each(labels.title, "communication", langs)), weight="Bolder", separator=True, spacing="Medium"),
+                _text(plain(labels.each(labels.title, view.communication_title, langs)), weight="Bolder", separator=True, spacing="Medium"),
                 _text(azure_text, size="Small"),
             ]
         content: dict[str, Any] = {
