@@ -2,7 +2,7 @@
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -240,3 +240,47 @@ def test_thread_reference_is_per_receiver_and_the_first_one_stays(ledger):
     assert ledger.thread_reference("XY12-3ZQ", "slack") == "C1:1700000000.000100"
     assert ledger.thread_reference("XY12-3ZQ", "slack-2") is None
     assert ledger.thread_reference("AB34-5CD", "slack") is None
+
+
+# -- what the backfill asks
+
+
+def test_a_communication_is_known_once_admitted(ledger):
+    planned, rescheduled = event("1", "Planned"), event("2", "Rescheduled")
+    assert not ledger.knows(planned) and not ledger.knows_thread(planned.thread_key)
+    ledger.admit(planned, ["teams"], T0)
+    assert ledger.knows(planned)
+    assert not ledger.knows(rescheduled)  # the same thread, another communication
+    assert ledger.knows_thread(rescheduled.thread_key)
+    assert not ledger.knows_thread("AB34-5CD")
+
+
+def test_knowing_works_for_any_characters(ledger):
+    odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
+    e = event(odd, "Planned", tracking_id=odd)
+    ledger.admit(e, ["teams"], T0)
+    assert ledger.knows(e) and ledger.knows_thread(e.thread_key)
+
+
+def test_a_watermark_only_moves_forward(ledger):
+    name = "backfill/0a1b2c3d-1111-2222-3333-444455556666"
+    assert ledger.watermark(name) is None
+    ledger.advance_watermark(name, T0)
+    assert ledger.watermark(name) == T0
+    ledger.advance_watermark(name, T0 - timedelta(microseconds=1))  # a slower run that started earlier
+    assert ledger.watermark(name) == T0
+    later = T0 + timedelta(minutes=15, microseconds=500)
+    ledger.advance_watermark(name, later.astimezone(timezone(timedelta(hours=9))))  # any zone: the same instant
+    assert ledger.watermark(name) == later
+    assert ledger.watermark("backfill/other") is None
+
+
+def test_a_watermark_survives_reopening(store):
+    store.open().advance_watermark("w", T0)
+    assert store.open().watermark("w") == T0
+
+
+def test_of_racing_watermarks_the_latest_stays(store):
+    ledgers = [store.open() for _ in range(4)]
+    in_threads(4, lambda i: ledgers[i].advance_watermark("w", T0 + timedelta(minutes=i)))
+    assert ledgers[0].watermark("w") == T0 + timedelta(minutes=3)

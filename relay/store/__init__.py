@@ -1,8 +1,9 @@
-"""The ledger port: what was seen, what each thread said last, and which deliveries are done."""
+"""The ledger port: what was seen, what each thread said last, which deliveries are done, and how far
+each backfill has read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -37,6 +38,11 @@ class Admission:
 # the claim to expire); after the mark, the ledger says delivered.
 
 
+def watermark_text(when: datetime) -> str:
+    """A watermark as stored: fixed-width UTC text, so that comparing the texts compares the times."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
 class Ledger(Protocol):
     def admit(self, event: Event, receivers: list[str], now: datetime) -> Admission:
         """Record the communication once; say whether it is new and what it updates."""
@@ -56,5 +62,19 @@ class Ledger(Protocol):
 
     def thread_reference(self, thread_key: str, receiver: str) -> str | None:
         """Where the thread's first message went for this receiver (e.g. a Slack ts), if known."""
+
+    def knows(self, event: Event) -> bool:
+        """Whether this communication was admitted (the event, not just its dedup key: the Table ledger
+        partitions communications by thread)."""
+
+    def knows_thread(self, thread_key: str) -> bool:
+        """Whether any communication of this thread was admitted."""
+
+    def watermark(self, name: str) -> datetime | None:
+        """The time a reader (e.g. the backfill of one subscription) has read up to, if it ever did."""
+
+    def advance_watermark(self, name: str, value: datetime) -> None:
+        """Move the watermark forward to `value`; an earlier value leaves it where it is, so a slower
+        concurrent run cannot move it back."""
 
     def close(self) -> None: ...

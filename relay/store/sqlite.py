@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..model import Event, PriorNotice, SendResult, Window
 from ..sqlitedb import connect
-from . import Admission, Seen
+from . import Admission, Seen, watermark_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS communications (
@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS claims (
     holder           TEXT NOT NULL,
     until            REAL NOT NULL,  -- seconds since the epoch
     PRIMARY KEY (notification_key, receiver)
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL  -- fixed-width UTC text (watermark_text): ordered as the times are
 );
 """
 
@@ -190,6 +194,31 @@ class SqliteLedger:
                 "SELECT reference FROM threads WHERE thread_key = ? AND receiver = ?", (thread_key, receiver)
             ).fetchone()
         return row[0] if row else None
+
+    def knows(self, event: Event) -> bool:
+        with self._lock:
+            return self._db.execute(
+                "SELECT 1 FROM communications WHERE dedup_key = ?", (event.dedup_key,)
+            ).fetchone() is not None
+
+    def knows_thread(self, thread_key: str) -> bool:
+        with self._lock:
+            return self._db.execute(
+                "SELECT 1 FROM communications WHERE thread_key = ? LIMIT 1", (thread_key,)
+            ).fetchone() is not None
+
+    def watermark(self, name: str) -> datetime | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM watermarks WHERE name = ?", (name,)).fetchone()
+        return _time(row[0]) if row else None
+
+    def advance_watermark(self, name: str, value: datetime) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO watermarks VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > watermarks.value",
+                (name, watermark_text(value)),
+            )
 
     def close(self) -> None:
         with self._lock:

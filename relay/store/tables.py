@@ -6,6 +6,7 @@ One table holds three kinds of entity, each kind in its own partitions:
     communication-<thread>       <dedup key>        a communication seen, with the prior notice it updates
     delivery-<notification>      <receiver>         a delivery's claim and, once marked, its result
     thread-<thread>              <receiver>         where the thread's first message went (a Slack ts)
+    watermark                    <name>             how far a backfill has read
 
 One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
 ledger needs never cross a partition: a thread's communications, a notification's deliveries.
@@ -27,7 +28,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
 from ..model import Event, PriorNotice, SendResult, Window
-from . import Admission, Seen
+from . import Admission, Seen, watermark_text
 
 DEFAULT_TABLE = "relayledger"
 
@@ -168,6 +169,33 @@ class TableLedger:
     def thread_reference(self, thread_key: str, receiver: str) -> str | None:
         entity = self._get(f"thread-{_key(thread_key)}", _key(receiver))
         return entity["reference"] if entity else None
+
+    # -- what the backfill asks
+
+    def knows(self, event: Event) -> bool:
+        return self._get(f"communication-{_key(event.thread_key)}", _key(event.dedup_key)) is not None
+
+    def knows_thread(self, thread_key: str) -> bool:
+        partition = f"communication-{_key(thread_key)}"
+        found = self._table.query_entities("PartitionKey eq @p", parameters={"p": partition}, select=["RowKey"],
+                                           results_per_page=1)
+        return next(iter(found), None) is not None
+
+    def watermark(self, name: str) -> datetime | None:
+        entity = self._get("watermark", _key(name))
+        return _time(entity["value"]) if entity else None
+
+    def advance_watermark(self, name: str, value: datetime) -> None:
+        wanted = {"PartitionKey": "watermark", "RowKey": _key(name), "name": name, "value": watermark_text(value)}
+        while True:
+            entity = self._get("watermark", _key(name))
+            if entity is None:
+                if self._create(wanted):
+                    return
+            elif entity["value"] >= wanted["value"]:
+                return
+            elif self._replace(entity, wanted):
+                return
 
     def close(self) -> None:
         self._table.close()

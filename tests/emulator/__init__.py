@@ -2,7 +2,7 @@
 
     estate.py   the generated Azure estate it serves
     limits.py   the documented throttles it enforces (and how to scale their time)
-    server.py   the HTTPS server: Entra token, Resource Graph, Resource Health, Compute
+    server.py   the HTTPS server: Entra token, Resource Graph, Resource Health, Compute, Activity Log
     __main__.py run it in a process of its own: python -m tests.emulator --help
 """
 from .estate import Estate

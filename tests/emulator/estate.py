@@ -1,5 +1,7 @@
 """A generated Azure estate: subscriptions, VMs (some in scale sets), NICs, public IPs, and the
-impacted resources of one maintenance trackingId — what the emulator serves.
+impacted resources of one maintenance trackingId — what the emulator serves. Besides, each
+subscription's Activity Log and Resource Health events, empty until a test adds records
+(`activity_record` makes one of an example alert, `planned_maintenance` a Resource Health event).
 
 Deterministic for a given shape. Azure writes ids in many letter cases, so the impacted resources name
 their VMs in several (`resourcegroups`, upper-case groups, `VirtualMachines`, all lower case).
@@ -9,9 +11,10 @@ produces the same records.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 NOW = datetime(2026, 1, 20, 3, 0, tzinfo=UTC)
 TRACKING_ID = "XY12-3ZQ"
@@ -79,6 +82,8 @@ class Estate:
                 vm = self._vm(k, sub, impacted=k < impacted_instances, scale_set=scale_set)
                 self.vms.append(vm)
         self._by_key = {vm.id.lower(): vm for vm in self.vms}
+        self.activity: list[dict] = []  # Activity Log records of every subscription (subscriptionId says whose)
+        self.health_events: dict[str, list[dict]] = {}  # Resource Health events by subscription
 
     def _vm(self, i: int, sub: str, impacted: bool, scale_set: str | None = None) -> EstateVm:
         group = f"rg-{i % 7:02d}"
@@ -152,6 +157,23 @@ class Estate:
                    f"/impactedResources/{name}"
         return Target(resource, subscription, kind, target, vm)
 
+    def log(self, *records: dict) -> None:
+        self.activity.extend(records)
+
+    def announce(self, subscription: str, *events: dict) -> None:
+        self.health_events.setdefault(subscription.lower(), []).extend(events)
+
+    def activity_between(self, subscription: str, start: datetime, end: datetime) -> list[dict]:
+        """The subscription's records with start <= eventTimestamp <= end, newest first (as the log lists them)."""
+        records = [r for r in self.activity if r["subscriptionId"].lower() == subscription.lower()
+                   and start <= _time(r["eventTimestamp"]) <= end]
+        return sorted(records, key=lambda r: _time(r["eventTimestamp"]), reverse=True)
+
+    def events_since(self, subscription: str, since: datetime) -> list[dict]:
+        """The subscription's Resource Health events last updated at or after `since`."""
+        return [e for e in self.health_events.get(subscription.lower(), [])
+                if _time(e["properties"]["lastUpdateTime"]) >= since]
+
     # --- the offline inventory of the same VMs -----------------------------------------------------
 
     def inventory(self) -> dict:
@@ -183,3 +205,79 @@ def _casing(vm_id: str, i: int) -> str:
     if variant == 3:
         return vm_id.replace("Microsoft.Compute", "microsoft.compute").replace(vm_id.split("/")[2], vm_id.split("/")[2].upper())
     return vm_id
+
+
+# --- Service Health news ------------------------------------------------------------------------------
+
+_LEVELS = ("Critical", "Error", "Warning", "Informational", "Verbose")
+
+
+def activity_record(alert: dict[str, Any], subscription: str | None = None, at: datetime | None = None) -> dict:
+    """The Activity Log record (EventData, as the REST list returns it) of the event an alert carries, in
+    either schema: in `subscription` (default: the alert's own), at `at` (default: its eventTimestamp)."""
+    data = alert["data"]
+    log = data["alertContext"] if "alertContext" in data else data["context"]["activityLog"]
+    if subscription is None:
+        targets = data.get("essentials", {}).get("alertTargetIDs") or [f"/subscriptions/{log['subscriptionId']}"]
+        subscription = targets[0].split("/")[2]
+    operation = log["operationName"]
+    category = "ServiceHealth" if operation.lower().startswith("microsoft.servicehealth/") else "ResourceHealth"
+    level = log["level"] if isinstance(log["level"], str) else _LEVELS[log["level"]]
+    when = _iso(at) if at else log["eventTimestamp"]
+    return {
+        "caller": None, "channels": log.get("channels"), "correlationId": log["correlationId"],
+        "description": log.get("description") or "", "eventDataId": log["eventDataId"],
+        "eventName": {"value": "", "localizedValue": ""},
+        "category": {"value": category, "localizedValue": category},
+        "id": f"/subscriptions/{subscription}/providers/Microsoft.Insights/eventtypes/management/values"
+              f"/{log['eventDataId']}",
+        "level": level, "operationId": log.get("operationId"),
+        "operationName": {"value": operation, "localizedValue": operation},
+        "properties": {k: v if isinstance(v, str) else json.dumps(v)  # Dictionary<string, string>
+                       for k, v in log["properties"].items() if v is not None},
+        "status": {"value": log["status"], "localizedValue": log["status"]},
+        "subStatus": {"value": "", "localizedValue": ""},
+        "eventTimestamp": when, "submissionTimestamp": when,
+        "subscriptionId": subscription,
+    }
+
+
+def administrative_record(subscription: str, at: datetime, n: int = 0) -> dict:
+    """A record of another category (a VM restarted by someone): the backfill must pass it by."""
+    return {
+        "caller": "someone@example.com", "correlationId": f"ad000000-0000-4000-8000-{n:012d}",
+        "eventDataId": f"ad000000-1111-4000-8000-{n:012d}", "description": "",
+        "category": {"value": "Administrative", "localizedValue": "Administrative"},
+        "level": "Informational", "operationName": {"value": "Microsoft.Compute/virtualMachines/restart/action",
+                                                    "localizedValue": "Restart Virtual Machine"},
+        "properties": {"statusCode": "OK"}, "status": {"value": "Succeeded", "localizedValue": "Succeeded"},
+        "eventTimestamp": _iso(at), "submissionTimestamp": _iso(at), "subscriptionId": subscription,
+    }
+
+
+def planned_maintenance(subscription: str, tracking_id: str, updated: datetime, *, start: datetime, end: datetime,
+                        status: str = "Active", event_type: str = "PlannedMaintenance",
+                        region: str = "Japan East", service: str = "Virtual Machines") -> dict:
+    """A Resource Health event (Event, as Events_ListBySubscriptionId returns it)."""
+    return {
+        "id": f"/subscriptions/{subscription}/providers/Microsoft.ResourceHealth/events/{tracking_id}",
+        "name": tracking_id, "type": "Microsoft.ResourceHealth/events",
+        "properties": {
+            "eventType": event_type, "eventSource": "ServiceHealth", "status": status,
+            "title": f"Planned maintenance: {service} - {region}", "summary": "<p>Reboot-required host update.</p>",
+            "description": "<p>Azure will apply a <strong>reboot-required</strong> host update.</p>",
+            "level": "Warning", "eventLevel": "Informational", "isHIR": False, "platformInitiated": True,
+            "impactStartTime": _iso(start), "impactMitigationTime": _iso(end), "lastUpdateTime": _iso(updated),
+            "impact": [{"impactedService": service, "impactedRegions": [
+                {"impactedRegion": region, "status": status, "impactedSubscriptions": [subscription],
+                 "lastUpdateTime": _iso(updated)}]}],
+        },
+    }
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

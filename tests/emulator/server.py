@@ -6,6 +6,9 @@
     GET  [/subscriptions/{s}]/providers/Microsoft.ResourceHealth/events/{id}/impactedResources   paged, nextLink
     GET  /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{vm}[/instanceView]
     GET  …/virtualMachineScaleSets/{set}/virtualMachines?$expand=instanceView        paged, nextLink
+    GET  /subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values   Activity Log: the
+         documented time-range $filter only (400 for any other clause), newest first, paged, nextLink
+    GET  /subscriptions/{s}/providers/Microsoft.ResourceHealth/events?queryStartTime=MM/DD/YYYY   paged
     GET  /_emulator/stats                                              what happened (no auth, no throttle)
 
 Paths match in any letter case, as ARM's do. Throttles: limits.py. Faults: `forbidden` subscriptions
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+from datetime import UTC, datetime, timedelta
 import secrets
 import threading
 import time
@@ -47,7 +51,12 @@ _ROUTES = [  # (method, pattern on the lower-cased path, handler name, kind of c
     ("GET", _VM + r"/virtualmachines/(?P<vm>[^/]+)/instanceview", "instance_view", "instance view"),
     ("GET", _VM + r"/virtualmachines/(?P<vm>[^/]+)", "virtual_machine", "virtual machine"),
     ("GET", _VM + r"/virtualmachinescalesets/(?P<set>[^/]+)/virtualmachines", "scale_set_vms", "scale set VMs"),
+    ("GET", _SUB + r"/providers/microsoft\.insights/eventtypes/management/values", "activity_log", "activity log"),
+    ("GET", _SUB + r"/providers/microsoft\.resourcehealth/events", "health_events", "health events"),
 ]
+# "No other syntax is allowed" besides a few `eq` clauses after the time range; the relay sends only the range.
+_TIME_RANGE = re.compile(r"\s*eventTimestamp\s+ge\s+'([^']+)'\s+and\s+eventTimestamp\s+le\s+'([^']+)'\s*",
+                         re.IGNORECASE)
 _OUR_QUERY = ("servicehealthresources", "microsoft.resourcehealth/events/impactedresources", "join kind=leftouter",
               "microsoft.network/publicipaddresses", "make_set(allocation)", "project id,", "order by impactedname asc, id asc")
 
@@ -67,6 +76,7 @@ class ArmEmulator:
         self.refused: Counter[str] = Counter()  # 429s sent, by kind of call
         self.unhonoured = 0  # refused calls repeated before their Retry-After had passed
         self.agents: dict[str, set[str]] = {}  # User-Agent headers by kind of call
+        self.queries: list[tuple[str, dict[str, str]]] = []  # (kind, query) of each Activity Log / events call
         self._tokens: dict[str, str] = {}  # access token → principal
         self._buckets: dict[tuple, Bucket] = {}
         self._graph: dict[str, GraphQuota] = {}
@@ -260,6 +270,32 @@ class ArmEmulator:
             and target.subscription not in self.forbidden
         ]
         return self._page(request, items)
+
+    # --- Service Health news -------------------------------------------------------------------------
+
+    async def activity_log(self, request, params) -> web.Response:
+        self.queries.append(("activity log", dict(request.query)))
+        match = _TIME_RANGE.fullmatch(request.query.get("$filter", ""))
+        if match is None:
+            return _error(400, "BadRequest", "$filter: the emulator serves eventTimestamp ge '…' and eventTimestamp"
+                                             " le '…' only")
+        try:
+            start, end = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in match.groups())
+        except ValueError:
+            return _error(400, "BadRequest", "$filter: eventTimestamp must be an ISO 8601 time")
+        return self._page(request, self.estate.activity_between(params["sub"], start, end))
+
+    async def health_events(self, request, params) -> web.Response:
+        self.queries.append(("health events", dict(request.query)))
+        if "$filter" in request.query:
+            return _error(400, "BadRequest", "the emulator serves no $filter on events")
+        since = self.estate.now - timedelta(days=3)  # the documented default
+        if "queryStartTime" in request.query:
+            try:
+                since = datetime.strptime(request.query["queryStartTime"], "%m/%d/%Y").replace(tzinfo=UTC)
+            except ValueError:
+                return _error(400, "BadRequest", "queryStartTime: a day as MM/DD/YYYY")
+        return self._page(request, self.estate.events_since(params["sub"], since))
 
     # --- Compute -------------------------------------------------------------------------------------
 
