@@ -14,7 +14,7 @@ test: $(VENV)/.installed node_modules/.installed
 serve: $(VENV)/.installed
 	$(BIN)/relay serve --inventory examples/inventory.json
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed node_modules/.installed
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml

@@ -23,19 +23,23 @@ log = logging.getLogger("relay.serve")
 
 class RelayServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 refuses bursts of new connections
 
-    def __init__(self, address: tuple[str, int], relay: Relay, inbox: SqliteInbox, key: str | None = None):
+    def __init__(self, address: tuple[str, int], relay: Relay, inbox: SqliteInbox, key: str | None = None,
+                 workers: int = 1):
         super().__init__(address, _Handler)
         self.relay, self.inbox, self.key = relay, inbox, key
         self.stop_worker = threading.Event()
-        self.worker = threading.Thread(target=worker.run, args=(inbox, relay, self.stop_worker), daemon=True)
+        self.workers = [threading.Thread(target=worker.run, args=(inbox, relay, self.stop_worker), daemon=True,
+                                         name=f"relay-worker-{n}") for n in range(workers)]
 
     def start_worker(self) -> None:
         """Starts relaying; what a killed predecessor on this machine had taken is taken up at once."""
         orphans = self.inbox.release_orphans()
         if orphans:
             log.warning("taking up %d alert(s) a stopped relay serve had not finished", orphans)
-        self.worker.start()
+        for thread in self.workers:
+            thread.start()
 
     def handle_error(self, request, client_address) -> None:
         # socketserver would print a traceback to stderr; a client that hung up is routine.
@@ -47,14 +51,16 @@ class RelayServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         self.stop_worker.set()
-        if self.worker.is_alive():
-            self.worker.join(timeout=10)
+        for thread in self.workers:
+            if thread.is_alive():
+                thread.join(timeout=10)
         super().server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: RelayServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
 
     def do_POST(self) -> None:
         if urlsplit(self.path).path.rstrip("/") != "/api/alerts":

@@ -1,4 +1,8 @@
 """One contract for every ledger: the embedded SQLite one and the Table Storage one (on Azurite)."""
+import os
+import socket
+import subprocess
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -6,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from relay.liveness import this_process
 from relay.model import Event, EventKind, SendResult, Window
 from relay.store import Seen
 from relay.store.sqlite import SqliteLedger
@@ -188,6 +193,17 @@ def test_a_claim_excludes_other_holders_until_it_expires(store, ledger):
     store.clock.now += LEASE + 1  # w1 died
     assert ledger.claim("k", "teams", "w2", LEASE)
     assert not ledger.claim("k", "teams", "w1", LEASE)
+
+
+def test_a_claim_of_a_dead_process_of_this_machine_is_not_live(ledger):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    assert ledger.claim("k", "teams", f"{host}:{gone.stdout.strip()}:a1", LEASE)
+    assert ledger.claim("k", "teams", this_process() + ":b2", LEASE)
+    # a live process of this machine, and a process of another machine, keep their claims for the lease
+    assert not ledger.claim("k", "teams", f"{host}:{os.getppid()}:c3", LEASE)
+    assert ledger.claim("j", "teams", f"elsewhere:{gone.stdout.strip()}:d4", LEASE)
+    assert not ledger.claim("j", "teams", this_process() + ":e5", LEASE)
 
 
 def test_claims_are_per_receiver_and_notification(ledger):

@@ -17,6 +17,9 @@ def register(command) -> None:
     p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     p.add_argument("--port", type=int, default=7071, help="default: 7071")
     p.add_argument("--inbox", type=Path, default=LOCAL_INBOX, help=f"default: {LOCAL_INBOX}")
+    p.add_argument("--workers", type=int, default=2, choices=range(1, 33), metavar="N",
+                   help="worker threads relaying from the inbox (default 2): one slow or failing destination"
+                        " then does not hold up every other alert")
     p.add_argument("--key-env", metavar="NAME",
                    help="require the key held by this environment variable (?code= or x-functions-key)")
     add_run_options(p)
@@ -33,7 +36,8 @@ def run(args) -> int:
         if not key:
             return fail(f"environment variable {args.key_env} is empty or not set")
     relay = open_relay(config_of(args), Paths(args.inventory, args.state, args.outbox), now=args.now)
-    server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox), key=key)
+    server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox), key=key,
+                         workers=args.workers)
     server.start_worker()
     host, port = server.server_address[:2]
     print(f"relay: listening on http://{host}:{port}/api/alerts (Ctrl-C to stop)", file=sys.stderr, flush=True)

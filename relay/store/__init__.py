@@ -52,7 +52,8 @@ class Ledger(Protocol):
     def claim(self, notification_key: str, receiver: str, holder: str, lease_seconds: float) -> bool:
         """May `holder` send this notification to this receiver now? True, and held for lease_seconds, when
         no final delivery is recorded and no other holder's claim is live; False otherwise. The holder
-        itself may claim again (renew). record_delivery releases the claim."""
+        itself may claim again (renew). A claim whose holder was a process of this machine that has died
+        is not live (relay/liveness.py). record_delivery releases the claim."""
 
     def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None:
         """Mark the delivery (final when it worked or can never work) and release its claim.

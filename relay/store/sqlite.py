@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..liveness import died_here
 from ..model import Event, PriorNotice, SendResult, Window
 from ..sqlitedb import connect
 from . import Admission, Seen, watermark_text
@@ -162,7 +163,7 @@ class SqliteLedger:
                 "SELECT holder, until FROM claims WHERE notification_key = ? AND receiver = ?",
                 (notification_key, receiver),
             ).fetchone()
-            if row and row[0] != holder and row[1] > now:
+            if row and row[0] != holder and row[1] > now and not died_here(row[0]):
                 return False
             self._db.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?)",
                              (notification_key, receiver, holder, now + lease_seconds))

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
+from ..liveness import died_here
 from ..model import Event, PriorNotice, SendResult, Window
 from . import Admission, Seen, watermark_text
 
@@ -136,7 +137,8 @@ class TableLedger:
                 continue
             if entity.get("final"):
                 return False
-            if entity.get("holder") not in (None, holder) and entity.get("until", 0.0) > now:
+            if (entity.get("holder") not in (None, holder) and entity.get("until", 0.0) > now
+                    and not died_here(entity.get("holder"))):
                 return False
             if self._replace(entity, {**entity, "holder": holder, "until": now + lease_seconds}):
                 return True
