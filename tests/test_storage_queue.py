@@ -223,7 +223,8 @@ def test_a_failed_delivery_raises_so_the_host_tries_again(function_env, queues, 
     assert queues[0].peek_messages() == []
 
 
-def test_the_last_try_tells_operations_and_leaves_the_message_to_the_poison_queue(function_env, queues, caplog):
+def last_try_of_an_undeliverable_alert(queues) -> QueueMessage:
+    """The alert's fifth dequeue, with every destination refusing it (but taking the relay's notices)."""
     from handlers.process import _relay
 
     post(PLANNED)
@@ -231,8 +232,12 @@ def test_the_last_try_tells_operations_and_leaves_the_message_to_the_poison_queu
     working = relay.channel_for
     relay.channel_for, relay.max_attempts = lambda receiver: FailingAlerts(working(receiver)), 1
     message = receive(queues[0])
-    last = QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_DEQUEUE_COUNT,
+    return QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_DEQUEUE_COUNT,
                         pop_receipt=message.pop_receipt)
+
+
+def test_the_last_try_tells_operations_and_leaves_the_message_to_the_poison_queue(function_env, queues, caplog):
+    message = last = last_try_of_an_undeliverable_alert(queues)
     with caplog.at_level(logging.ERROR, logger="relay.poison"):
         with pytest.raises(NotRelayed):
             trigger(queues[0], last)  # the host would now move it to the poison queue
@@ -252,16 +257,9 @@ def test_the_last_try_tells_operations_and_leaves_the_message_to_the_poison_queu
 
 
 def test_a_retried_last_try_tells_operations_once(function_env, queues):
-    from handlers.process import _relay
-
-    post(PLANNED)
-    relay = _relay()
-    working = relay.channel_for
-    relay.channel_for, relay.max_attempts = lambda receiver: FailingAlerts(working(receiver)), 1
-    message = receive(queues[0])
-    last = QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_DEQUEUE_COUNT,
-                        pop_receipt=message.pop_receipt)
     from handlers.process import process
+
+    last = last_try_of_an_undeliverable_alert(queues)
 
     for _ in range(2):  # the host calls it again when the first last try died before the host saw it end
         with pytest.raises(NotRelayed):
