@@ -345,43 +345,16 @@ def drain(server: Server, intake_done: float, timeout: float, accepted: int) -> 
 # The Function's HTTP trigger, in this process, with the Storage Queue on Azurite
 
 
-class Azurite:
-    """Azurite from npm, in memory on free loopback ports, started as the test suite's fixture does."""
-
-    def __init__(self, workdir: Path):
-        try:
-            import pytest
-
-            from tests.azurite import ACCOUNT, BINARY, KEY, _endpoints, _wait_until_it_answers
-        except ImportError as e:
-            raise Skipped(f"the test helpers cannot be imported ({e}); install requirements-dev.txt") from None
-        if not BINARY.exists():
-            raise Skipped(f"Azurite is not installed ({BINARY.relative_to(ROOT)} is missing): run npm ci (or make test)")
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [str(BINARY), "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
-             "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
-            cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        try:
-            endpoints = _endpoints(self.process)
-            _wait_until_it_answers(endpoints["Queue"])
-        except (pytest.fail.Exception, OSError) as e:  # the helpers report a failed start with pytest.fail
-            self.close()
-            raise Skipped(f"Azurite did not start: {e}") from None
-        self.connection_string = (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-            f"BlobEndpoint={endpoints['Blob']}/{ACCOUNT};QueueEndpoint={endpoints['Queue']}/{ACCOUNT};"
-            f"TableEndpoint={endpoints['Table']}/{ACCOUNT};")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def start_azurite(workdir: Path):
+    """Azurite as the test suite starts it; Skipped when it cannot run here."""
+    try:
+        from tests.azurite import Azurite, AzuriteUnavailable
+    except ImportError as e:
+        raise Skipped(f"the test helpers cannot be imported ({e}); install requirements-dev.txt") from None
+    try:
+        return Azurite(workdir)
+    except AzuriteUnavailable as e:
+        raise Skipped(str(e)) from None
 
 
 def _call(handler, bodies: list[bytes], clients: int) -> tuple[list[float], list[int], list[str], float]:
@@ -423,7 +396,7 @@ def _call(handler, bodies: list[bytes], clients: int) -> tuple[list[float], list
 
 
 def bench_function(requests: int, clients: int, warmup: int, workdir: Path) -> dict:
-    azurite = Azurite(workdir / "azurite")
+    azurite = start_azurite(workdir / "azurite")
     # With 50 threads the Storage client's HTTP pool (10 connections) overflows and urllib3 says so for
     # every connection it discards; count them instead of printing them.
     discarded = _Counter()

@@ -1,6 +1,7 @@
-"""Azurite, the Storage emulator from npm (package.json), for the tests: in memory, telemetry off, on free
-loopback ports, started once per test session. A test module asks for it with
-`pytest_plugins = ["tests.azurite"]` and gets the connection string from the `azurite` fixture.
+"""Azurite, the Storage emulator from npm (package.json), for the tests and benchmarks: in memory, telemetry
+off, on free loopback ports. A test module asks for it with `pytest_plugins = ["tests.azurite"]` and gets
+the connection string from the `azurite` fixture (one Azurite per test session); a benchmark uses the
+`Azurite` class itself.
 """
 from __future__ import annotations
 
@@ -24,49 +25,70 @@ START_SECONDS = 60
 _LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (http://\S+)")
 
 
+class AzuriteUnavailable(RuntimeError):
+    """Azurite is not installed, or did not start; the message says which and what it printed."""
+
+
+class Azurite:
+    def __init__(self, workdir: Path):
+        if not BINARY.exists():
+            raise AzuriteUnavailable("Azurite is not installed: run npm ci (or make test)")
+        workdir.mkdir(parents=True, exist_ok=True)
+        # Port 0: the system picks free ports, and Azurite prints them.
+        self.process = subprocess.Popen(
+            [str(BINARY), "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
+             "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
+            cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            endpoints = self._endpoints()
+            _wait_until_it_answers(endpoints["Queue"])
+        except BaseException:
+            self.close()
+            raise
+        self.connection_string = (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+            f"BlobEndpoint={endpoints['Blob']}/{ACCOUNT};QueueEndpoint={endpoints['Queue']}/{ACCOUNT};"
+            f"TableEndpoint={endpoints['Table']}/{ACCOUNT};")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _endpoints(self) -> dict[str, str]:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True).start()
+        endpoints: dict[str, str] = {}
+        seen: list[str] = []
+        deadline = time.monotonic() + START_SECONDS
+        while len(endpoints) < 3:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AzuriteUnavailable(f"Azurite did not start within {START_SECONDS} s:\n{''.join(seen)}") from None
+            if not line:
+                raise AzuriteUnavailable(f"Azurite exited ({self.process.wait()}):\n{''.join(seen)}")
+            seen.append(line)
+            if match := _LISTENING.search(line):
+                endpoints[match[1]] = match[2]
+        return endpoints
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory) -> Iterator[str]:
-    if not BINARY.exists():
-        pytest.fail("Azurite is not installed: run npm ci (or make test)", pytrace=False)
-    # Port 0: the system picks free ports, and Azurite prints them.
-    process = subprocess.Popen(
-        [str(BINARY), "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
-         "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
-        cwd=tmp_path_factory.mktemp("azurite"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )
     try:
-        endpoints = _endpoints(process)
-        _wait_until_it_answers(endpoints["Queue"])
-        yield (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-               f"BlobEndpoint={endpoints['Blob']}/{ACCOUNT};QueueEndpoint={endpoints['Queue']}/{ACCOUNT};"
-               f"TableEndpoint={endpoints['Table']}/{ACCOUNT};")
+        emulator = Azurite(tmp_path_factory.mktemp("azurite"))
+    except AzuriteUnavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield emulator.connection_string
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _endpoints(process: subprocess.Popen) -> dict[str, str]:
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
-    endpoints: dict[str, str] = {}
-    seen: list[str] = []
-    deadline = time.monotonic() + START_SECONDS
-    while len(endpoints) < 3:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail(f"Azurite did not start within {START_SECONDS} s:\n{''.join(seen)}", pytrace=False)
-        if not line:
-            pytest.fail(f"Azurite exited ({process.wait()}):\n{''.join(seen)}", pytrace=False)
-        seen.append(line)
-        if match := _LISTENING.search(line):
-            endpoints[match[1]] = match[2]
-    return endpoints
+        emulator.close()
 
 
 def _pump(stream, lines: queue.Queue[str]) -> None:
@@ -86,5 +108,5 @@ def _wait_until_it_answers(endpoint: str) -> None:
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise
+                raise AzuriteUnavailable(f"Azurite does not answer at {endpoint}") from None
             time.sleep(0.1)

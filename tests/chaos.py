@@ -46,7 +46,7 @@ class Plan:
     post_rate: float = 50.0  # alerts posted a second, so that kills land during the intake too
     seed: int = 1
     timeout_share: float = 0.02  # of the failures: answered after the client gave up (costs CLIENT_TIMEOUT)
-    deadline: float = 900.0  # seconds to wait for the inbox to empty after the last post
+    deadline: float = 1200.0  # seconds to wait for the inbox to empty after the last post
 
 
 @dataclass
