@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test serve bench clean
+.PHONY: demo test serve bench clean infra-check
 
 demo: $(VENV)/.installed
 	$(BIN)/relay demo
@@ -22,6 +22,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	@touch $@
+
+# Offline Bicep checks: pycep-parser parses every infra/*.bicep, then checkov's Bicep checks (see infra/check.py).
+# checkov gets a venv of its own inside .venv: its pins (packaging==23.2) differ from the app's tools.
+INFRA_VENV := $(VENV)/infra
+
+infra-check: $(INFRA_VENV)/.installed
+	$(INFRA_VENV)/bin/python infra/check.py
+
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from . import identity
+from .app_settings import config_from_environment
 from .channels import channel_for
-from .config import Config
+from .config import Config, default_config
 from .enrich import VmLookup, VmSource
 from .enrich.inventory import Inventory
 from .model import Event
@@ -36,15 +38,22 @@ def vm_source(config: Config) -> VmSource:
     return AzureVmSource(config.azure)
 
 
+TABLES = "RELAY_TABLES_CONNECTION"
+
+
 def open_ledger(path: Path, environ: Mapping[str, str]) -> Ledger:
-    """Table Storage when RELAY_TABLES_CONNECTION names a connection string (RELAY_TABLE: the table,
-    default relayledger), else the SQLite file."""
-    connection = environ.get("RELAY_TABLES_CONNECTION")
-    if not connection:
+    """Table Storage when RELAY_TABLES_CONNECTION holds a connection string, or names the account as an
+    identity-based connection (RELAY_TABLES_CONNECTION__tableServiceUri, __credential, __clientId);
+    RELAY_TABLE: the table, default relayledger. Else the SQLite file."""
+    if not identity.configured(environ, TABLES, "table"):
         return SqliteLedger(path)
     from .store.tables import TableLedger
 
-    return TableLedger.from_connection_string(connection, table=environ.get("RELAY_TABLE", "relayledger"))
+    table = environ.get("RELAY_TABLE", "relayledger")
+    if environ.get(TABLES):
+        return TableLedger.from_connection_string(environ[TABLES], table=table)
+    return TableLedger.from_endpoint(identity.account_url(environ, TABLES, "table"),
+                                     identity.credential(environ, TABLES), table=table)
 
 
 LOCAL_INBOX = Path(".relay/inbox.sqlite")
@@ -100,10 +109,9 @@ def from_environment(environ: dict[str, str]) -> Relay:
     """
     import tempfile
 
-    from .config import default_config, load_config
-
-    configured = bool(environ.get("RELAY_CONFIG"))
-    config = load_config(environ["RELAY_CONFIG"]) if configured else default_config()
+    loaded = config_from_environment(environ)
+    configured = loaded is not None
+    config = loaded or default_config()
     scratch = None if configured else Path(tempfile.gettempdir()) / "relay"
 
     def path(name: str, default: Path | None) -> Path | None:

@@ -27,3 +27,32 @@ def test_relays_on_two_instances_share_the_table_ledger(azurite, tmp_path):
     assert again.status == "duplicate"
     assert not (tmp_path / "out-2").exists()
     assert not (tmp_path / "unused-1.sqlite").exists()
+
+
+def test_a_relative_relay_config_is_read_from_the_app_folder(tmp_path, monkeypatch):
+    from relay.app_settings import APP_ROOT, config_from_environment
+
+    monkeypatch.chdir(tmp_path)  # the worker's working directory is not the app's folder
+    config = config_from_environment({"RELAY_CONFIG": "examples/relay.yaml"})
+    assert config.source == str(APP_ROOT / "examples" / "relay.yaml")
+    assert config_from_environment({}) is None
+
+
+def test_the_table_ledger_takes_an_identity_based_connection(monkeypatch):
+    from relay import app
+
+    made = {}
+
+    class Recorder:
+        @classmethod
+        def from_endpoint(cls, endpoint, credential, table):
+            made.update(endpoint=endpoint, credential=type(credential).__name__, table=table)
+            return "table ledger"
+
+    monkeypatch.setattr("relay.store.tables.TableLedger", Recorder)
+    environ = {"RELAY_TABLES_CONNECTION__tableServiceUri": "https://relay.table.core.windows.net/",
+               "RELAY_TABLES_CONNECTION__credential": "managedidentity",
+               "RELAY_TABLES_CONNECTION__clientId": "11111111-2222-3333-4444-555555555555"}
+    assert app.open_ledger(Path("unused.sqlite"), environ) == "table ledger"
+    assert made == {"endpoint": "https://relay.table.core.windows.net/", "credential": "ManagedIdentityCredential",
+                    "table": "relayledger"}

@@ -15,27 +15,27 @@ log = logging.getLogger("relay.backfill")
 def subscriptions(environ: Mapping[str, str]) -> tuple[str, ...]:
     """The subscriptions RELAY_CONFIG names under azure.subscriptions. Read as the app starts, so a config
     that cannot be read is logged and read as none: the intake must start all the same."""
-    from ..config import ConfigError, load_config
+    from ..app_settings import config_from_environment
+    from ..config import ConfigError
 
-    if not environ.get("RELAY_CONFIG"):
-        return ()
     try:
-        config = load_config(environ["RELAY_CONFIG"])
+        config = config_from_environment(environ)
     except ConfigError as error:
         log.error("no backfill: %s", error)
         return ()
-    return config.azure.subscriptions if config.azure else ()
+    return config.azure.subscriptions if config and config.azure else ()
 
 
 def run(environ: Mapping[str, str], now: datetime | None = None, **options) -> Report:
     """One timer run. Raises BackfillIncomplete, after queuing all it could, when a subscription failed."""
     from ..app import from_environment
-    from ..config import AzureSettings, load_config
+    from ..app_settings import config_from_environment
+    from ..config import AzureSettings
     from ..inbox.storage import queue_inbox
     from ..ingest import process_inline
     from ..queue_processing import keep_in_queue
 
-    settings = load_config(environ["RELAY_CONFIG"]).azure or AzureSettings()
+    settings = config_from_environment(environ).azure or AzureSettings()
     relay = from_environment(dict(environ))
     inbox = queue_inbox(environ)
     keep = process_inline(relay) if inbox is None else keep_in_queue(inbox, lambda: relay)

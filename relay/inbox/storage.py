@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Mapping
 
+from .. import identity
 from . import Item, Parked
 
 log = logging.getLogger("relay.inbox")
@@ -38,8 +39,7 @@ def queue_configured(environ: Mapping[str, str]) -> bool:
     """Whether the connection is set: to a connection string, or (managed identity) through
     `<name>__queueServiceUri` or `<name>__accountName`, with `<name>__credential=managedidentity` and
     `<name>__clientId` for a user-assigned identity."""
-    name = connection_name(environ)
-    return any(environ.get(setting) for setting in (name, f"{name}__queueServiceUri", f"{name}__accountName"))
+    return identity.configured(environ, connection_name(environ), "queue")
 
 
 def queue_inbox(environ: Mapping[str, str], queue: str = QUEUE) -> StorageQueueInbox | None:
@@ -49,17 +49,8 @@ def queue_inbox(environ: Mapping[str, str], queue: str = QUEUE) -> StorageQueueI
     name = connection_name(environ)
     if environ.get(name):
         return StorageQueueInbox.from_connection_string(environ[name], queue)
-    account_url = (environ.get(f"{name}__queueServiceUri")
-                   or f"https://{environ[f'{name}__accountName']}.queue.core.windows.net")
-    if environ.get(f"{name}__credential") == "managedidentity":
-        from azure.identity import ManagedIdentityCredential
-
-        credential = ManagedIdentityCredential(client_id=environ.get(f"{name}__clientId"))
-    else:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
-    return StorageQueueInbox.from_account(account_url, credential, queue)
+    return StorageQueueInbox.from_account(identity.account_url(environ, name, "queue"),
+                                          identity.credential(environ, name), queue)
 
 
 class StorageQueueInbox:
