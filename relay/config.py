@@ -4,16 +4,32 @@
     inventory: inventory.json      # offline VM inventory (embedded enrichment)
     ledger: .relay/ledger.sqlite   # what was seen and delivered
     receivers:
-      - name: oncall-teams
-        channel: outbox            # teams | slack | email | outbox
-        format: teams              # outbox only: which message to write
+      - name: platform
+        channel: teams             # teams | slack | email | outbox
+        destination: TEAMS_PLATFORM_URL   # name of the environment variable holding the Workflows URL
         language: both             # ja | en | both (Japanese first)
-        kinds: [maintenance]       # optional: only these event kinds
+      - name: web-team
+        channel: outbox            # outbox: write the messages to files
+        format: slack              # outbox only: which message to write
+        language: en
       - name: managers
         channel: email
-        destination: RELAY_SMTP_URL   # name of the environment variable holding the address
+        destination: RELAY_SMTP_URL
         to: [managers@example.com]
-    operations: [oncall-teams]     # who hears about the relay's own trouble (alerts it gave up on);
+        kinds: [maintenance]       # optional: only these event kinds
+        stages: [Planned, Rescheduled]   # optional: only these stages
+    route:                         # optional; without it every receiver gets everything it wants
+      receiver: platform           # the default: gets what no route below takes
+      routes:                      # tried in order; the first that matches takes the item
+        - receiver: platform
+          continue: true           # and the routes after it are tried too
+        - receiver: web-team
+          match:                   # every field must match; a list means any of its values
+            tag: {owner: web-team}
+        - receiver: managers
+          match_re:                # the same fields, as regular expressions
+            resource_group: rg-(web|db)
+    operations: [platform]         # who hears about the relay's own trouble (alerts it gave up on);
                                    # default: every receiver
     azure:                         # optional: find the affected VMs in Azure (instead of an inventory)
       subscriptions: [<id>, ...]   # searched besides the alert's own
@@ -21,9 +37,15 @@
       time_budget_seconds: 20      # enrichment gives up after this, and says what it could not see
       arm_url: https://management.azure.com
       authority: https://login.microsoftonline.com
+
+Match fields: subscription, resource_group, tag, region, service, kind, stage, level; text compares in
+any case, regions without spaces (japaneast = Japan East). Each affected VM is routed on its own
+subscription, resource group, tags and region, so a receiver gets only the VMs routed to it; an event
+with no VM of ours is routed on what the alert says. Examples: examples/relay.yaml.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +53,7 @@ from pathlib import Path
 import yaml
 
 from .model import EventKind, Receiver
+from .routing import FIELDS, Condition, Route, RouteNode, Routes, region_key
 
 CHANNELS = ("teams", "slack", "email")
 LANGUAGES = ("ja", "en", "both")
@@ -42,13 +65,12 @@ PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
 
 
 class ConfigError(ValueError):
-    """The config is unusable; the message names the file and every problem."""
+    """The config is unusable; the message names the file and every problem. `problems` holds them one
+    by one as "path: problem" (path like receivers[0].name) when they come from the config's content."""
 
-
-@dataclass(frozen=True)
-class Route:
-    receiver: Receiver
-    kinds: frozenset[EventKind] = frozenset()  # empty: every kind
+    def __init__(self, message: str, problems: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -64,7 +86,7 @@ class AzureSettings:
 
 @dataclass(frozen=True)
 class Config:
-    routes: tuple[Route, ...]
+    routes: Routes
     outbox: Path = Path("outbox")
     inventory: Path | None = None
     ledger: Path = Path(".relay/ledger.sqlite")
@@ -72,16 +94,19 @@ class Config:
     source: str = "built-in defaults"
     operations: tuple[str, ...] = ()  # receiver names; empty: every receiver
 
-    def operations_routes(self) -> tuple[Route, ...]:
+    def operations_routes(self) -> Routes:
         """Where notices about the relay itself go: every kind, to the operations receivers."""
         chosen = [r for r in self.routes if not self.operations or r.receiver.name in self.operations]
-        return tuple(Route(r.receiver) for r in chosen)
+        return Routes.flat(tuple(Route(r.receiver) for r in chosen))
 
 
 def default_config(outbox: Path = Path("outbox")) -> Config:
     """No config file: every message format, both languages, written to the outbox."""
-    routes = tuple(Route(Receiver(name=channel, channel=channel)) for channel in CHANNELS)
-    return Config(routes=routes, outbox=outbox)
+    return Config(routes=Routes.flat(_default_receivers()), outbox=outbox)
+
+
+def _default_receivers() -> tuple[Route, ...]:
+    return tuple(Route(Receiver(name=channel, channel=channel)) for channel in CHANNELS)
 
 
 def load_config(path: str | Path) -> Config:
@@ -98,12 +123,12 @@ def load_config(path: str | Path) -> Config:
 def parse_config(data: object, source: str = "config", base: Path = Path(".")) -> Config:
     problems: list[str] = []
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping, not {type(data).__name__}")
-    unknown = set(data) - {"outbox", "inventory", "ledger", "receivers", "azure", "operations"}
-    problems += [f"{key}: unknown setting" for key in sorted(unknown)]
+        message = f"the top level must be a mapping, not {type(data).__name__}"
+        raise ConfigError(f"{source}: {message}", (message,))
+    problems += _unknown(data, _TOP_KEYS, "")
     raw_receivers = data.get("receivers")
     if raw_receivers is None:
-        routes = default_config().routes
+        routes = _default_receivers()
     elif not isinstance(raw_receivers, list) or not raw_receivers:
         problems.append("receivers: must be a non-empty list")
         routes = ()
@@ -112,19 +137,24 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
             route for i, item in enumerate(raw_receivers)
             if (route := _route(item, f"receivers[{i}]", problems)) is not None
         )
-        names = [route.receiver.name for route in routes]
-        problems += [f"receivers: name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+        named = [item.get("name") if isinstance(item, dict) else None for item in raw_receivers]
+        problems += [f"receivers[{i}].name: the name {n!r} is used twice; give each receiver its own"
+                     for i, n in enumerate(named) if n is not None and n in named[:i]]
+    # Every name written, so that a receiver with a problem of its own is not also reported as missing.
+    names = [route.receiver.name for route in routes] if raw_receivers is None else list(dict.fromkeys(
+        item["name"] for item in raw_receivers if isinstance(item, dict) and isinstance(item.get("name"), str)))
     azure = _azure(data["azure"], problems) if "azure" in data else None
-    operations = _operations(data.get("operations"), [route.receiver.name for route in routes], problems)
+    operations = _operations(data.get("operations"), names, problems)
+    tree = _tree(data["route"], names, problems) if "route" in data else None
     if problems:
-        raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems))
+        raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems), tuple(problems))
 
     def path_of(key: str, default: Path | None) -> Path | None:
         value = data.get(key)
         return base / value if isinstance(value, str) else default
 
     return Config(
-        routes=routes,
+        routes=Routes(routes, tree) if tree else Routes.flat(routes),
         outbox=path_of("outbox", Path("outbox")),
         inventory=path_of("inventory", None),
         ledger=path_of("ledger", Path(".relay/ledger.sqlite")),
@@ -132,6 +162,114 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         source=source,
         operations=operations,
     )
+
+
+_TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations",
+             "digest"}  # digest: read by relay.digest
+_ROUTE_KEYS = {"receiver", "match", "match_re", "continue", "routes"}
+STAGES = ("Planned", "Rescheduled", "InProgress", "Complete", "Canceled", "Active", "Resolved", "RCA")
+LEVELS = ("Critical", "Error", "Warning", "Informational")
+
+
+def _unknown(mapping: dict, known: set[str], prefix: str, suffix: str = "") -> list[str]:
+    """One problem per unknown key, with the known key it most likely means."""
+    problems = []
+    for key in sorted(set(mapping) - known, key=str):
+        close = difflib.get_close_matches(str(key), sorted(known), n=1)
+        hint = f"did you mean {close[0]}?" if close else f"write one of: {', '.join(sorted(known))}"
+        problems.append(f"{prefix}{key}: unknown setting{suffix}; {hint}")
+    return problems
+
+
+def _words(value: object, allowed: tuple[str, ...], where: str, problems: list[str]) -> tuple[str, ...]:
+    """A word or a list of words from `allowed` (any case), spelled as in `allowed`."""
+    if value is None:
+        return ()
+    words = [value] if isinstance(value, str) else value
+    canonical = {a.lower(): a for a in allowed}
+    if not isinstance(words, list) or not words:
+        problems.append(f"{where}: a list of {', '.join(allowed)}")
+        return ()
+    for word in (w for w in words if str(w).lower() not in canonical):
+        close = difflib.get_close_matches(str(word).lower(), canonical, n=1)
+        hint = f"did you mean {canonical[close[0]]}?" if close else f"write one of: {', '.join(allowed)}"
+        problems.append(f"{where}: {word!r} is unknown; {hint}")
+    return tuple(canonical[str(w).lower()] for w in words if str(w).lower() in canonical)
+
+
+def _tree(raw: object, names: list[str], problems: list[str]) -> RouteNode | None:
+    """The `route:` section. Its top route takes everything: its receiver is the default."""
+    if isinstance(raw, dict):
+        if "receiver" not in raw:
+            problems.append("route.receiver: the default receiver, which gets what no route below takes;"
+                            f" one of: {', '.join(names)}")
+        problems += [f"route.{key}: the top route takes everything; put {key} on the routes under it"
+                     for key in ("match", "match_re", "continue") if key in raw]
+    return _node(raw, "route", names, problems)
+
+
+def _node(raw: object, where: str, names: list[str], problems: list[str]) -> RouteNode | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: a mapping with receiver, match, match_re, continue and routes")
+        return None
+    problems += _unknown(raw, _ROUTE_KEYS, f"{where}.")
+    receiver = raw.get("receiver")
+    if receiver is not None and receiver not in names:
+        problems.append(f"{where}.receiver: no receiver is named {receiver!r}; there are: {', '.join(names)}")
+    carry_on = raw.get("continue", False)
+    if not isinstance(carry_on, bool):
+        problems.append(f"{where}.continue: true (the routes after this one are tried too) or false")
+    conditions = (_conditions(raw.get("match"), f"{where}.match", False, problems)
+                  + _conditions(raw.get("match_re"), f"{where}.match_re", True, problems))
+    children = raw.get("routes", [])
+    if not isinstance(children, list):
+        problems.append(f"{where}.routes: a list of routes")
+        children = []
+    nodes = tuple(n for i, child in enumerate(children)
+                  if (n := _node(child, f"{where}.routes[{i}]", names, problems)) is not None)
+    return RouteNode(receiver if isinstance(receiver, str) else None, conditions, nodes, carry_on is True)
+
+
+def _conditions(raw: object, where: str, regex: bool, problems: list[str]) -> tuple[Condition, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        problems.append(f"{where}: a mapping of field to value; fields: {', '.join(FIELDS)}")
+        return ()
+    problems += _unknown(raw, set(FIELDS), f"{where}.")
+    conditions = []
+    for name in (f for f in FIELDS if f in raw):
+        if name != "tag":
+            conditions.append(Condition(name, _patterns(raw[name], f"{where}.{name}", name, regex, problems)))
+        elif not isinstance(raw["tag"], dict) or not raw["tag"]:
+            problems.append(f"{where}.tag: a mapping of tag name to value, like {{owner: web-team}}")
+        else:
+            conditions += [Condition("tag", _patterns(value, f"{where}.tag.{tag}", name, regex, problems), str(tag).lower())
+                           for tag, value in raw["tag"].items()]
+    return tuple(conditions)
+
+
+def _patterns(value: object, where: str, name: str, regex: bool, problems: list[str]) -> tuple[re.Pattern, ...]:
+    """Patterns matched whole and in any case: the text itself, or (match_re) a regular expression."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        problems.append(f"{where}: a text or a list of texts (quote numbers, true and false: \"1\")")
+        return ()
+    if regex:
+        patterns = []
+        for text in values:
+            try:
+                patterns.append(re.compile(text, re.IGNORECASE))
+            except re.error as e:
+                problems.append(f"{where}: {text!r} is not a regular expression ({e.msg} at position {e.pos});"
+                                " write \\ before a character meant literally, or use match: for plain text")
+        return tuple(patterns)
+    known = {"kind": tuple(k.value for k in EventKind), "stage": STAGES, "level": LEVELS}.get(name)
+    if known:
+        values = list(_words(values, known, where, problems))
+    if name == "subscription" and not all(_GUID.match(v) for v in values):
+        problems.append(f"{where}: subscription ids, like 0a1b2c3d-1111-2222-3333-444455556666")
+    return tuple(re.compile(re.escape(region_key(v) if name == "region" else v), re.IGNORECASE) for v in values)
 
 
 def _operations(value: object, names: list[str], problems: list[str]) -> tuple[str, ...]:
@@ -178,7 +316,7 @@ def _azure(raw: object, problems: list[str]) -> AzureSettings:
     )
 
 
-_COMMON_KEYS = {"name", "channel", "language", "kinds", "max_per_second"}
+_COMMON_KEYS = {"name", "channel", "language", "kinds", "stages", "max_per_second"}
 # What each channel (and, for email, each way of sending) reads besides the common keys.
 _KEYS = {
     "outbox": {"format", "to", "from"},
@@ -201,13 +339,13 @@ def _route(item: object, where: str, problems: list[str]) -> Route | None:
     if channel not in _KEYS:
         problems.append(f"{where}.channel: must be one of teams, slack, email, outbox (got {channel!r})")
         return None
-    problems += [f"{where}.{key}: unknown setting for channel {channel}"
-                 for key in sorted(set(item) - _COMMON_KEYS - _KEYS[channel])]
+    problems += _unknown(item, _COMMON_KEYS | _KEYS[channel], f"{where}.", f" for channel {channel}")
     language = item.get("language", "both")
     if language not in LANGUAGES:
         problems.append(f"{where}.language: must be ja, en or both (got {language!r})")
     message_format, transport = _format_and_transport(item, channel, where, problems)
     kinds = _kinds(item.get("kinds"), where, problems)
+    stages = _words(item.get("stages"), STAGES, f"{where}.stages", problems)
     options = _options(item, where, problems)
     if len(problems) > before:
         return None
@@ -215,7 +353,7 @@ def _route(item: object, where: str, problems: list[str]) -> Route | None:
         name=name, channel=message_format, language=language, transport=transport,
         destination_env=item.get("destination") or item.get("token"), options=options,
     )
-    return Route(receiver, kinds)
+    return Route(receiver, kinds, frozenset(s.lower() for s in stages))
 
 
 def _format_and_transport(item: dict, channel: str, where: str, problems: list[str]) -> tuple[str, str]:

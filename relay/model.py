@@ -175,6 +175,7 @@ class Notification:
 
     enriched: Enriched
     prior: PriorNotice | None = None
+    affected: int | None = None  # set when routing cut the VMs down to one team's: how many the event hits
 
     @property
     def event(self) -> Event:

@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 
 from .alerts import parse_alert
 from .channels import Channel
-from .config import Route
 from .enrich import VmSource, enrich
 from .liveness import this_process
 from .model import Delivery, Event, Message, Notification, Receiver, SendResult
 from .pacing import Pacer
 from .render import render
-from .routing import route
+from .routing import Routes, split, wanted
 from .store import Ledger, Seen
 
 log = logging.getLogger("relay")
@@ -39,9 +38,9 @@ class Relay:
 
     ledger: Ledger
     vms: VmSource
-    routes: tuple[Route, ...]
+    routes: Routes
     channel_for: Callable[[Receiver], Channel]
-    operations: tuple[Route, ...] = ()  # where notices about the relay itself go
+    operations: Routes | None = None  # where notices about the relay itself go
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
@@ -87,7 +86,7 @@ def process(raw: bytes | str, relay: Relay) -> Outcome:
 
 def process_event(event: Event, relay: Relay) -> Outcome:
     now = relay.clock()
-    receivers = route(event, relay.routes)
+    receivers = wanted(event, relay.routes)
     admission = relay.ledger.admit(event, [r.name for r in receivers], now)
     if admission.seen is Seen.DUPLICATE:
         log.info("duplicate %s: already delivered, nothing sent", event.dedup_key)
@@ -96,7 +95,13 @@ def process_event(event: Event, relay: Relay) -> Outcome:
         log.info("late %s: the thread is already at %s; nothing sent", event.dedup_key, admission.superseded_by)
         return Outcome(event, admission.seen, superseded_by=admission.superseded_by)
     notification = Notification(enrich(event, relay.vms, now), admission.prior)
-    deliveries = tuple(_deliver_to(notification, receiver, relay) for receiver in receivers)
+    shares = split(notification, relay.routes)
+    reached = {receiver.name for receiver, _ in shares}
+    for receiver in receivers:
+        if receiver.name not in reached:  # none of its VMs: settled, so a redelivery is a duplicate
+            relay.ledger.record_delivery(event.dedup_key, receiver.name,
+                                         SendResult.delivered("nothing to send: no VM of this receiver"), attempts=0)
+    deliveries = tuple(_deliver_to(part, receiver, relay) for receiver, part in shares)
     return Outcome(event, admission.seen, deliveries, vm_count=len(notification.enriched.vms))
 
 

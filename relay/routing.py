@@ -1,9 +1,147 @@
-"""Which receivers get a notification. Only routes; knows nothing of channels or rendering."""
+"""Which receivers get a notification, and which of its VMs each one gets. Knows nothing of channels.
+
+The routing tree works like Alertmanager's: an item enters at the top route, tries its routes in order
+and goes down the first that matches (and on to the next ones when that route says `continue`); where
+no route below matches, the route's own receiver (inherited from above when it names none) takes it.
+An item is one affected VM of the event, or the event itself when it affects no VM of ours, so one
+maintenance becomes one notification per receiver listing only the VMs routed to it. Last, each
+receiver drops the kinds and stages it does not want.
+"""
 from __future__ import annotations
 
-from .config import Route
-from .model import Event, Receiver
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from .model import AffectedVm, EventKind, Event, Notification, Receiver, Vm
+
+FIELDS = ("subscription", "resource_group", "tag", "region", "service", "kind", "stage", "level")
 
 
-def route(event: Event, routes: tuple[Route, ...]) -> list[Receiver]:
-    return [r.receiver for r in routes if not r.kinds or event.kind in r.kinds]
+@dataclass(frozen=True)
+class Route:
+    """A receiver and what it wants: these kinds and stages (empty: every one)."""
+
+    receiver: Receiver
+    kinds: frozenset[EventKind] = frozenset()
+    stages: frozenset[str] = frozenset()  # lowercase
+
+    def wants(self, event: Event) -> bool:
+        return ((not self.kinds or event.kind in self.kinds)
+                and (not self.stages or (event.stage or "").lower() in self.stages))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One field matched against patterns (any of them): exact text, or a regular expression."""
+
+    field: str  # one of FIELDS
+    patterns: tuple[re.Pattern, ...]
+    tag: str = ""  # for field "tag": the tag's name
+
+    def holds(self, values: tuple[str, ...]) -> bool:
+        return any(p.fullmatch(v) for p in self.patterns for v in values)
+
+
+@dataclass(frozen=True)
+class RouteNode:
+    receiver: str | None = None  # None: the parent's
+    conditions: tuple[Condition, ...] = ()  # all must hold
+    routes: tuple[RouteNode, ...] = ()
+    continue_: bool = False
+
+
+@dataclass(frozen=True)
+class Routes:
+    """The receivers, and the tree that picks among them."""
+
+    receivers: tuple[Route, ...]
+    tree: RouteNode
+
+    @classmethod
+    def flat(cls, receivers: tuple[Route, ...]) -> Routes:
+        """No tree in the config: every receiver gets every item, then keeps what its kinds and stages allow."""
+        return cls(receivers, RouteNode(routes=tuple(RouteNode(r.receiver.name, continue_=True) for r in receivers)))
+
+    def __iter__(self) -> Iterator[Route]:
+        return iter(self.receivers)
+
+    def __len__(self) -> int:
+        return len(self.receivers)
+
+
+def wanted(event: Event, routes: Routes) -> list[Receiver]:
+    """The receivers that may get something of this event: known before its VMs are."""
+    return [r.receiver for r in routes if r.wants(event)]
+
+
+def split(notification: Notification, routes: Routes) -> list[tuple[Receiver, Notification]]:
+    """Each receiver's notification, in config order: the whole one, or one with only its VMs."""
+    event, vms = notification.event, notification.enriched.vms
+    items: tuple[AffectedVm | None, ...] = vms or (None,)
+    taken: dict[str, list[AffectedVm | None]] = {}
+    for item in items:
+        for name in dict.fromkeys(_walk(routes.tree, _values(event, item and item.vm), None) or ()):
+            taken.setdefault(name, []).append(item)
+    shares = []
+    for route in routes:
+        got = taken.get(route.receiver.name)
+        if not got or not route.wants(event):
+            continue
+        if None in got or len(got) == len(vms):
+            shares.append((route.receiver, notification))
+        else:
+            enriched = replace(notification.enriched, vms=tuple(got))
+            shares.append((route.receiver, Notification(enriched, notification.prior, affected=len(vms))))
+    return shares
+
+
+def _walk(node: RouteNode, values: dict[str, tuple[str, ...]], inherited: str | None) -> list[str] | None:
+    """The receivers this route and those below it give the item to; None when the route does not match."""
+    if not all(c.holds(values.get(f"tag:{c.tag}" if c.field == "tag" else c.field, ())) for c in node.conditions):
+        return None
+    receiver = node.receiver or inherited
+    found: list[str] | None = None
+    for child in node.routes:
+        got = _walk(child, values, receiver)
+        if got is None:
+            continue
+        found = (found or []) + got
+        if not child.continue_:
+            break
+    if found is not None:
+        return found
+    return [receiver] if receiver else []
+
+
+def _values(event: Event, vm: Vm | None) -> dict[str, tuple[str, ...]]:
+    """What the conditions look at: the VM's own subscription, group, tags and region when there is a VM."""
+    values = {
+        "kind": (event.kind.value,),
+        "stage": (event.stage,) if event.stage else (),
+        "level": (event.level,) if event.level else (),
+        "service": event.services,
+        "region": tuple(region_key(r) for r in event.regions),
+    }
+    if vm is not None:
+        values["subscription"] = (vm.subscription_id,)
+        values["resource_group"] = (vm.resource_group,)
+        if vm.location:
+            values["region"] = (region_key(vm.location),)
+        values |= {f"tag:{name.lower()}": (value,) for name, value in vm.tags.items()}
+    else:
+        values["subscription"] = event.subscription_ids
+        if event.resource is not None:
+            values["resource_group"] = _group_of(event.resource.resource_id)
+    return values
+
+
+def region_key(region: str) -> str:
+    """"Japan East" and "japaneast" are one region."""
+    return region.replace(" ", "").lower()
+
+
+def _group_of(resource_id: str) -> tuple[str, ...]:
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    return (parts[lowered.index("resourcegroups") + 1],) if "resourcegroups" in lowered[:-1] else ()

@@ -185,6 +185,7 @@ class View:
     link: str | None
     shows_vms: bool  # maintenance: a VM table (or a "none of ours" line); other kinds: none
     rows: tuple[VmRow, ...]  # every affected VM, most urgent first
+    portion_of: int  # the message lists only its receiver's VMs, out of this many affected; 0: lists them all
     counts: tuple[tuple[str, int], ...]  # (MaintenanceState value, count), in urgency order
     risk_counts: tuple[tuple[str, int], ...]  # (Risk value, count)
     first_deadline: datetime | None  # the nearest self-service deadline among the VMs
@@ -266,6 +267,7 @@ def build_view(notification: Notification) -> View:
         link=link,
         shows_vms=shows_vms,
         rows=rows,
+        portion_of=(notification.affected or 0) if shows_vms else 0,
         counts=counts,
         risk_counts=risk_counts,
         first_deadline=min(deadlines) if deadlines else None,
@@ -324,4 +326,6 @@ def _facts(view: View) -> tuple[str, ...]:
         keys.append("tracking_id")
     if view.shows_vms:
         keys.append("vms")
+    if view.portion_of:
+        keys.append("portion")
     return tuple(keys)

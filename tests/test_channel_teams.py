@@ -291,3 +291,11 @@ def test_status_classification(status, retryable):
 ])
 def test_error_codes_are_short_and_never_urls(body, code):
     assert http.error_code(body) == code
+
+
+def test_both_retired_connector_hosts_are_recognised():
+    from relay.channels.teams import is_retired_connector
+
+    assert is_retired_connector("https://contoso.webhook.office.com/webhookb2/abc/IncomingWebhook/def/ghi")
+    assert is_retired_connector("https://outlook.office.com/webhook/abc/IncomingWebhook/def/ghi")
+    assert not is_retired_connector("https://prod-01.japaneast.logic.azure.com/workflows/abc/triggers/manual/paths/invoke")

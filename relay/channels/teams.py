@@ -27,7 +27,9 @@ RETIRED_CONNECTOR = (
 
 def is_retired_connector(url: str) -> bool:
     parts = urlsplit(url)
-    return (parts.hostname or "").endswith("webhook.office.com") or "/incomingwebhook/" in parts.path.lower()
+    host, path = (parts.hostname or "").lower(), parts.path.lower()
+    return (host.endswith("webhook.office.com") or "/incomingwebhook/" in path
+            or (host == "outlook.office.com" and path.startswith("/webhook/")))
 
 
 class TeamsChannel:

@@ -9,10 +9,11 @@ import sys
 from ..channels import ChannelUnavailable
 from ..config import ConfigError
 from ..enrich.inventory import InventoryError
-from . import backfill, demo, poison, process, render, send_test, serve, validate, vms
+from ..redact import install as install_redaction
+from . import backfill, config_check, demo, poison, process, render, route, send_test, serve, validate, vms
 from .common import EXIT_BAD_INPUT, EXIT_OK
 
-COMMANDS = (validate, render, process, serve, poison, backfill, send_test, vms, demo)
+COMMANDS = (validate, render, process, route, serve, poison, backfill, send_test, vms, config_check, demo)
 
 DESCRIPTION = """\
 Relays Azure Service Health planned-maintenance alerts (and incidents, advisories, Resource Health)
@@ -28,6 +29,8 @@ examples:
   relay validate alert.json                    is this payload usable? (exit 2 and every problem if not)
   relay render alert.json --channel slack --inventory inventory.json --now 2027-01-12T00:00:00Z
   relay process alerts/*.json --config relay.yaml
+  relay route alert.json --config relay.yaml   who would get what (which VMs), without sending
+  relay config check relay.yaml                every problem of the config, with its line
   relay serve --port 7071                      then POST alerts to http://127.0.0.1:7071/api/alerts
   relay poison list                            alerts the relay gave up on; relay poison replay ID
   relay send-test oncall-teams --config relay.yaml   check a receiver after deploying
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_redaction()
     try:
         return args.run(args)
     except (ConfigError, InventoryError, ChannelUnavailable) as e:

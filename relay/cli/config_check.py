@@ -1,0 +1,108 @@
+"""`relay config check [FILE]`: every problem of a config, with its line and what to write instead."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from ..channels.teams import RETIRED_CONNECTOR, is_retired_connector
+from ..config import Config, ConfigError, parse_config
+from .common import EXIT_BAD_INPUT, EXIT_OK, fail
+
+# What the environment variable of each transport holds.
+_HOLDS = {
+    "teams": "the URL of a Teams Workflows webhook",
+    "slack": "the Slack incoming-webhook URL (https://hooks.slack.com/services/…)",
+    "slack-bot": "the Slack bot token (xoxb-…)",
+    "smtp": "the SMTP server URL (smtp://user:password@host:587)",
+    "acs": "the Azure Communication Services connection string",
+}
+_SEGMENT = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def register(command) -> None:
+    p = command("config", help="check a config file", description="Work with the relay's YAML config.")
+    actions = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check", help="list every problem of a config, with its line",
+        description="Reads the config as the relay would and lists every problem as FILE:LINE: path: problem,\n"
+        "with what to write instead: unknown settings, bad values and regular expressions, receivers and\n"
+        "routes that do not fit, and, in this environment, the environment variables a receiver names but\n"
+        "that are not set, and Teams addresses of retired Office 365 connectors. Secrets are never printed.\n"
+        "Exit 0 when there is nothing to fix, 2 otherwise.",
+        epilog="example:\n  relay config check examples/relay.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                       help="YAML config; default: $RELAY_CONFIG, else relay.yaml")
+    check.set_defaults(run=run)
+
+
+def run(args) -> int:
+    path = args.file or Path(os.environ.get("RELAY_CONFIG") or "relay.yaml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        return fail(f"{path}: cannot read: {e.strerror}")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        print(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML: {e.problem or e.context}")
+        return EXIT_BAD_INPUT
+    try:
+        config = parse_config(data or {}, source=str(path), base=path.parent)
+        problems = environment_problems(config, data or {}, os.environ)
+    except ConfigError as e:
+        config, problems = None, list(e.problems)
+    located = sorted((line_of(root, problem.split(":", 1)[0]), problem) for problem in problems)
+    for line, problem in located:
+        print(f"{path}:{line}: {problem}")
+    if located:
+        print(f"{path}: {len(located)} problem(s)")
+        return EXIT_BAD_INPUT
+    tree = "a routing tree" if isinstance(data, dict) and "route" in data else "no routing tree"
+    print(f"{path}: OK: {len(config.routes)} receiver(s), {tree}")
+    return EXIT_OK
+
+
+def environment_problems(config: Config, data: dict, environ) -> list[str]:
+    """What this environment lacks for the config: secrets' variables, and Teams addresses that no longer work."""
+    problems = []
+    if config.inventory is not None and not config.inventory.is_file():
+        problems.append(f"inventory: no file {config.inventory}; give the path of the VM inventory, relative to"
+                        " the config")
+    items = data.get("receivers") or []
+    for i, (route, item) in enumerate(zip(config.routes, items)):
+        receiver, variable = route.receiver, route.receiver.destination_env
+        if receiver.transport == "outbox" or variable is None:
+            continue
+        where = f"receivers[{i}].{'token' if 'token' in item else 'destination'}"
+        value = environ.get(variable, "")
+        if not value.strip():
+            problems.append(f"{where}: environment variable {variable} is not set here; set it to"
+                            f" {_HOLDS[receiver.transport]}")
+        elif receiver.transport == "teams" and is_retired_connector(value.strip()):
+            problems.append(f"{where}: " + RETIRED_CONNECTOR.format(name=receiver.name, variable=variable))
+    return problems
+
+
+def line_of(root: yaml.Node | None, path: str) -> int:
+    """The line of the deepest part of `path` (like receivers[2].match.tag) that the file has."""
+    line = root.start_mark.line + 1 if root is not None else 1
+    node = root
+    for index, key in _SEGMENT.findall(path):
+        if isinstance(node, yaml.MappingNode) and key:
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
