@@ -1,4 +1,7 @@
-"""HTTP trigger: POST /api/alerts from an Action Group. Binds the request to relay.ingest; nothing else."""
+"""HTTP trigger: POST /api/alerts from an Action Group. Binds the request to relay.ingest; nothing else.
+
+The host checks the function key before this runs; relay.ingest.authenticate checks the Entra ID token
+when RELAY_ENTRA_* is set, before the body is touched."""
 from __future__ import annotations
 
 import functools
@@ -17,11 +20,19 @@ def _keep():
     return keeper_for(os.environ)
 
 
+@functools.cache
+def _entra():
+    from relay.auth import entra_check
+
+    return entra_check(os.environ)
+
+
 @bp.function_name("ingest")
 @bp.route(route="alerts", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def ingest(req: func.HttpRequest) -> func.HttpResponse:
-    from relay.ingest import ingest as receive
+    from relay.ingest import authenticate, ingest as receive
 
-    reply = receive(req.get_body(), lambda body, event: _keep()(body, event))
+    reply = (authenticate(_entra, req.headers.get("Authorization"))
+             or receive(req.get_body(), lambda body, event: _keep()(body, event)))
     return func.HttpResponse(reply.encoded(), status_code=reply.status, headers=reply.headers,
                              mimetype=reply.content_type, charset="utf-8")

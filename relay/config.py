@@ -52,6 +52,7 @@ from pathlib import Path
 
 import yaml
 
+from .digest.settings import DigestSettings, parse_digest
 from .model import EventKind, Receiver
 from .routing import FIELDS, Condition, Route, RouteNode, Routes, region_key
 
@@ -93,6 +94,11 @@ class Config:
     azure: AzureSettings | None = None
     source: str = "built-in defaults"
     operations: tuple[str, ...] = ()  # receiver names; empty: every receiver
+    digest: DigestSettings | None = None  # the managers' daily email (relay/digest)
+
+    def receivers(self) -> dict[str, Receiver]:
+        """Every receiver, by name."""
+        return {route.receiver.name: route.receiver for route in self.routes}
 
     def operations_routes(self) -> Routes:
         """Where notices about the relay itself go: every kind, to the operations receivers."""
@@ -146,6 +152,8 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
     azure = _azure(data["azure"], problems) if "azure" in data else None
     operations = _operations(data.get("operations"), names, problems)
     tree = _tree(data["route"], names, problems) if "route" in data else None
+    digest = (parse_digest(data["digest"], {r.receiver.name: r.receiver for r in routes}, problems)
+              if "digest" in data else None)
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems), tuple(problems))
 
@@ -161,11 +169,11 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         azure=azure,
         source=source,
         operations=operations,
+        digest=digest,
     )
 
 
-_TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations",
-             "digest"}  # digest: read by relay.digest
+_TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations", "digest"}
 _ROUTE_KEYS = {"receiver", "match", "match_re", "continue", "routes"}
 STAGES = ("Planned", "Rescheduled", "InProgress", "Complete", "Canceled", "Active", "Resolved", "RCA")
 LEVELS = ("Critical", "Error", "Warning", "Informational")

@@ -2,7 +2,8 @@
 
 Answers what Action Groups understand: 202 when the alert is safely kept, 400 (with every problem
 and its JSON path, RFC 9457 problem details) when it never will be relayable, 413 when too large,
-and 503 when we could not keep it, which Action Groups retry. Never a silent 200.
+and 503 when we could not keep it, which Action Groups retry. Never a silent 200. When Entra ID
+tokens are required (relay.auth), `authenticate` answers 401/403 before the body is even read.
 """
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from . import telemetry
 from .alerts import MAX_BYTES, PayloadError, parse_alert
 from .model import Event
+
+if TYPE_CHECKING:
+    from .auth.entra import EntraCheck
 
 log = logging.getLogger("relay.ingest")
 
@@ -41,6 +47,31 @@ def problem(status: int, title: str, detail: str, **extra) -> Reply:
 
 def too_large(size: int) -> Reply:
     return problem(413, "Payload too large", f"The body is {size} bytes; alerts of up to {MAX_BYTES} bytes are accepted.")
+
+
+def authenticate(entra: Callable[[], EntraCheck | None], authorization: str | None) -> Reply | None:
+    """None when the call may go on: no token is required, or it carries a good one. Else the answer,
+    to send without reading the body: 401/403, or 503 when the settings are half set or wrong, or the tenant's
+    keys cannot be fetched (the sender retries). One log line says why, never with the token."""
+    from .auth import SettingsError
+
+    try:
+        check = entra()
+    except SettingsError as e:
+        log.error("alert refused: the Entra ID settings cannot be used: %s", e)
+        return problem(503, "Intake misconfigured", f"The Entra ID settings cannot be used: {e}.")
+    if check is None:
+        return None
+    verdict = check.check(authorization)
+    if verdict.ok:
+        return None
+    log.warning("alert refused (%d): %s", verdict.status, verdict.reason)
+    if verdict.status == 503:
+        return problem(503, "Temporarily unable to check the caller", f"{verdict.reason}; send it again.")
+    reply = problem(verdict.status, "Unauthorized" if verdict.status == 401 else "Forbidden",
+                    f"Entra ID token refused: {verdict.reason}.")
+    reply.headers["WWW-Authenticate"] = f'Bearer error="{verdict.error}"' if verdict.error else "Bearer"
+    return reply
 
 
 def _describe(error: Exception) -> str:
@@ -72,6 +103,7 @@ def ingest(body: bytes, keep: Callable[[bytes, Event], str]) -> Reply:
         log.error("could not keep alert %s: %s", event.dedup_key, _describe(e))
         return problem(503, "Temporarily unable to accept alerts", "The alert was not kept; send it again.")
     log.info("accepted %s (%s %s) as %s", event.dedup_key, event.kind.value, event.stage or "", item_id)
+    telemetry.count("received", kind=event.kind.value)
     return Reply(202, {
         "id": item_id,
         "kind": event.kind.value,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from . import telemetry
 from .alerts import parse_alert
 from .channels import Channel
 from .enrich import VmSource, enrich
@@ -90,6 +91,7 @@ def process_event(event: Event, relay: Relay) -> Outcome:
     admission = relay.ledger.admit(event, [r.name for r in receivers], now)
     if admission.seen is Seen.DUPLICATE:
         log.info("duplicate %s: already delivered, nothing sent", event.dedup_key)
+        telemetry.count("duplicate", kind=event.kind.value)
         return Outcome(event, Seen.DUPLICATE)
     if admission.superseded_by:  # a late arrival: telling it now would roll the story back
         log.info("late %s: the thread is already at %s; nothing sent", event.dedup_key, admission.superseded_by)
@@ -128,6 +130,7 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
         return Delivery(receiver.name, key, result, attempts=0)
     result, attempts = send_with_retries(relay.channel_for(receiver), message, relay)
     relay.ledger.record_delivery(key, receiver.name, result, attempts)
+    telemetry.count("delivered" if result.ok else "failed", channel=receiver.channel)
     if result.ok:
         log.info("delivered %s to %s: %s", key, receiver.name, message.summary)
     else:

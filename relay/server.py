@@ -1,6 +1,8 @@
 """`relay serve`: the Function's HTTP intake on a laptop, with the inbox worker in a thread.
 
     POST /api/alerts   an Action Group webhook body → 202 {"id": …} | 400 | 413 | 503
+                       (401 without the key when one is set; 401/403 without a good Entra ID token
+                       when `entra` is given — both before the body is read)
     GET  /api/health   200 {"status": "ok", "inbox": {...}}
 """
 from __future__ import annotations
@@ -10,13 +12,17 @@ import logging
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from .alerts import MAX_BYTES
 from .inbox.sqlite import SqliteInbox
-from .ingest import Reply, ingest, problem, too_large
+from .ingest import Reply, authenticate, ingest, problem, too_large
 from .pipeline import Relay
 from . import worker
+
+if TYPE_CHECKING:
+    from .auth.entra import EntraCheck
 
 log = logging.getLogger("relay.serve")
 
@@ -26,9 +32,9 @@ class RelayServer(ThreadingHTTPServer):
     request_queue_size = 128  # the default backlog of 5 refuses bursts of new connections
 
     def __init__(self, address: tuple[str, int], relay: Relay, inbox: SqliteInbox, key: str | None = None,
-                 workers: int = 1):
+                 workers: int = 1, entra: EntraCheck | None = None):
         super().__init__(address, _Handler)
-        self.relay, self.inbox, self.key = relay, inbox, key
+        self.relay, self.inbox, self.key, self.entra = relay, inbox, key, entra
         self.stop_worker = threading.Event()
         self.workers = [threading.Thread(target=worker.run, args=(inbox, relay, self.stop_worker), daemon=True,
                                          name=f"relay-worker-{n}") for n in range(workers)]
@@ -66,7 +72,10 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path.rstrip("/") != "/api/alerts":
             return self._send(problem(404, "Not found", "POST alerts to /api/alerts."))
         if not self._authorized():
-            return self._send(problem(401, "Unauthorized", "Send the key as ?code= or the x-functions-key header."))
+            return self._refuse(problem(401, "Unauthorized", "Send the key as ?code= or the x-functions-key header."))
+        refusal = authenticate(lambda: self.server.entra, self.headers.get("Authorization"))
+        if refusal:
+            return self._refuse(refusal)
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             return self._send(problem(411, "Length required", "Send the body with a Content-Length header."))
@@ -86,6 +95,10 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         given = self.headers.get("x-functions-key") or parse_qs(urlsplit(self.path).query).get("code", [""])[0]
         return hmac.compare_digest(given.encode(), self.server.key.encode())
+
+    def _refuse(self, reply: Reply) -> None:
+        self.close_connection = True  # the body stays unread, so the connection cannot carry another request
+        self._send(reply)
 
     def _send(self, reply: Reply) -> None:
         data = reply.encoded()

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -300,3 +300,45 @@ def test_of_racing_watermarks_the_latest_stays(store):
     ledgers = [store.open() for _ in range(4)]
     in_threads(4, lambda i: ledgers[i].advance_watermark("w", T0 + timedelta(minutes=i)))
     assert ledgers[0].watermark("w") == T0 + timedelta(minutes=3)
+
+
+# -- what the digest asks
+
+
+def test_maintenance_threads_give_back_each_event_without_its_text(ledger):
+    planned = replace(event("1", "Planned"), title="計画メンテナンス: Virtual Machines", level="Warning",
+                      services=("Virtual Machines",), regions=("Japan East", "Japan West"),
+                      subscription_ids=("11111111-2222-3333-4444-555555555555",), alert_id="/a/1", status="Active")
+    ledger.admit(planned, ["mail"], T0)
+    ledger.admit(event("2", "Rescheduled", end_day=27, at=T0 + timedelta(days=3)), ["mail"], T0 + timedelta(days=3))
+    ledger.admit(replace(event("1", "Active", tracking_id="INC1-ABC"), kind=EventKind.INCIDENT), ["mail"], T0)
+    [thread] = ledger.maintenance_threads(T0)
+    assert [c.event.stage for c in thread] == ["Planned", "Rescheduled"]
+    assert [c.admitted_at for c in thread] == [T0, T0 + timedelta(days=3)]
+    assert thread[0].event == replace(planned, communication="")
+    assert thread[1].event.window.end == datetime(2027, 2, 27, tzinfo=UTC)
+
+
+def test_a_thread_over_before_the_digest_is_left_out(ledger):
+    ended = datetime(2027, 2, 20, tzinfo=UTC)
+    ledger.admit(event("1", "Planned", tracking_id="OLD1-AAA"), ["mail"], T0)
+    assert [t[0].event.thread_key for t in ledger.maintenance_threads(ended)] == ["OLD1-AAA"]
+    assert ledger.maintenance_threads(ended + timedelta(seconds=1)) == []
+    # news of it after that brings it back: it completed since the last digest
+    late = ended + timedelta(days=2)
+    ledger.admit(event("2", "Complete", at=late, tracking_id="OLD1-AAA"), ["mail"], late)
+    [thread] = ledger.maintenance_threads(late - timedelta(hours=1))
+    assert [c.event.stage for c in thread] == ["Planned", "Complete"]
+
+
+def test_a_maintenance_without_an_end_is_never_over(ledger):
+    open_ended = replace(event("1", "Planned"), window=Window(datetime(2027, 1, 6, tzinfo=UTC), None))
+    ledger.admit(open_ended, ["mail"], T0)
+    assert len(ledger.maintenance_threads(T0 + timedelta(days=400))) == 1
+
+
+def test_maintenance_threads_survive_reopening_and_any_characters(store):
+    odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
+    store.open().admit(replace(event(odd, "Planned", tracking_id=odd), title=odd * 20), ["mail"], T0)
+    [thread] = store.open().maintenance_threads(T0)
+    assert thread[0].event.tracking_id == odd and thread[0].event.title == (odd * 20)[:500]

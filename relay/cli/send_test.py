@@ -25,7 +25,7 @@ def run(args) -> int:
     from ..store.sqlite import SqliteLedger
 
     config = config_of(args)
-    receivers = {route.receiver.name: route.receiver for route in config.routes}
+    receivers = config.receivers()
     receiver = receivers.get(args.receiver)
     if receiver is None:
         return fail(f"no receiver {args.receiver!r} in {config.source}; there are: {', '.join(receivers)}")

@@ -13,7 +13,9 @@ def register(command) -> None:
     p = command("serve", help="run the webhook intake and its worker locally",
                 description="POST /api/alerts answers 202 once the alert is kept in the inbox,"
                 " 400 with problem details for a bad payload, 413 over 256 KB. A worker thread relays"
-                " what the inbox holds. GET /api/health shows the inbox.")
+                " what the inbox holds. GET /api/health shows the inbox. With RELAY_ENTRA_TENANT_ID and"
+                " RELAY_ENTRA_AUDIENCE set (as on the Function App), a call also needs an Entra ID token from"
+                " an Action Group's secure webhook: 401/403 without one.")
     p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     p.add_argument("--port", type=int, default=7071, help="default: 7071")
     p.add_argument("--inbox", type=Path, default=LOCAL_INBOX, help=f"default: {LOCAL_INBOX}")
@@ -27,6 +29,8 @@ def register(command) -> None:
 
 
 def run(args) -> int:
+    from .. import telemetry
+    from ..auth import SettingsError, entra_check
     from ..inbox.sqlite import SqliteInbox
     from ..server import RelayServer
 
@@ -35,11 +39,19 @@ def run(args) -> int:
         key = os.environ.get(args.key_env)
         if not key:
             return fail(f"environment variable {args.key_env} is empty or not set")
+    try:
+        entra = entra_check(os.environ)
+    except SettingsError as e:
+        return fail(str(e))
     relay = open_relay(config_of(args), Paths(args.inventory, args.state, args.outbox), now=args.now)
+    if telemetry.setup(os.environ):
+        print("relay: counters and logs go to Application Insights", file=sys.stderr)
     server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox), key=key,
-                         workers=args.workers)
+                         workers=args.workers, entra=entra)
     server.start_worker()
     host, port = server.server_address[:2]
+    if entra:
+        print(f"relay: Entra ID tokens of tenant {entra.settings.tenant_id} required", file=sys.stderr)
     print(f"relay: listening on http://{host}:{port}/api/alerts (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

@@ -34,32 +34,38 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     text_body = text_env.get_template("email/body.txt.j2").render(context, fmt=FMT["text"])
     html_body = html_env.get_template("email/body.html.j2").render(context, fmt=FMT["html"])
 
+    csv_file = None
+    if view.total > len(shown):
+        csv_file = (f"affected-vms-{_file_part(view.tracking_id) or 'event'}.csv", vm_csv(view, langs))
+    return "message/rfc822", assemble(receiver, view.now, subject, text_body, html_body,
+                                      identity=(view.key, receiver.name), thread=view.thread, csv_file=csv_file)
+
+
+def assemble(receiver: Receiver, now, subject: str, text_body: str, html_body: str, *, identity: tuple[str, ...],
+             thread: str | None = None, csv_file: tuple[str, bytes] | None = None) -> bytes:
+    """The email's bytes: text then HTML, and a CSV when given. `identity` names the message (its
+    Message-ID derives from it); messages with the same `thread` share a parent, as one conversation."""
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = receiver.options.get("from") or DEFAULT_FROM
     msg["To"] = receiver.options.get("to") or DEFAULT_TO
-    msg["Date"] = format_datetime(view.now)
+    msg["Date"] = format_datetime(now)
     domain = msg["From"].addresses[0].domain or "relay.invalid"
-    msg["Message-ID"] = f"<{_digest(view.key, receiver.name)}@{domain}>"
-    # Updates of one event share a (virtual) parent, so mail clients show them as one thread.
-    thread = f"<thread-{_digest(view.thread)}@{domain}>"
-    msg["References"] = thread
-    msg["In-Reply-To"] = thread
+    msg["Message-ID"] = f"<{_digest(*identity)}@{domain}>"
+    if thread is not None:
+        parent = f"<thread-{_digest(thread)}@{domain}>"
+        msg["References"] = parent
+        msg["In-Reply-To"] = parent
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text_body, charset="utf-8", cte="base64")
     msg.add_alternative(html_body, subtype="html", charset="utf-8", cte="base64")
-    if view.total > len(shown):
-        msg.add_attachment(
-            vm_csv(view, langs),
-            maintype="text",
-            subtype="csv",
-            filename=f"affected-vms-{_file_part(view.tracking_id) or 'event'}.csv",
-        )
+    if csv_file is not None:
+        msg.add_attachment(csv_file[1], maintype="text", subtype="csv", filename=csv_file[0])
     # Fixed boundaries (random by default) make the same notification the same bytes; "_" never
     # occurs in the base64 bodies.
     for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
         part.set_boundary(f"relay_{_digest(msg['Message-ID'])}_{i}")
-    return "message/rfc822", msg.as_bytes(policy=SMTP)
+    return msg.as_bytes(policy=SMTP)
 
 
 def _digest(*parts: str) -> str:

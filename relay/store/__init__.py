@@ -1,13 +1,14 @@
 """The ledger port: what was seen, what each thread said last, which deliveries are done, and how far
-each backfill has read."""
+each backfill (and each receiver's digest) has read."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from ..model import Event, PriorNotice, SendResult
+from ..model import Event, EventKind, PriorNotice, SendResult, Window
 
 
 class Seen(StrEnum):
@@ -43,6 +44,70 @@ def watermark_text(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
+@dataclass(frozen=True)
+class Communication:
+    """One admitted communication as the ledger can give it back: the event without its text."""
+
+    event: Event
+    admitted_at: datetime
+
+
+# What the ledger keeps of an event, so that the digest can enrich it again: every field but the
+# communication text and the Resource Health change. Bounded, as a Table Storage property holds 32K characters.
+_TEXT_LIMIT = 500
+_LIST_LIMIT = 100
+
+
+def event_record(event: Event) -> str:
+    def few(items: tuple[str, ...]) -> list[str]:
+        return [item[:_TEXT_LIMIT] for item in items[:_LIST_LIMIT]]
+
+    def iso(when: datetime | None) -> str | None:
+        return when.astimezone(UTC).isoformat() if when else None
+
+    return json.dumps({
+        "kind": event.kind.value, "schema": event.schema, "title": event.title[:_TEXT_LIMIT],
+        "tracking_id": event.tracking_id, "communication_id": event.communication_id,
+        "event_data_id": event.event_data_id, "alert_id": event.alert_id, "stage": event.stage,
+        "level": event.level, "status": event.status, "services": few(event.services),
+        "regions": few(event.regions), "subscription_ids": few(event.subscription_ids),
+        "window": [iso(event.window.start), iso(event.window.end)], "event_time": iso(event.event_time),
+    }, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_from_record(text: str) -> Event:
+    data = json.loads(text)
+
+    def time(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    start, end = data["window"]
+    return Event(
+        kind=EventKind(data["kind"]), schema=data["schema"], title=data["title"], communication="",
+        tracking_id=data["tracking_id"], communication_id=data["communication_id"],
+        event_data_id=data["event_data_id"], alert_id=data["alert_id"], stage=data["stage"], level=data["level"],
+        status=data["status"], services=tuple(data["services"]), regions=tuple(data["regions"]),
+        subscription_ids=tuple(data["subscription_ids"]), window=Window(time(start), time(end)),
+        event_time=time(data["event_time"]),
+    )
+
+
+def threads_of(communications: list[Communication], since: datetime) -> list[tuple[Communication, ...]]:
+    """The threads of these maintenance communications that are not over before `since` (one of them was
+    admitted at or after it, or has a window that ends at or after it or has no end), oldest first."""
+    threads: dict[str, list[Communication]] = {}
+    for c in communications:
+        threads.setdefault(c.event.thread_key, []).append(c)
+
+    def live(c: Communication) -> bool:
+        return c.admitted_at >= since or c.event.window.end is None or c.event.window.end >= since
+
+    return [
+        tuple(sorted(thread, key=lambda c: (c.event.event_time or c.admitted_at, c.admitted_at)))
+        for _, thread in sorted(threads.items()) if any(live(c) for c in thread)
+    ]
+
+
 class Ledger(Protocol):
     def admit(self, event: Event, receivers: list[str], now: datetime) -> Admission:
         """Record the communication once; say whether it is new and what it updates."""
@@ -70,6 +135,10 @@ class Ledger(Protocol):
 
     def knows_thread(self, thread_key: str) -> bool:
         """Whether any communication of this thread was admitted."""
+
+    def maintenance_threads(self, since: datetime) -> list[tuple[Communication, ...]]:
+        """The maintenance threads not over before `since` (threads_of), each with its communications oldest
+        first. Communications admitted before the ledger kept events are left out."""
 
     def watermark(self, name: str) -> datetime | None:
         """The time a reader (e.g. the backfill of one subscription) has read up to, if it ever did."""

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..liveness import died_here
-from ..model import Event, PriorNotice, SendResult, Window
+from ..model import Event, EventKind, PriorNotice, SendResult, Window
 from ..sqlitedb import connect
-from . import Admission, Seen, watermark_text
+from . import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS communications (
@@ -25,7 +25,9 @@ CREATE TABLE IF NOT EXISTS communications (
     prior_stage  TEXT,
     prior_start  TEXT,
     prior_end    TEXT,
-    prior_sent   TEXT
+    prior_sent   TEXT,
+    kind         TEXT,
+    event        TEXT  -- event_record: what the digest rebuilds the event from
 );
 CREATE INDEX IF NOT EXISTS communications_thread ON communications (thread_key, event_time);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS watermarks (
     value TEXT NOT NULL  -- fixed-width UTC text (watermark_text): ordered as the times are
 );
 """
+_ADDED_COLUMNS = {"kind": "TEXT", "event": "TEXT"}  # files written before these existed get them on open
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -69,7 +72,13 @@ def _time(text: str | None) -> datetime | None:
 
 class SqliteLedger:
     def __init__(self, path: str | Path = ":memory:", clock: Callable[[], float] = time.time):
-        self._db = connect(path, _SCHEMA)
+        # A mark undone by a power cut means a repeat, not a loss; a mark written fast narrows the window
+        # in which a killed process leaves a sent message unmarked (relay/store/__init__.py).
+        self._db = connect(path, _SCHEMA, survive_power_loss=False)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(communications)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE communications ADD COLUMN {column} {kind}")
         self._lock = threading.Lock()
         self._clock = clock
 
@@ -124,7 +133,9 @@ class SqliteLedger:
 
     def _insert(self, event: Event, prior: PriorNotice | None, now: datetime) -> None:
         self._db.execute(
-            "INSERT INTO communications VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO communications (dedup_key, thread_key, stage, window_start, window_end, event_time,"
+            " admitted_at, prior_stage, prior_start, prior_end, prior_sent, kind, event)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 event.dedup_key, event.thread_key, event.stage,
                 _iso(event.window.start), _iso(event.window.end), _iso(event.event_time),
@@ -133,6 +144,7 @@ class SqliteLedger:
                 _iso(prior.window.start) if prior else None,
                 _iso(prior.window.end) if prior else None,
                 _iso(prior.sent_at) if prior else None,
+                event.kind.value, event_record(event),
             ),
         )
 
@@ -207,6 +219,14 @@ class SqliteLedger:
             return self._db.execute(
                 "SELECT 1 FROM communications WHERE thread_key = ? LIMIT 1", (thread_key,)
             ).fetchone() is not None
+
+    def maintenance_threads(self, since: datetime) -> list[tuple[Communication, ...]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event, admitted_at FROM communications WHERE kind = ? AND event IS NOT NULL",
+                (EventKind.MAINTENANCE.value,),
+            ).fetchall()
+        return threads_of([Communication(event_from_record(e), _time(at)) for e, at in rows], since)
 
     def watermark(self, name: str) -> datetime | None:
         with self._lock:

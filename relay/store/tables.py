@@ -4,12 +4,14 @@ One table holds three kinds of entity, each kind in its own partitions:
 
     PartitionKey                 RowKey             what
     communication-<thread>       <dedup key>        a communication seen, with the prior notice it updates
+                                                    and the event as the digest rebuilds it
     delivery-<notification>      <receiver>         a delivery's claim and, once marked, its result
     thread-<thread>              <receiver>         where the thread's first message went (a Slack ts)
-    watermark                    <name>             how far a backfill has read
+    watermark                    <name>             how far a backfill has read, when a digest was sent
 
 One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
-ledger needs never cross a partition: a thread's communications, a notification's deliveries.
+ledger needs never cross a partition: a thread's communications, a notification's deliveries. The one
+exception is the daily digest, which reads the maintenance communications of every thread.
 Keys are the SHA-256 of the value in hex: bounded in length (keys may be at most 1 KiB) and free of the
 characters keys may not contain (/ \\ # ? and control characters), which dedup keys and resource IDs
 do. Each entity also keeps its values in plain text, for people browsing the table.
@@ -28,8 +30,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
 from ..liveness import died_here
-from ..model import Event, PriorNotice, SendResult, Window
-from . import Admission, Seen, watermark_text
+from ..model import Event, EventKind, PriorNotice, SendResult, Window
+from . import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
 
 DEFAULT_TABLE = "relayledger"
 
@@ -183,6 +185,14 @@ class TableLedger:
                                            results_per_page=1)
         return next(iter(found), None) is not None
 
+    def maintenance_threads(self, since: datetime) -> list[tuple[Communication, ...]]:
+        found = self._table.query_entities(
+            "PartitionKey ge 'communication-' and PartitionKey lt 'communication.' and kind eq @kind",
+            parameters={"kind": EventKind.MAINTENANCE.value}, select=["event", "admitted_at"],
+        )
+        return threads_of([Communication(event_from_record(e["event"]), _time(e["admitted_at"]))
+                           for e in found if e.get("event")], since)
+
     def watermark(self, name: str) -> datetime | None:
         entity = self._get("watermark", _key(name))
         return _time(entity["value"]) if entity else None
@@ -240,6 +250,7 @@ def _communication(partition: str, row: str, event: Event, prior: PriorNotice | 
         "dedup_key": event.dedup_key, "thread_key": event.thread_key, "stage": event.stage,
         "window_start": _iso(event.window.start), "window_end": _iso(event.window.end),
         "event_time": _iso(event.event_time), "admitted_at": _iso(now),
+        "kind": event.kind.value, "event": event_record(event),
     }
     if prior:
         values |= {"prior_stage": prior.stage, "prior_start": _iso(prior.window.start),

@@ -1,0 +1,55 @@
+"""`relay digest`: the managers' daily email — maintenance ahead, deadlines, forced reboots, what changed."""
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import UTC, datetime
+
+from ..config import load_config
+from .common import EXIT_OK, EXIT_UNDELIVERED, add_run_options, fail
+
+DESCRIPTION = """\
+Sends each receiver of the config's `digest:` section one email: the maintenance in the next 14 days
+and what changed since its last digest, VMs by state per team (the `team_tag`) or subscription,
+self-service deadlines within 7 days first, the VMs Azure will reboot and when, and what was completed
+or canceled; every VM in an attached CSV. VM states are read now (inventory or Azure), not copied from
+the alerts. A receiver gets at most one digest a day (JST), and none on a day with nothing to report
+unless it asks for an all clear. The Function App sends it at 00:00 UTC (09:00 JST).
+
+With --dry-run it prints what each receiver would get, one line each, and sends and records nothing.
+Exit 0 when every digest due went out (or none was due), 1 when one could not be sent, 2 on bad input."""
+
+EPILOG = """\
+examples:
+  relay digest --config relay.yaml
+  relay digest --config relay.yaml --inventory inventory.json --now 2027-01-12T00:00:00Z --dry-run"""
+
+
+def register(command) -> None:
+    p = command("digest", help="send the managers' daily maintenance digest by email",
+                description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(p)
+    p.add_argument("--dry-run", action="store_true", help="print what each receiver would get; send and record nothing")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..app import Paths, open_relay
+    from ..digest.send import send_digests
+
+    if args.config is None:
+        return fail("the digest needs a config with a digest: section (--config FILE)")
+    config = load_config(args.config)
+    settings = config.digest
+    if settings is None:
+        return fail(f"{args.config}: no digest: section (receivers to send the digest to)")
+    now = args.now or datetime.now(UTC)
+    relay = open_relay(config, Paths(args.inventory, args.state, args.outbox), now=now, environ=os.environ)
+    try:
+        outcomes = send_digests(relay, settings, config.receivers(), dry_run=args.dry_run)
+    finally:
+        relay.ledger.close()
+    for outcome in outcomes:
+        said = [part for part in (outcome.summary, outcome.detail) if part]
+        print(f"{outcome.receiver}: {outcome.status}" + "".join(f"; {part}" for part in said))
+    return EXIT_UNDELIVERED if any(outcome.failed for outcome in outcomes) else EXIT_OK

@@ -1,0 +1,42 @@
+"""The digest as an email: text and HTML from templates/digest/, every VM in a CSV attachment."""
+from __future__ import annotations
+
+from .. import jst
+from ..model import Message, Receiver
+from ..render import LANGUAGES, RenderError
+from ..render.email import assemble, vm_csv
+from ..render.markup import FMT, environment
+from .view import DigestView
+
+
+def digest_message(view: DigestView, receiver: Receiver, key: str) -> Message:
+    """`key` names this digest (one a day per receiver): the Message-ID and the ledger's record derive from it."""
+    langs = LANGUAGES.get(receiver.language)
+    if langs is None:
+        raise RenderError(f"receiver {receiver.name!r}: unknown language {receiver.language!r}")
+    context = {"d": view, "langs": langs}
+    text_env, html_env = environment("text"), environment("html")
+    subject = " ".join(text_env.get_template("digest/subject.txt.j2").render(context).split())
+    text_body = text_env.get_template("digest/body.txt.j2").render(context, fmt=FMT["text"])
+    html_body = html_env.get_template("digest/body.html.j2").render(context, fmt=FMT["html"])
+    day = f"{jst.to_jst(view.now):%Y%m%d}"
+
+    csv_file = (f"maintenance-vms-{day}.csv", vm_csv(view, langs)) if view.rows else None
+    body = assemble(receiver, view.now, subject, text_body, html_body, identity=(key,), csv_file=csv_file)
+    return Message(
+        receiver=receiver,
+        notification_key=key,
+        thread_key=f"digest/{receiver.name}",
+        content_type="message/rfc822",
+        body=body,
+        summary=summary_line(view),
+        file_stem=f"digest-{day}",
+    )
+
+
+def summary_line(view: DigestView) -> str:
+    """One plain line for logs, the outbox index and `relay digest --dry-run`."""
+    if view.empty:
+        return "all clear: no maintenance in the horizon, nothing completed or canceled"
+    return (f"maintenance={len(view.upcoming)} changed={len(view.changes)} closed={len(view.closed)}"
+            f" vms={view.total} deadlines<={view.deadline_days}d={len(view.deadlines)} reboots={len(view.reboots)}")

@@ -1,0 +1,81 @@
+"""One digest run: the maintenance the ledger knows, enriched again now (VM states change after the
+alert), and each receiver's digest sent once a day.
+
+Once a day: the digest of a receiver and a day (in JST) is claimed and recorded in the ledger like any
+delivery, under `digest/<receiver>/<date>`, so a retried timer or a second run sends nothing more. The
+last digest's time is the watermark `digest/<receiver>`: what changed, completed or was canceled is
+counted from it. It moves only when a digest went out, so news is never skipped.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .. import jst
+from ..enrich import enrich
+from ..liveness import this_process
+from ..model import Receiver
+from ..pipeline import CLAIM_MARGIN_SECONDS, Relay, send_with_retries
+from .message import digest_message, summary_line
+from .settings import DigestReceiver, DigestSettings
+from .view import build_view, upcoming
+
+log = logging.getLogger("relay.digest")
+
+FIRST_SINCE = timedelta(days=1)  # a receiver's first digest counts changes from a day before it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    receiver: str
+    status: str  # sent, failed, nothing (nothing to report), sent before (today), busy (another run), dry run
+    summary: str = ""
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+def digest_key(receiver: str, now: datetime) -> str:
+    return f"digest/{receiver}/{jst.to_jst(now):%Y-%m-%d}"
+
+
+def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str, Receiver],
+                 now: datetime | None = None, dry_run: bool = False) -> list[Outcome]:
+    """Every digest receiver's digest of `now` (default: the relay's clock). A dry run sends and records nothing."""
+    now = now or relay.clock()
+    last = {r.name: relay.ledger.watermark(f"digest/{r.name}") for r in settings.receivers}
+    threads = relay.ledger.maintenance_threads(min(when or now - FIRST_SINCE for when in last.values()))
+    enriched = {t[-1].event.thread_key: enrich(t[-1].event, relay.vms, now) for t in upcoming(threads, now, settings)}
+
+    def one(chosen: DigestReceiver) -> Outcome:
+        receiver, key = receivers[chosen.name], digest_key(chosen.name, now)
+        if relay.ledger.delivered(key, chosen.name):
+            return Outcome(chosen.name, "sent before")
+        view = build_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE)
+        if view.empty and not chosen.all_clear:
+            return Outcome(chosen.name, "nothing", summary_line(view))
+        try:
+            message = digest_message(view, receiver, key)
+        except Exception:  # a rendering bug must not keep the other receivers' digests back
+            log.exception("cannot render the digest for %s", chosen.name)
+            return Outcome(chosen.name, "failed", detail="rendering failed; see the log")
+        if dry_run:
+            return Outcome(chosen.name, "dry run", message.summary)
+        holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
+        if not relay.ledger.claim(key, chosen.name, holder, relay.budget_seconds + CLAIM_MARGIN_SECONDS):
+            return Outcome(chosen.name, "busy", message.summary, "being sent by another run")
+        result, attempts = send_with_retries(relay.channel_for(receiver), message, relay)
+        relay.ledger.record_delivery(key, chosen.name, result, attempts)
+        if not result.ok:
+            log.warning("digest for %s not delivered after %d attempt(s): %s", chosen.name, attempts, result.detail)
+            return Outcome(chosen.name, "failed", message.summary, result.detail)
+        relay.ledger.advance_watermark(f"digest/{chosen.name}", now)
+        log.info("digest delivered to %s: %s", chosen.name, message.summary)
+        return Outcome(chosen.name, "sent", message.summary, result.detail)
+
+    return [one(chosen) for chosen in settings.receivers]

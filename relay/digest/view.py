@@ -1,0 +1,225 @@
+"""What one receiver's digest says, as plain data: the ledger's maintenance threads, their VMs as they are
+now, and what changed since that receiver's last digest. Wording is in templates/digest/."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..enrich.arm_ids import id_key
+from ..maintenance import by_urgency, count_by_state, urgency
+from ..model import AffectedVm, Enriched, Event, MaintenanceState, Window
+from ..store import Communication
+from ..views import ITEM_LIMIT, TITLE_LIMIT, VmRow, one_line, portal_link, short_line, shorten
+from .settings import DigestSettings
+
+_CLOSED = {"complete": "complete", "completed": "complete", "canceled": "canceled", "cancelled": "canceled"}
+# VMs Azure reboots in their scheduled window unless they are maintained before it.
+_NOT_YET_DONE = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW, MaintenanceState.SCHEDULED,
+                 MaintenanceState.RETRY_LATER)
+
+Thread = tuple[Communication, ...]
+
+
+def _closed(event: Event) -> str:
+    return _CLOSED.get((event.stage or "").lower().replace(" ", ""), "")
+
+
+def upcoming(threads: list[Thread], now: datetime, settings: DigestSettings) -> list[Thread]:
+    """Threads neither complete nor canceled whose window overlaps the horizon (now to now + horizon_days)."""
+    end = now + timedelta(days=settings.horizon_days)
+
+    def within(w: Window) -> bool:
+        return (w.start is None or w.start < end) and (w.end is None or w.end > now)
+
+    return [t for t in threads if not _closed(t[-1].event) and within(t[-1].event.window)]
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """One maintenance in the horizon."""
+
+    tracking_id: str
+    title: str
+    kind: str  # maintenance, or emergency
+    stage: str
+    window: Window
+    link: str | None
+    change: str  # since the last digest: new, moved (the window), stage, or ""
+    prior_stage: str
+    prior_window: Window | None
+    counts: tuple[tuple[str, int], ...]  # (MaintenanceState value, count), in urgency order
+    total: int
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A maintenance completed or canceled since the last digest."""
+
+    tracking_id: str
+    title: str
+    kind: str
+    stage: str  # complete or canceled
+    window: Window
+    at: datetime  # when the relay heard of it
+
+
+@dataclass(frozen=True)
+class VmDue:
+    """A VM with a time to mind: its self-service deadline, or its forced reboot (row.scheduled)."""
+
+    row: VmRow
+    group: str
+    tracking_id: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """A team (the value of the team tag; "" for VMs without it) or a subscription, with its VMs by state."""
+
+    name: str
+    counts: tuple[tuple[str, int], ...]
+    total: int
+
+    def count(self, state: str) -> int:
+        return dict(self.counts).get(state, 0)
+
+
+@dataclass(frozen=True)
+class DigestView:
+    now: datetime
+    since: datetime  # the last digest, or a day before the first one
+    first: bool  # no digest went to this receiver before
+    horizon_days: int
+    deadline_days: int
+    team_tag: str | None  # groups are teams by this tag; None: subscriptions
+    upcoming: tuple[Maintenance, ...]
+    closed: tuple[Closed, ...]
+    deadlines: tuple[VmDue, ...]  # self-service deadlines within deadline_days, soonest first
+    reboots: tuple[VmDue, ...]  # forced reboots within the horizon, soonest first
+    groups: tuple[Group, ...]
+    states: tuple[str, ...]  # the states any VM is in, in urgency order: the columns of the groups table
+    rows: tuple[VmRow, ...]  # every VM of the upcoming maintenance, once, most urgent first (the CSV)
+    counts: tuple[tuple[str, int], ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    @property
+    def changes(self) -> tuple[Maintenance, ...]:
+        return tuple(m for m in self.upcoming if m.change)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to report: no maintenance in the horizon, none completed or canceled since the last digest."""
+        return not self.upcoming and not self.closed
+
+
+def build_view(threads: list[Thread], enriched: Mapping[str, Enriched], settings: DigestSettings,
+               now: datetime, last: datetime | None, first_since: datetime) -> DigestView:
+    """`enriched` holds, by thread key, the latest event of each upcoming thread enriched at `now`; changes
+    count from `last`, the receiver's last digest, or from `first_since` when there was none."""
+    since = last or first_since
+    live = upcoming(threads, now, settings)
+    affected: dict[str, tuple[AffectedVm, str]] = {}  # by VM id: the most urgent entry, and its trackingId
+    for thread in live:
+        event = thread[-1].event
+        for a in enriched[event.thread_key].vms:
+            key = id_key(a.vm.id)
+            if key not in affected or urgency(a) < urgency(affected[key][0]):
+                affected[key] = (a, short_line(event.tracking_id))
+    vms = by_urgency([a for a, _ in affected.values()])
+    horizon = now + timedelta(days=settings.horizon_days)
+
+    def due(a: AffectedVm) -> VmDue:
+        return VmDue(VmRow.of(a), _group(a, settings.team_tag), affected[id_key(a.vm.id)][1])
+
+    deadlines = sorted(
+        (due(a) for a in vms
+         if a.self_service_deadline and now < a.self_service_deadline <= now + timedelta(days=settings.deadline_days)),
+        key=lambda d: (d.row.deadline, d.row.name.lower()),
+    )
+    reboots = sorted(
+        (due(a) for a in vms
+         if a.state in _NOT_YET_DONE and a.vm.redeploy and _within(a.vm.redeploy.scheduled, now, horizon)),
+        key=lambda d: (d.row.scheduled.start, d.row.name.lower()),
+    )
+    counts = count_by_state(vms)
+    return DigestView(
+        now=now,
+        since=since,
+        first=last is None,
+        horizon_days=settings.horizon_days,
+        deadline_days=settings.deadline_days,
+        team_tag=settings.team_tag,
+        upcoming=tuple(_maintenance(t, enriched[t[-1].event.thread_key], since) for t in live),
+        closed=tuple(_closed_one(t) for t in threads if _closed(t[-1].event) and t[-1].admitted_at >= since),
+        deadlines=tuple(deadlines),
+        reboots=tuple(reboots),
+        groups=_groups(vms, settings.team_tag),
+        states=tuple(state.value for state in counts),
+        rows=tuple(VmRow.of(a) for a in vms),
+        counts=tuple((state.value, n) for state, n in counts.items()),
+    )
+
+
+def _within(scheduled: Window, now: datetime, horizon: datetime) -> bool:
+    return scheduled.start is not None and scheduled.start < horizon and (scheduled.end is None or scheduled.end > now)
+
+
+def _kind(event: Event) -> str:
+    return "emergency" if event.is_emergency else event.kind.value
+
+
+def _title(event: Event) -> str:
+    return shorten(one_line(event.title), TITLE_LIMIT)
+
+
+def _maintenance(thread: Thread, enriched: Enriched, since: datetime) -> Maintenance:
+    latest = thread[-1].event
+    known = [c.event for c in thread if c.admitted_at < since]  # what the last digest could tell
+    change, prior_stage, prior_window = "", "", None
+    if not known:
+        change = "new"
+    elif known[-1].window != latest.window:
+        change, prior_window = "moved", known[-1].window
+    elif (known[-1].stage or "") != (latest.stage or ""):
+        change, prior_stage = "stage", short_line(known[-1].stage, ITEM_LIMIT)
+    return Maintenance(
+        tracking_id=short_line(latest.tracking_id),
+        title=_title(latest),
+        kind=_kind(latest),
+        stage=short_line(latest.stage, ITEM_LIMIT),
+        window=latest.window,
+        link=portal_link(latest.tracking_id, latest.subscription_ids),
+        change=change,
+        prior_stage=prior_stage,
+        prior_window=prior_window,
+        counts=tuple((state.value, n) for state, n in count_by_state(enriched.vms).items()),
+        total=len(enriched.vms),
+    )
+
+
+def _closed_one(thread: Thread) -> Closed:
+    last = thread[-1]
+    return Closed(short_line(last.event.tracking_id), _title(last.event), _kind(last.event), _closed(last.event),
+                  last.event.window, last.admitted_at)
+
+
+def _group(affected: AffectedVm, team_tag: str | None) -> str:
+    vm = affected.vm
+    if team_tag is None:
+        return short_line(vm.subscription_id)
+    wanted = team_tag.lower()  # Azure tag names are not case-sensitive
+    return short_line(next((value for name, value in vm.tags.items() if name.lower() == wanted), ""), ITEM_LIMIT)
+
+
+def _groups(vms: tuple[AffectedVm, ...], team_tag: str | None) -> tuple[Group, ...]:
+    members: dict[str, list[AffectedVm]] = {}
+    for a in vms:
+        members.setdefault(_group(a, team_tag), []).append(a)
+    return tuple(
+        Group(name, tuple((state.value, n) for state, n in count_by_state(tuple(group)).items()), len(group))
+        for name, group in sorted(members.items(), key=lambda item: (item[0] == "", item[0].lower()))
+    )
