@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 from .model import Event, EventKind, ResourceHealthChange, Window
-from .safetext import html_to_text, one_line
+from .safetext import html_to_text, looks_like_html, one_line
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 64
@@ -209,6 +209,15 @@ class _Node:
         """An optional string of HTML (or plain text), as plain text."""
         return html_to_text(self._string(key) or "") or None
 
+    def communication(self) -> tuple[str, str]:
+        """Azure's message as plain text, and as the HTML it came in ("" when it is plain text): the
+        `communication`, else the `defaultLanguageContent`."""
+        for key in ("communication", "defaultLanguageContent"):
+            raw = self._string(key) or ""
+            if text := html_to_text(raw):
+                return text, raw if looks_like_html(raw) else ""
+        return "", ""
+
     def time(self, key: str) -> datetime | None:
         value = self.get(key)
         if value is None or value == "":
@@ -381,11 +390,13 @@ def _resource_id(source: str | None, resource_id: str | None, path: str, notes: 
 def _read_event(env: _Envelope) -> Event:
     props, log = env.props, env.log
     services, regions, listed = _impacted_services(props)
+    communication, communication_html = props.communication()
     return Event(
         kind=_kind(env),
         schema=env.schema,
         title=_title(props),
-        communication=props.html("communication") or props.html("defaultLanguageContent") or "",
+        communication=communication,
+        communication_html=communication_html,
         tracking_id=_tracking_id(env),
         communication_id=props.text("communicationId"),
         event_data_id=log.text("eventDataId"),

@@ -50,6 +50,7 @@ class Event:
     schema: str  # "common" or "legacy"
     title: str
     communication: str  # safe plain text (HTML from Azure already stripped)
+    communication_html: str = ""  # the same as Azure wrote it, untrusted: shown only through render/sanitize.py
     tracking_id: str | None = None
     communication_id: str | None = None
     event_data_id: str | None = None

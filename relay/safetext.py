@@ -24,6 +24,10 @@ _LOOKS_LIKE_HTML = re.compile(r"<[A-Za-z/!]")
 _TAG_OR_LT = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*+)[^<>]*+>|<[!?][^<>]*+>|<")
 
 
+def looks_like_html(text: str) -> bool:
+    return bool(_LOOKS_LIKE_HTML.search(text))
+
+
 def html_to_text(html: str) -> str:
     """Azure's HTML (or plain text: no tags, so its own line breaks are kept) as tidy plain text."""
     if not _LOOKS_LIKE_HTML.search(html):

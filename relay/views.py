@@ -176,6 +176,7 @@ class View:
     regions: tuple[str, ...]
     now: datetime
     communication: str
+    communication_html: str  # as Azure wrote it, untrusted: only the email shows it, sanitised
     is_update: bool
     prior_stage: str
     prior_window: Window | None  # set only when the window moved since the last notice
@@ -258,6 +259,7 @@ def build_view(notification: Notification) -> View:
         regions=_few(event.regions),
         now=enriched.now,
         communication=clean(event.communication),
+        communication_html=event.communication_html,
         is_update=notification.is_update,
         prior_stage=short_line(prior.stage, ITEM_LIMIT) if prior else "",
         prior_window=prior.window if notification.window_changed else None,

@@ -25,7 +25,7 @@ from .model import AffectedVm, Window
 FORMATS = ("table", "json", "csv")
 COLUMNS = ("name", "resource group", "subscription", "state", "self-service deadline (JST)",
            "scheduled window (JST)", "risks")
-_STATES = {"start_now": "Start now", "retry_now": "Retry now", "scheduled": "Scheduled", "retry_later": "Retry later",
+STATE_NAMES = {"start_now": "Start now", "retry_now": "Retry now", "scheduled": "Scheduled", "retry_later": "Retry later",
            "already_updated": "Already updated", "none": "-"}
 
 
@@ -45,8 +45,8 @@ def rows(vms: tuple[AffectedVm, ...]) -> list[dict]:
             "name": a.vm.name,
             "resource group": a.vm.resource_group,
             "subscription": a.vm.subscription_id,
-            "state": _STATES.get(a.state.value, a.state.value),
-            "self-service deadline (JST)": _time(a.self_service_deadline),
+            "state": STATE_NAMES.get(a.state.value, a.state.value),
+            "self-service deadline (JST)": jst_minute(a.self_service_deadline),
             "scheduled window (JST)": _window(a.vm.redeploy.scheduled if a.vm.redeploy else None),
             "risks": ", ".join(r.value.replace("_", " ") for r in a.risks),
         }
@@ -81,9 +81,14 @@ def as_csv(vms: tuple[AffectedVm, ...]) -> str:
 
 
 def as_table(vms: tuple[AffectedVm, ...]) -> str:
-    table = [dict(zip(COLUMNS, COLUMNS)), *rows(vms)]
-    widths = {c: max(len(row[c]) for row in table) for c in COLUMNS}
-    return "\n".join("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip() for row in table) + "\n"
+    return text_table(COLUMNS, rows(vms)) + "\n"
+
+
+def text_table(columns: tuple[str, ...], rows: list[dict]) -> str:
+    """Columns padded to their widest cell, a header line first."""
+    every = [dict(zip(columns, columns)), *rows]
+    widths = {c: max(len(row[c]) for row in every) for c in columns}
+    return "\n".join("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip() for row in every)
 
 
 def gap_line(gap: Gap) -> str:
@@ -115,14 +120,14 @@ class Progress:
             self.stream.flush()
 
 
-def _time(when: datetime | None) -> str:
+def jst_minute(when: datetime | None) -> str:
     return f"{to_jst(when):%Y-%m-%d %H:%M}" if when else "-"
 
 
 def _window(window: Window | None) -> str:
     if window is None or not (window.start or window.end):
         return "-"
-    start, end = _time(window.start), _time(window.end)
+    start, end = jst_minute(window.start), jst_minute(window.end)
     if window.start and window.end and start[:10] == end[:10]:
         end = end[11:]
     return f"{start} – {end}"

@@ -13,6 +13,7 @@ from .. import jst
 from ..model import Receiver
 from ..views import View, shorten
 from .markup import FMT, environment, macros
+from .sanitize import safe_html
 
 EMAIL_MAX_ROWS = 50
 EMAIL_COMMUNICATION = 20_000
@@ -28,6 +29,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         "rows": shown,
         "more": view.total - len(shown),
         "communication": shorten(view.communication, EMAIL_COMMUNICATION),
+        "communication_html": safe_html(view.communication_html),
     }
     text_env, html_env = environment("text"), environment("html")
     subject = " ".join(text_env.get_template("email/subject.txt.j2").render(context).split())

@@ -2,11 +2,13 @@
 
     estate.py   the generated Azure estate it serves
     limits.py   the documented throttles it enforces (and how to scale their time)
+    maintenance.py  performMaintenance: long-running operations, outcomes, what ran at once
     server.py   the HTTPS server: Entra token, Resource Graph, Resource Health, Compute, Activity Log
     __main__.py run it in a process of its own: python -m tests.emulator --help
 """
 from .estate import Estate
 from .limits import Limits
+from .maintenance import Maintenance
 from .server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
 
-__all__ = ["ArmEmulator", "CLIENT_ID", "CLIENT_SECRET", "Estate", "Limits", "TENANT_ID"]
+__all__ = ["ArmEmulator", "CLIENT_ID", "CLIENT_SECRET", "Estate", "Limits", "Maintenance", "TENANT_ID"]

@@ -2,8 +2,11 @@
 
     ARM subscription reads   token bucket per (principal, subscription): 250, refilled 25 a second
     ARM tenant reads         token bucket per principal: 250, refilled 25 a second
+    ARM subscription writes  token bucket per (principal, subscription): 200, refilled 10 a second
     Compute Low Cost Get     per subscription 24,000, refilled 8,000 a minute; per VM 36, refilled 12 a minute
     Compute VMSS High Cost   per subscription 1,080, refilled 360 a minute; per scale set 30, refilled 10 a minute
+    Compute Update VM        per subscription 1,500, refilled 500 a minute; per VM 12, refilled 4 a minute
+                             (Perform Maintenance is one of its APIs)
     Resource Graph           15 queries per 5-second window per principal
 
 Time scale: Compute's policies refill "a minute"; `Limits.minute` is how many seconds that minute
@@ -25,17 +28,20 @@ from dataclasses import dataclass
 class Limits:
     reads: tuple[float, float] = (250, 25.0)  # (capacity, refill a second)
     tenant_reads: tuple[float, float] = (250, 25.0)
+    writes: tuple[float, float] = (200, 10.0)
     low_cost_get_subscription: tuple[float, float] = (24_000, 8_000)  # (capacity, refill a minute)
     low_cost_get_vm: tuple[float, float] = (36, 12)
     vmss_high_cost_subscription: tuple[float, float] = (1_080, 360)
     vmss_high_cost_scale_set: tuple[float, float] = (30, 10)
+    update_vm_subscription: tuple[float, float] = (1_500, 500)
+    update_vm: tuple[float, float] = (12, 4)
     graph_queries: int = 15
     graph_window: float = 5.0
     minute: float = 60.0  # seconds a Compute "minute" lasts
 
     def bucket(self, name: str, now: float) -> Bucket:
         capacity, rate = getattr(self, name)
-        per_second = rate if name in ("reads", "tenant_reads") else rate / self.minute
+        per_second = rate if name in ("reads", "tenant_reads", "writes") else rate / self.minute
         return Bucket(capacity, per_second, now)
 
 

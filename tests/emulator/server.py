@@ -9,6 +9,8 @@
     GET  /subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values   Activity Log: the
          documented time-range $filter only (400 for any other clause), newest first, paged, nextLink
     GET  /subscriptions/{s}/providers/Microsoft.ResourceHealth/events?queryStartTime=MM/DD/YYYY   paged
+    POST …/virtualMachines/{vm}/performMaintenance, …/virtualMachineScaleSets/{set}/virtualMachines/{n}/performMaintenance
+         202, then GET …/locations/{l}/operations/{id} (and operationResults/{id}) until it ends: maintenance.py
     GET  /_emulator/stats                                              what happened (no auth, no throttle)
 
 Paths match in any letter case, as ARM's do. Throttles: limits.py. Faults: `forbidden` subscriptions
@@ -35,6 +37,7 @@ from aiohttp import web
 
 from ..sinks.server import TestCA
 from .estate import Estate, EstateVm, Target
+from .maintenance import Maintenance
 from .limits import Bucket, GraphQuota, Limits, retry_after
 
 CLIENT_ID = "11111111-aaaa-4bbb-8ccc-222222222222"
@@ -53,6 +56,13 @@ _ROUTES = [  # (method, pattern on the lower-cased path, handler name, kind of c
     ("GET", _VM + r"/virtualmachinescalesets/(?P<set>[^/]+)/virtualmachines", "scale_set_vms", "scale set VMs"),
     ("GET", _SUB + r"/providers/microsoft\.insights/eventtypes/management/values", "activity_log", "activity log"),
     ("GET", _SUB + r"/providers/microsoft\.resourcehealth/events", "health_events", "health events"),
+    ("POST", _VM + r"/virtualmachines/(?P<vm>[^/]+)/performmaintenance", "perform_maintenance", "perform maintenance"),
+    ("POST", _VM + r"/virtualmachinescalesets/(?P<set>[^/]+)/virtualmachines/(?P<instance>[^/]+)/performmaintenance",
+     "perform_maintenance", "perform maintenance"),
+    ("GET", _SUB + r"/providers/microsoft\.compute/locations/(?P<location>[^/]+)/operations/(?P<op>[^/]+)",
+     "operation_status", "operation status"),
+    ("GET", _SUB + r"/providers/microsoft\.compute/locations/(?P<location>[^/]+)/operationresults/(?P<op>[^/]+)",
+     "operation_result", "operation status"),
 ]
 # "No other syntax is allowed" besides a few `eq` clauses after the time range; the relay sends only the range.
 _TIME_RANGE = re.compile(r"\s*eventTimestamp\s+ge\s+'([^']+)'\s+and\s+eventTimestamp\s+le\s+'([^']+)'\s*",
@@ -64,7 +74,8 @@ _OUR_QUERY = ("servicehealthresources", "microsoft.resourcehealth/events/impacte
 class ArmEmulator:
     def __init__(self, estate: Estate, *, tls: TestCA | None = None, latency: float = 0.0, limits: Limits = Limits(),
                  forbidden: tuple[str, ...] = (), hanging: tuple[str, ...] = (), graph_missing: tuple[str, ...] = (),
-                 graph_down: bool = False, page_size: int = 100, graph_page: int = 1000, hang_seconds: float = 30.0):
+                 graph_down: bool = False, page_size: int = 100, graph_page: int = 1000, hang_seconds: float = 30.0,
+                 maintenance: Maintenance | None = None):
         self.estate, self.tls, self.latency, self.limits = estate, tls or TestCA(), latency, limits
         self.forbidden = {s.lower() for s in forbidden}
         self.hanging = {s.lower() for s in hanging}
@@ -82,6 +93,7 @@ class ArmEmulator:
         self._graph: dict[str, GraphQuota] = {}
         self._refusals: dict[str, float] = {}  # client request id → not before
         self._routes = [(method, re.compile(pattern + "$"), handler, kind) for method, pattern, handler, kind in _ROUTES]
+        self.maintenance = maintenance or Maintenance()
         self.url = ""
 
     # --- running ------------------------------------------------------------------------------------
@@ -170,7 +182,12 @@ class ArmEmulator:
         sub = params.get("sub")
         scope = ("reads", principal, sub) if sub else ("tenant_reads", principal)
         checks = [(scope, f"x-ms-ratelimit-remaining-{'subscription' if sub else 'tenant'}-reads")]
-        if kind in ("instance view", "virtual machine"):
+        if kind == "perform maintenance":
+            resource = params.get("vm") or f"{params.get('set')}/{params.get('instance')}"
+            checks = [(("writes", principal, sub), "x-ms-ratelimit-remaining-subscription-writes"),
+                      (("update_vm_subscription", sub), "Microsoft.Compute/UpdateVMSubscription"),
+                      (("update_vm", sub, params["group"], resource), "Microsoft.Compute/UpdateVMResource")]
+        elif kind in ("instance view", "virtual machine"):
             checks += [(("low_cost_get_subscription", sub), "Microsoft.Compute/LowCostGetSubscription"),
                        (("low_cost_get_vm", sub, params["group"], params["vm"]), "Microsoft.Compute/LowCostGetResource")]
         elif kind == "scale set VMs":
@@ -328,6 +345,37 @@ class ArmEmulator:
             for vm in self.estate.scale_set_vms(scale_set)
         ]
         return self._page(request, items)
+
+    async def perform_maintenance(self, request, params) -> web.Response:
+        if "instance" in params:
+            vm = self.estate.vm(f"/subscriptions/{params['sub']}/resourcegroups/{params['group']}/providers"
+                                f"/microsoft.compute/virtualmachinescalesets/{params['set']}/virtualmachines"
+                                f"/{params['instance']}")
+        else:
+            vm = self._vm(params)
+        if vm is None:
+            return _error(404, "ResourceNotFound", "no such VM")
+        operation = self.maintenance.start(vm, time.monotonic())
+        base = f"{self.url}/subscriptions/{vm.subscription}/providers/Microsoft.Compute/locations/{vm.location}"
+        return web.Response(status=202, headers={
+            "Azure-AsyncOperation": f"{base}/operations/{operation.id}?api-version=2026-04-01",
+            "Location": f"{base}/operationResults/{operation.id}?api-version=2026-04-01", "Retry-After": "1"})
+
+    async def operation_status(self, request, params) -> web.Response:
+        status = self.maintenance.status(params["op"], time.monotonic())
+        if status is None:
+            return _error(404, "ResourceNotFound", "no such operation")
+        return web.json_response(status, headers={"Retry-After": "1"} if status["status"] == "InProgress" else {})
+
+    async def operation_result(self, request, params) -> web.Response:
+        status = self.maintenance.status(params["op"], time.monotonic())
+        if status is None:
+            return _error(404, "ResourceNotFound", "no such operation")
+        if status["status"] == "InProgress":
+            return web.Response(status=202, headers={"Retry-After": "1", "Location": str(request.url)})
+        if status["status"] == "Failed":
+            return web.json_response({"error": status["error"]}, status=409)
+        return web.Response(status=200)
 
     def _vm(self, params) -> EstateVm | None:
         vm = self.estate.vm(f"/subscriptions/{params['sub']}/resourcegroups/{params['group']}"

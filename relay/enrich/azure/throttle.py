@@ -198,7 +198,10 @@ def policy(throttle: Throttle):
     class ThrottlePolicy(AsyncHTTPPolicy):
         async def send(self, request):
             http = request.http_request
-            http.headers.setdefault("x-ms-client-request-id", str(uuid.uuid4()))
+            # What azure-core's RequestIdPolicy does (our lean pipeline has none): an id given by the caller
+            # (long-running operations pass their first call's on) is taken out of the options and sent.
+            given = request.context.options.pop("request_id", None)
+            http.headers.setdefault("x-ms-client-request-id", given or str(uuid.uuid4()))
             kind, keys = classify(http.method, http.url)
             attempt = 0
             while True:

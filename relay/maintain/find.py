@@ -1,0 +1,49 @@
+"""The VMs named on the command line (`--vm ID`), with their maintenance status, from Azure.
+
+A VM: one GET with $expand=instanceView. A scale set's VM: its scale set's listing, one for all the
+named VMs of that set. Whatever cannot be read (not found, no access) is returned as unknown.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from ..enrich.arm_ids import id_key, parse_vm_id, vm_from_id
+from ..enrich.azure import compute
+from ..maintenance import assess
+from ..model import AffectedVm, Vm
+
+
+def not_vm_ids(ids: list[str]) -> list[str]:
+    return [vm_id for vm_id in ids if parse_vm_id(vm_id) is None and compute.scale_set_vm_from_id(vm_id) is None]
+
+
+async def named(azure, ids: list[str], now: datetime) -> tuple[list[AffectedVm], list[Vm]]:
+    """(the VMs found, assessed; the VMs Azure did not tell about)."""
+    plain = [vm_id for vm_id in dict.fromkeys(ids) if parse_vm_id(vm_id)]
+    scale_sets: dict[str, dict[str, str]] = {}  # scale set id: {id key: id as given}
+    for vm_id in dict.fromkeys(ids):
+        if compute.scale_set_vm_from_id(vm_id):
+            scale_set = "/" + vm_id.strip().strip("/").rsplit("/", 2)[0]
+            scale_sets.setdefault(id_key(scale_set), {})[id_key(vm_id)] = vm_id
+    found: list[Vm] = []
+    missing: list[Vm] = []
+
+    async def one(vm_id: str) -> None:
+        try:
+            found.append(await compute.described(azure, vm_id))
+        except Exception:  # noqa: BLE001 - not found or not readable: said as unknown
+            missing.append(vm_from_id(vm_id))
+
+    async def listing(wanted: dict[str, str]) -> None:
+        some = next(iter(wanted.values()))
+        try:
+            vms = await compute.scale_set_vms(azure, "/" + some.strip().strip("/").rsplit("/", 2)[0], set(wanted))
+        except Exception:  # noqa: BLE001
+            vms = []
+        found.extend(vms)
+        seen = {id_key(vm.id) for vm in vms}
+        missing.extend(compute.scale_set_vm_from_id(vm_id) for key, vm_id in wanted.items() if key not in seen)
+
+    await asyncio.gather(*(one(vm_id) for vm_id in plain), *(listing(wanted) for wanted in scale_sets.values()))
+    return [assess(vm, now) for vm in found], missing
