@@ -233,12 +233,15 @@ class Client:
             await self.connect()
         return int(status_line.split()[1])
 
-    async def post_all(self, bodies, times_ms: list[float], statuses: list[int], errors: list[str]) -> None:
+    async def post_all(self, bodies, times_ms: list[float], statuses: list[int], errors: list[str], due) -> None:
         head = (f"POST /api/alerts HTTP/1.1\r\nHost: {HOST}:{self.port}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: ")
-        for body in bodies:  # shared by every client of the loop: each takes the next one in turn
+        for i, body in bodies:  # shared by every client of the loop: each takes the next one in turn
             request = f"{head}{len(body)}\r\n\r\n".encode() + body
             started = time.perf_counter()
+            if (when := due(i)) is not None:  # open loop: counted from when it was due, waiting for a sender too
+                await asyncio.sleep(max(0.0, when - started))
+                started = when
             try:
                 status = await self.exchange(request)
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
@@ -253,17 +256,24 @@ class Client:
             self.writer.close()
 
 
-async def _load(clients: list[Client], bodies: list[bytes]) -> tuple[list[float], list[int], list[str], float]:
+def schedule(started: float, rate: float | None):
+    """When request i is due: None in a closed loop (each sender goes on as soon as it is answered)."""
+    return (lambda i: started + i / rate) if rate else (lambda i: None)
+
+
+async def _load(clients: list[Client], bodies: list[bytes], rate: float | None = None):
     times_ms: list[float] = []
     statuses: list[int] = []
     errors: list[str] = []
-    shared = iter(bodies)
+    shared = enumerate(bodies)
     started = time.perf_counter()
-    await asyncio.gather(*(client.post_all(shared, times_ms, statuses, errors) for client in clients))
+    due = schedule(started, rate)
+    await asyncio.gather(*(client.post_all(shared, times_ms, statuses, errors, due) for client in clients))
     return times_ms, statuses, errors, time.perf_counter() - started
 
 
-async def _serve_load(port: int, pid: int, clients: int, warmup_bodies: list[bytes], bodies: list[bytes]):
+async def _serve_load(port: int, pid: int, clients: int, warmup_bodies: list[bytes], bodies: list[bytes],
+                      rate: float | None):
     senders = [Client(port) for _ in range(clients)]
     try:
         await asyncio.gather(*(client.connect() for client in senders))
@@ -271,7 +281,7 @@ async def _serve_load(port: int, pid: int, clients: int, warmup_bodies: list[byt
         await asyncio.gather(*(client.exchange(health) for client in senders))  # every connection answered once
         await _load(senders, warmup_bodies)
         before = cpu_seconds(), cpu_seconds(pid)
-        measured = await _load(senders, bodies)
+        measured = await _load(senders, bodies, rate)
         after = cpu_seconds(), cpu_seconds(pid)
     finally:
         for client in senders:
@@ -279,19 +289,21 @@ async def _serve_load(port: int, pid: int, clients: int, warmup_bodies: list[byt
     return (*measured, cpu_used(before[0], after[0]), cpu_used(before[1], after[1]))
 
 
-def bench_serve(requests: int, clients: int, warmup: int, drain_timeout: float, workdir: Path) -> dict:
+def bench_serve(requests: int, clients: int, warmup: int, drain_timeout: float, workdir: Path,
+                rate: float | None = None) -> dict:
+    label = f"relay serve, open loop at {rate:g}/s" if rate else "relay serve"
     warmup_bodies, bodies = alerts(warmup, "W"), alerts(requests, "S", start=warmup)
     server = Server(workdir)
     try:
         times_ms, statuses, errors, seconds, client_cpu, server_cpu = asyncio.run(
-            _serve_load(server.port, server.process.pid, clients, warmup_bodies, bodies))
+            _serve_load(server.port, server.process.pid, clients, warmup_bodies, bodies, rate))
         intake_done = time.perf_counter()
         row = figures(times_ms, statuses, len(errors), seconds, clients)
         row.update(client_cpu_seconds=client_cpu, server_cpu_seconds=server_cpu,
                    server_cpu_ms_per_request=round(1000 * server_cpu / requests, 2) if server_cpu else None)
         if errors:
             row["first_error"] = errors[0]
-        print(describe("relay serve", row), flush=True)
+        print(describe(label, row), flush=True)
         print(f"  CPU in those {seconds:.1f} s on {os.cpu_count()} cores: the server {server_cpu} s "
               f"({row['server_cpu_ms_per_request']} ms a request, its worker's relaying included), "
               f"the clients {client_cpu} s", flush=True)
@@ -357,26 +369,30 @@ def start_azurite(workdir: Path):
         raise Skipped(str(e)) from None
 
 
-def _call(handler, bodies: list[bytes], clients: int) -> tuple[list[float], list[int], list[str], float]:
-    """Calls the handler from `clients` threads at once; each takes the next body when it is done with one."""
+def _call(handler, bodies: list[bytes], clients: int, rate: float | None = None):
+    """Calls the handler from `clients` threads at once; each takes the next body when it is done with one
+    (closed loop), or when it is due (open loop, at `rate` a second)."""
     import azure.functions as func
 
     times_ms: list[float] = []
     statuses: list[int] = []
     errors: list[str] = []
     lock = threading.Lock()
-    shared = iter(bodies)
+    shared = enumerate(bodies)
 
     def client() -> None:
         while True:
             with lock:
-                body = next(shared, None)
+                i, body = next(shared, (None, None))
             if body is None:
                 return
             # The host builds the request before it calls the function: not part of the time to 202.
             request = func.HttpRequest(method="POST", url="/api/alerts", body=body,
                                        headers={"content-type": "application/json"})
             started = time.perf_counter()
+            if (when := due(i)) is not None:
+                time.sleep(max(0.0, when - started))
+                started = when
             try:
                 status = handler(request).status_code
             except Exception as e:
@@ -389,13 +405,15 @@ def _call(handler, bodies: list[bytes], clients: int) -> tuple[list[float], list
                 statuses.append(status)
 
     started = time.perf_counter()
+    due = schedule(started, rate)
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         for future in [pool.submit(client) for _ in range(clients)]:
             future.result()
     return times_ms, statuses, errors, time.perf_counter() - started
 
 
-def bench_function(requests: int, clients: int, warmup: int, workdir: Path) -> dict:
+def bench_function(requests: int, clients: int, warmup: int, workdir: Path, rate: float | None = None,
+                   rate_requests: int = 0) -> dict:
     azurite = start_azurite(workdir / "azurite")
     # With 50 threads the Storage client's HTTP pool (10 connections) overflows and urllib3 says so for
     # every connection it discards; count them instead of printing them.
@@ -427,10 +445,15 @@ def bench_function(requests: int, clients: int, warmup: int, workdir: Path) -> d
         after = cpu_seconds(), cpu_seconds(azurite.process.pid)
         row = figures(times_ms, statuses, len(errors), seconds, clients)
         row.update(handler_cpu_seconds=cpu_used(before[0], after[0]), azurite_cpu_seconds=cpu_used(before[1], after[1]))
+        if rate:
+            paced = _call(handler, alerts(rate_requests, "G", start=warmup + requests), clients, rate)
+            row["at_rate"] = {"rate": rate, **figures(paced[0], paced[1], len(paced[2]), paced[3], clients)}
+            print(describe(f"Function ingest, open loop at {rate:g}/s", row["at_rate"]), flush=True)
         if errors:
             row["first_error"] = errors[0]
         row["queue_messages"] = _queue_length(azurite.connection_string)
-        row["queue_messages_expected"] = warmup + sum(status == 202 for status in statuses)
+        paced_202 = sum(status == 202 for status in paced[1]) if rate else 0
+        row["queue_messages_expected"] = warmup + sum(status == 202 for status in statuses) + paced_202
         row["http_connections_discarded"] = discarded.count
         print(describe("Function ingest", row), flush=True)
         print(f"  CPU in those {seconds:.1f} s on {os.cpu_count()} cores: this process (the handler and its "
@@ -479,6 +502,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50, help="senders at once (default 50)")
     parser.add_argument("--warmup", type=int, default=200, help="alerts sent first and not measured (default 200)")
     parser.add_argument("--only", choices=("serve", "function"), help="run one part only")
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="then an open loop: alerts due at this rate a second over the same senders, each timed"
+                             " from when it was due (default 100; 0: closed loop only)")
+    parser.add_argument("--rate-requests", type=int, default=2000, help="alerts of the open loop (default 2000)")
     parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for relay serve's worker to empty the inbox after the intake; "
                              "when it has not, its rate so far gives an estimate (default 30)")
@@ -493,6 +520,10 @@ def main() -> int:
         if args.only in (None, "serve"):
             result["serve"] = row = bench_serve(args.requests, args.clients, args.warmup, args.drain_timeout,
                                                 Path(tmp) / "serve")
+            if args.rate:
+                paced = bench_serve(args.rate_requests, args.clients, args.warmup, 0.0, Path(tmp) / "serve-rate",
+                                    args.rate)
+                row["at_rate"] = {"rate": args.rate, **{k: v for k, v in paced.items() if k != "drain"}}
             drained = row["drain"]
             if row["non_202"] or row["errors"]:
                 failures.append(f"relay serve: {row['non_202']} answers other than 202, {row['errors']} without answer")
@@ -503,7 +534,8 @@ def main() -> int:
                                 f"{drained['outbox_messages_expected']} expected")
         if args.only in (None, "function"):
             try:
-                result["function"] = row = bench_function(args.requests, args.clients, args.warmup, Path(tmp) / "function")
+                result["function"] = row = bench_function(args.requests, args.clients, args.warmup, Path(tmp) / "function",
+                                                          args.rate, args.rate_requests)
                 if row["non_202"] or row["errors"]:
                     failures.append(f"Function ingest: {row['non_202']} answers other than 202, {row['errors']} errors")
                 if row["queue_messages"] != row["queue_messages_expected"]:
@@ -519,7 +551,10 @@ def main() -> int:
     if len(parts) == 2:
         (_, serve), (_, function) = parts
         print(f"{'':>16} {'requests/s':>11} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'not 202':>8}  p99 < 50 ms")
-        for label, row in (("relay serve", serve), ("Function ingest", function)):
+        rows = [("relay serve", serve), ("Function ingest", function)]
+        rows += [(f"{label} {row['at_rate']['rate']:g}/s", row["at_rate"]) for label, row in
+                 (("serve at", serve), ("Function at", function)) if "at_rate" in row]
+        for label, row in rows:
             print(f"{label:>16} {row['requests_per_second']:>11,.0f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} "
                   f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f} {row['non_202'] + row['errors']:>8}  {row['goal_met']}")
         result["function_to_serve_p99_ratio"] = round(function["p99_ms"] / serve["p99_ms"], 3)

@@ -10,12 +10,12 @@ from ..channels import ChannelUnavailable
 from ..config import ConfigError
 from ..enrich.inventory import InventoryError
 from ..redact import install as install_redaction
-from . import (backfill, config_check, demo, digest, maintain, poison, process, render, route, send_test, serve,
-               validate, vms)
+from . import (backfill, config_check, demo, digest, maintain, poison, process, provision, render, route, send_test,
+               serve, validate, vms)
 from .common import EXIT_BAD_INPUT, EXIT_OK
 
-COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, send_test, vms, maintain, config_check,
-            demo)
+COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, send_test, vms, maintain, provision,
+            config_check, demo)
 
 DESCRIPTION = """\
 Relays Azure Service Health planned-maintenance alerts (and incidents, advisories, Resource Health)
@@ -40,9 +40,11 @@ examples:
   relay maintain start --tracking-id XY12-3ZQ --dry-run   start "Start now" VMs yourself, in safe waves
   relay backfill --since 24h --config relay.yaml   queue the alerts Azure has but the relay never got
   relay digest --config relay.yaml --dry-run   what each manager's daily digest would say today
+  relay provision --subscription <id> <id> --function-url "$URL" --dry-run   alert rules in more subscriptions
 
 exit status: 0 done, 1 some message could not be delivered (vms: the VM list is incomplete;
-maintain: some VM failed), 2 bad input (payload, config, inventory, arguments)."""
+maintain: some VM failed; provision: some subscription failed), 2 bad input (payload, config, inventory,
+arguments)."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@
     GET  /subscriptions/{s}/providers/Microsoft.ResourceHealth/events?queryStartTime=MM/DD/YYYY   paged
     POST …/virtualMachines/{vm}/performMaintenance, …/virtualMachineScaleSets/{set}/virtualMachines/{n}/performMaintenance
          202, then GET …/locations/{l}/operations/{id} (and operationResults/{id}) until it ends: maintenance.py
+    GET|PUT resource groups, Action Groups, activity log alert rules: monitor.py
     GET  /_emulator/stats                                              what happened (no auth, no throttle)
 
 Paths match in any letter case, as ARM's do. Throttles: limits.py. Faults: `forbidden` subscriptions
@@ -39,6 +40,7 @@ from ..sinks.server import TestCA
 from .estate import Estate, EstateVm, Target
 from .maintenance import Maintenance
 from .limits import Bucket, GraphQuota, Limits, retry_after
+from .monitor import ROUTES as MONITOR_ROUTES, Monitor
 
 CLIENT_ID = "11111111-aaaa-4bbb-8ccc-222222222222"
 CLIENT_SECRET = "emulator-client-secret"
@@ -64,6 +66,7 @@ _ROUTES = [  # (method, pattern on the lower-cased path, handler name, kind of c
     ("GET", _SUB + r"/providers/microsoft\.compute/locations/(?P<location>[^/]+)/operationresults/(?P<op>[^/]+)",
      "operation_result", "operation status"),
 ]
+_ROUTES += MONITOR_ROUTES
 # "No other syntax is allowed" besides a few `eq` clauses after the time range; the relay sends only the range.
 _TIME_RANGE = re.compile(r"\s*eventTimestamp\s+ge\s+'([^']+)'\s+and\s+eventTimestamp\s+le\s+'([^']+)'\s*",
                          re.IGNORECASE)
@@ -94,6 +97,7 @@ class ArmEmulator:
         self._refusals: dict[str, float] = {}  # client request id → not before
         self._routes = [(method, re.compile(pattern + "$"), handler, kind) for method, pattern, handler, kind in _ROUTES]
         self.maintenance = maintenance or Maintenance()
+        self.monitor = Monitor()
         self.url = ""
 
     # --- running ------------------------------------------------------------------------------------
@@ -376,6 +380,11 @@ class ArmEmulator:
         if status["status"] == "Failed":
             return web.json_response({"error": status["error"]}, status=409)
         return web.Response(status=200)
+
+    async def monitor_call(self, request, params) -> web.Response:
+        body = await request.json() if request.method == "PUT" and request.can_read_body else None
+        status, answer = self.monitor.answer(request.method, request.path, params, dict(request.query), body)
+        return web.json_response(answer, status=status)
 
     def _vm(self, params) -> EstateVm | None:
         vm = self.estate.vm(f"/subscriptions/{params['sub']}/resourcegroups/{params['group']}"
