@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,13 +27,12 @@ class NoInventory:
 
 
 def vm_source(config: Config) -> VmSource:
-    """Azure when the config has an `azure:` section (its SDKs load now, in the background), else no VM list."""
+    """Azure when the config has an `azure:` section, else no VM list. (The SDKs load on the first lookup, in
+    its own thread: importing them from a second thread at the same time can fail with a half-loaded module.)"""
     if config.azure is None:
         return NoInventory()
     from .enrich.azure import AzureVmSource
-    from .enrich.azure.clients import preload
 
-    threading.Thread(target=preload, name="azure-sdk-preload", daemon=True).start()
     return AzureVmSource(config.azure)
 
 

@@ -22,16 +22,6 @@ _MICROSOFT_AUTHORITIES = ("login.microsoftonline.com", "login.microsoftonline.us
 CredentialFactory = Callable[[], Any]  # () -> an azure.core AsyncTokenCredential, created inside the loop
 
 
-def preload() -> None:
-    """Load the SDKs now (about a second): the Function does it in the background as it starts, so the
-    first alert does not wait for it."""
-    import aiohttp  # noqa: F401
-    import azure.identity.aio  # noqa: F401
-    import azure.mgmt.compute.aio  # noqa: F401
-    import azure.mgmt.resourcegraph.aio  # noqa: F401
-    import azure.mgmt.resourcehealth.aio  # noqa: F401
-
-
 def default_credential(settings: AzureSettings, connection_verify: str | None = None) -> CredentialFactory:
     """DefaultAzureCredential: environment, workload identity, managed identity (a user-assigned one
     through AZURE_CLIENT_ID), then developer sign-ins such as the Azure CLI."""
