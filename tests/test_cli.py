@@ -101,10 +101,17 @@ def test_demo_writes_every_message_and_an_index(tmp_path):
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr
     assert "duplicate" in out and "index.html" in out
-    messages = list((tmp_path / "outbox").glob("*/*.json")) + list((tmp_path / "outbox").glob("*/*.eml"))
-    alerts = len(list((EXAMPLES / "alerts").glob("*.json")))
-    assert len(messages) == 3 * (alerts - 1)  # every alert but the duplicate, on three channels
-    index = (tmp_path / "outbox" / "index.html").read_text(encoding="utf-8")
+    outbox = tmp_path / "outbox"
+    messages = list(outbox.glob("*/*.json")) + list(outbox.glob("*/*.eml"))
+    by_receiver = {folder.name: len(list(folder.iterdir())) for folder in outbox.iterdir() if folder.is_dir()}
+    # the platform gets all 6 alerts that are not the duplicate; the web team has no VM in the incident's
+    # news; the database team has no VM in the incident nor the Resource Health alert; managers get
+    # Planned and Rescheduled, and one digest
+    assert by_receiver == {"platform": 6, "web-team": 5, "db-team": 4, "managers": 3}
+    assert (outbox / "managers" / "digest-20270112.eml").exists()
+    web = json.loads(next((outbox / "web-team").glob("*Planned.json")).read_bytes())
+    assert "vm-web-01" in json.dumps(web) and "vm-db-01" not in json.dumps(web)  # only the web team's VMs
+    index = (outbox / "index.html").read_text(encoding="utf-8")
     assert index.count('class="msg"') == len(messages)
     assert "今すぐ開始" in index
     # the demo may be run again; it replaces its own outbox

@@ -6,20 +6,25 @@ import shutil
 from pathlib import Path
 
 from ..app import Paths
-from ..config import default_config
+from ..config import load_config
 from .common import fail, instant
+from .digest import send_digests_reporting
 from .process import relay_files
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO_NOW = "2027-01-12T00:00:00Z"
 DEMO_MARKER = ".relay-demo"
+CONFIG = EXAMPLES / "relay.yaml"
+DIGEST_AFTER = 3  # alerts: Planned, its redelivery, Rescheduled
 
 
 def register(command) -> None:
     p = command("demo", help="relay the bundled example alerts into ./outbox",
                 description="Runs the examples (a planned maintenance and its updates, a redelivered"
-                " duplicate, an incident, a Resource Health alert) against the example inventory as of"
-                f" {DEMO_NOW}, writes every message to the outbox and an index.html that shows them.")
+                " duplicate, an incident, a Resource Health alert) with examples/relay.yaml (a platform"
+                " channel, two teams that get only their own VMs, managers with a daily digest) and its"
+                f" inventory as of {DEMO_NOW}, writes every message to the outbox and an index.html that"
+                " shows them.")
     p.add_argument("--outbox", type=Path, default=Path("outbox"), help="default: ./outbox (emptied first)")
     p.set_defaults(run=run)
 
@@ -36,10 +41,16 @@ def run(args) -> int:
     shutil.rmtree(outbox, ignore_errors=True)
     outbox.mkdir(parents=True)
     (outbox / DEMO_MARKER).write_text("written by relay demo; emptied on every run\n")
-    alerts = sorted((EXAMPLES / "alerts").glob("*.json"))
-    inventory = EXAMPLES / "inventory.json"
-    print(f"relay demo: {len(alerts)} example alerts, inventory {_shown(inventory)}, as of {DEMO_NOW}")
-    code = relay_files([_shown(a) for a in alerts], default_config(),
-                       Paths(inventory, outbox / ".ledger.sqlite", outbox), instant(DEMO_NOW))
+    alerts = [_shown(a) for a in sorted((EXAMPLES / "alerts").glob("*.json"))]
+    config = load_config(CONFIG)
+    paths, now = Paths(None, outbox / ".ledger.sqlite", outbox), instant(DEMO_NOW)
+    print(f"relay demo: {len(alerts)} example alerts, config {_shown(CONFIG)} (a platform channel, two teams"
+          f" that get only their own VMs, managers), inventory {_shown(config.inventory)}, as of {DEMO_NOW}")
+    # The announcement and its reschedule; the managers' morning digest; then the rest of the story.
+    code = relay_files(alerts[:DIGEST_AFTER], config, paths, now)
+    print("\nthe managers' daily digest:")
+    code = max(code, send_digests_reporting(config, paths, now))
+    print()
+    code = max(code, relay_files(alerts[DIGEST_AFTER:], config, paths, now))
     print(f"\nOpen {outbox / 'index.html'} to read every message; the files are in {outbox}/<receiver>/.")
     return code

@@ -5,7 +5,7 @@ import argparse
 import os
 from datetime import UTC, datetime
 
-from ..config import load_config
+from ..config import Config, load_config
 from .common import EXIT_OK, EXIT_UNDELIVERED, add_run_options, fail
 
 DESCRIPTION = """\
@@ -34,19 +34,25 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from ..app import Paths, open_relay
-    from ..digest.send import send_digests
+    from ..app import Paths
 
     if args.config is None:
         return fail("the digest needs a config with a digest: section (--config FILE)")
     config = load_config(args.config)
-    settings = config.digest
-    if settings is None:
+    if config.digest is None:
         return fail(f"{args.config}: no digest: section (receivers to send the digest to)")
-    now = args.now or datetime.now(UTC)
-    relay = open_relay(config, Paths(args.inventory, args.state, args.outbox), now=now, environ=os.environ)
+    return send_digests_reporting(config, Paths(args.inventory, args.state, args.outbox),
+                                  args.now or datetime.now(UTC), dry_run=args.dry_run)
+
+
+def send_digests_reporting(config: Config, paths, now: datetime, dry_run: bool = False) -> int:
+    """Each digest receiver's email, a line each; exit 1 when one could not be sent."""
+    from ..app import open_relay
+    from ..digest.send import send_digests
+
+    relay = open_relay(config, paths, now=now, environ=os.environ)
     try:
-        outcomes = send_digests(relay, settings, config.receivers(), dry_run=args.dry_run)
+        outcomes = send_digests(relay, config.digest, config.receivers(), dry_run=dry_run)
     finally:
         relay.ledger.close()
     for outcome in outcomes:
