@@ -71,12 +71,19 @@ class PayloadError(ValueError):
 
 
 def parse_alert(raw: bytes | str) -> Event:
-    """Read one alert body into an Event. Raises PayloadError, and nothing else, for any input."""
+    """Read one alert body (or an agent's Scheduled Event report) into an Event. Raises PayloadError, and nothing
+    else, for any input."""
+    from .scheduled_events import is_scheduled_event, read_scheduled_event  # it reads with this module's helpers
+
     notes = _Notes()
-    envelope = _read_envelope(_Node(_load_document(raw), "$", notes))
-    if envelope is None or notes.problems:
+    root = _Node(_load_document(raw), "$", notes)
+    if is_scheduled_event(root.get("schemaId")):
+        event = read_scheduled_event(root)
+    else:
+        envelope = _read_envelope(root)
+        event = _read_event(envelope) if envelope is not None and not notes.problems else None
+    if event is None or notes.problems:
         raise PayloadError(notes.problems or [Problem("$", "not a supported alert")])
-    event = _read_event(envelope)
     return replace(event, warnings=tuple(notes.warnings))
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import telemetry
 from .alerts import MAX_BYTES, PayloadError, parse_alert
-from .model import Event
+from .model import Event, EventKind
 
 if TYPE_CHECKING:
     from .auth.entra import EntraCheck
@@ -86,8 +86,16 @@ def _describe(error: Exception) -> str:
     return type(error).__name__
 
 
-def ingest(body: bytes, keep: Callable[[bytes, Event], str]) -> Reply:
-    """Check the body, hand it to `keep` (inbox or inline processing), and say how it went."""
+ALERTS, SCHEDULED_EVENTS = "/api/alerts", "/api/scheduled-events"
+
+
+def endpoint_for(event: Event) -> str:
+    return SCHEDULED_EVENTS if event.kind is EventKind.SCHEDULED else ALERTS
+
+
+def ingest(body: bytes, keep: Callable[[bytes, Event], str], endpoint: str = ALERTS) -> Reply:
+    """Check the body, hand it to `keep` (inbox or inline processing), and say how it went. Each endpoint
+    takes its own kind of body only: a VM's agent key cannot post Service Health alerts, nor the reverse."""
     if len(body) > MAX_BYTES:
         return too_large(len(body))
     try:
@@ -97,6 +105,8 @@ def ingest(body: bytes, keep: Callable[[bytes, Event], str]) -> Reply:
             return too_large(len(body))
         errors = [{"path": p.path, "detail": p.message} for p in e.problems]
         return problem(400, "Invalid alert payload", f"{len(errors)} problem(s) in the alert body.", errors=errors)
+    if endpoint_for(event) != endpoint:
+        return problem(400, "Wrong endpoint", f"This body is posted to {endpoint_for(event)}, not {endpoint}.")
     try:
         item_id = keep(body, event)
     except Exception as e:

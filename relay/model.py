@@ -16,6 +16,7 @@ class EventKind(StrEnum):
     HEALTH_ADVISORY = "health_advisory"
     SECURITY = "security"
     RESOURCE_HEALTH = "resource_health"
+    SCHEDULED = "scheduled"  # a Scheduled Event of a VM's Instance Metadata Service, sent by the agent on the VM
     RELAY = "relay"  # the relay's own notices: a connection test, an alert it gave up on
 
 
@@ -32,7 +33,7 @@ class Window:
 
 @dataclass(frozen=True)
 class ResourceHealthChange:
-    """The resource a Resource Health alert is about."""
+    """The resource a Resource Health alert is about (for a Scheduled Event: the VM that reported it)."""
 
     resource_id: str
     current: str | None = None  # Available, Unavailable, Degraded, Unknown
@@ -40,6 +41,20 @@ class ResourceHealthChange:
     cause: str | None = None  # PlatformInitiated, UserInitiated
     type: str | None = None  # e.g. Downtime
     details: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    """A Scheduled Event of the Instance Metadata Service, as the agent on one of its VMs reported it."""
+
+    event_id: str
+    type: str  # Freeze, Reboot, Redeploy, Preempt, Terminate
+    status: str  # Scheduled, Started (a finished event simply disappears)
+    not_before: datetime | None  # blank once Started
+    duration_seconds: int | None = None  # None: unknown (Azure's -1); 0: no impact
+    source: str | None = None  # Platform, User
+    vms: tuple[str, ...] = ()  # Resources: the VMs the event is for
+    reported_by: str = ""  # the VM whose agent sent it
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,7 @@ class Event:
     window: Window = field(default_factory=Window)
     event_time: datetime | None = None
     resource: ResourceHealthChange | None = None
+    scheduled: ScheduledEvent | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -73,7 +89,11 @@ class Event:
 
     @property
     def dedup_key(self) -> str:
-        """One key per communication: trackingId + communicationId, else eventDataId, else alertId."""
+        """One key per communication: trackingId + communicationId, else eventDataId, else alertId. A Scheduled
+        Event: its EventId, status and NotBefore, whichever of its VMs reported it."""
+        if self.scheduled:
+            when = self.scheduled.not_before.isoformat() if self.scheduled.not_before else "-"
+            return f"{self.thread_key}/{self.scheduled.status}/{when}".lower()
         if self.tracking_id and self.communication_id:
             return f"{self.tracking_id}/{self.communication_id}".lower()
         if self.event_data_id:
@@ -85,6 +105,8 @@ class Event:
     @property
     def thread_key(self) -> str:
         """Communications that share this key update one notification thread."""
+        if self.scheduled:
+            return f"scheduled/{self.scheduled.event_id}".lower()
         if self.tracking_id:
             return self.tracking_id.upper()
         if self.resource:

@@ -109,7 +109,8 @@ def process_event(event: Event, relay: Relay) -> Outcome:
 
 def file_stem(event: Event, now: datetime) -> str:
     when = (event.event_time or now).astimezone(UTC)
-    return f"{when:%Y%m%dT%H%M%SZ}-{event.tracking_id or event.kind.value}-{event.stage or event.status or 'event'}"
+    name = event.tracking_id or (event.scheduled.event_id if event.scheduled else event.kind.value)
+    return f"{when:%Y%m%dT%H%M%SZ}-{name}-{event.stage or event.status or 'event'}"
 
 
 def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) -> Delivery:

@@ -3,6 +3,7 @@
     POST /api/alerts   an Action Group webhook body → 202 {"id": …} | 400 | 413 | 503
                        (401 without the key when one is set; 401/403 without a good Entra ID token
                        when `entra` is given — both before the body is read)
+    POST /api/scheduled-events   a Scheduled Event from `relay agent` on a VM: the same checks and answers
     GET  /api/health   200 {"status": "ok", "inbox": {...}}
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .alerts import MAX_BYTES
 from .inbox.sqlite import SqliteInbox
-from .ingest import Reply, authenticate, ingest, problem, too_large
+from .ingest import ALERTS, SCHEDULED_EVENTS, Reply, authenticate, ingest, problem, too_large
 from .pipeline import Relay
 from . import worker
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from .auth.entra import EntraCheck
 
 log = logging.getLogger("relay.serve")
+
+INTAKE_PATHS = (ALERTS, SCHEDULED_EVENTS)
 
 
 class RelayServer(ThreadingHTTPServer):
@@ -69,8 +72,10 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
 
     def do_POST(self) -> None:
-        if urlsplit(self.path).path.rstrip("/") != "/api/alerts":
-            return self._send(problem(404, "Not found", "POST alerts to /api/alerts."))
+        endpoint = urlsplit(self.path).path.rstrip("/")
+        if endpoint not in INTAKE_PATHS:
+            return self._send(problem(404, "Not found", "POST alerts to /api/alerts, Scheduled Events to"
+                                      " /api/scheduled-events."))
         if not self._authorized():
             return self._refuse(problem(401, "Unauthorized", "Send the key as ?code= or the x-functions-key header."))
         refusal = authenticate(lambda: self.server.entra, self.headers.get("Authorization"))
@@ -83,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self._send(too_large(int(length)))
         body = self.rfile.read(int(length))
-        self._send(ingest(body, lambda raw, event: self.server.inbox.put(raw)))
+        self._send(ingest(body, lambda raw, event: self.server.inbox.put(raw), endpoint))
 
     def do_GET(self) -> None:
         if urlsplit(self.path).path.rstrip("/") != "/api/health":

@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 from .enrich import Gap
 from .maintenance import count_by_state
-from .model import AffectedVm, EventKind, MaintenanceState, Notification, ResourceHealthChange, Risk, Window
+from .model import (AffectedVm, EventKind, MaintenanceState, Notification, ResourceHealthChange, Risk, ScheduledEvent,
+                    Window)
 
 _URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
 _UNSAFE_CHARS = re.compile(
@@ -162,6 +163,24 @@ def _resource_view(change: ResourceHealthChange) -> ResourceView:
 
 
 @dataclass(frozen=True)
+class ScheduledView:
+    """The Scheduled Event a VM's agent reported: Azure's names (Reboot, Scheduled, …) as they came."""
+
+    event_id: str
+    type: str
+    status: str
+    not_before: datetime | None  # unknown once the event has started
+    duration_seconds: int | None  # None: unknown; 0: no impact
+    source: str
+    vms: tuple[str, ...]  # every VM the event is for
+
+    @classmethod
+    def of(cls, event: ScheduledEvent) -> ScheduledView:
+        return cls(short_line(event.event_id), short_line(event.type, ITEM_LIMIT), short_line(event.status, ITEM_LIMIT),
+                   event.not_before, event.duration_seconds, short_line(event.source, ITEM_LIMIT), _few(event.vms))
+
+
+@dataclass(frozen=True)
 class View:
     """Everything a message says, as data. Keys (kind, stage, change, advice) name wording in templates/."""
 
@@ -191,6 +210,7 @@ class View:
     risk_counts: tuple[tuple[str, int], ...]  # (Risk value, count)
     first_deadline: datetime | None  # the nearest self-service deadline among the VMs
     resource: ResourceView | None
+    scheduled: ScheduledView | None = None
 
     @property
     def total(self) -> int:
@@ -212,6 +232,11 @@ class View:
     def facts(self) -> tuple[str, ...]:
         """Keys of the facts to list, in order."""
         return _facts(self)
+
+    @property
+    def urgent(self) -> bool:
+        """Emergency maintenance, or a reboot minutes away: shown in red everywhere."""
+        return self.kind in ("emergency", EventKind.SCHEDULED.value)
 
     @property
     def communication_title(self) -> str:
@@ -274,6 +299,7 @@ def build_view(notification: Notification) -> View:
         risk_counts=risk_counts,
         first_deadline=min(deadlines) if deadlines else None,
         resource=resource,
+        scheduled=ScheduledView.of(event.scheduled) if event.scheduled else None,
     )
 
 
@@ -285,6 +311,8 @@ def _gaps(gaps: tuple[str, ...]) -> tuple[Gap, ...]:
 def _advice(view: View) -> tuple[str, ...]:
     if view.kind == EventKind.RELAY.value:
         return ("read_details",)
+    if view.scheduled is not None:
+        return _scheduled_advice(view.scheduled)
     if view.change == "canceled":
         return ("canceled",)
     if view.kind == "resource_health":
@@ -308,9 +336,22 @@ def _advice(view: View) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _scheduled_advice(event: ScheduledView) -> tuple[str, ...]:
+    kind = event.type.lower()
+    if event.status.lower() == "started":
+        return ("scheduled_started",)
+    if kind in ("preempt", "terminate"):
+        return ("scheduled_deleted",)
+    return ("scheduled_prepare", "scheduled_approve") + (("scheduled_temp_disk",) if kind == "redeploy" else ())
+
+
 def _facts(view: View) -> tuple[str, ...]:
     if view.kind == EventKind.RELAY.value:
         return ()
+    if view.scheduled is not None:
+        source = ("event_source",) if view.scheduled.source else ()
+        not_before = ("not_before",) if view.scheduled.not_before else ()  # blank once started
+        return ("event_type", "stage", *not_before, "duration", "event_vms", *source, "event_id")
     keys = (["stage"] if view.stage else []) + ["window"]
     if view.prior_window is not None:
         keys.append("prior_window")

@@ -311,10 +311,10 @@ def test_the_timer_is_registered_only_when_the_config_has_a_digest(tmp_path):
         return json.loads(names), modules
 
     with_digest, modules = functions(CONFIG)
-    assert sorted(with_digest) == ["digest", "ingest"]
+    assert sorted(with_digest) == ["digest", "ingest", "scheduled_events"]
     (binding,) = json.loads(with_digest["digest"])["bindings"]
     assert binding == {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 0 0 * * *",
                        "runOnStartup": False}
     assert modules == "['relay.digest.settings', 'relay.digest.timer']"  # a cold start builds no digest
-    assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["ingest"]
-    assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["ingest"]  # logged, not fatal
+    assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["ingest", "scheduled_events"]
+    assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["ingest", "scheduled_events"]  # logged, not fatal

@@ -28,6 +28,7 @@ from relay.cli import main
 from relay.config import default_config
 from relay.inbox.sqlite import SqliteInbox
 from relay.server import RelayServer
+from tests.polling import wait_for
 from tests.sinks.entra import APP_ID_URI, CLIENT_ID, TENANT, EntraIssuer, SigningKey
 from tests.sinks.server import TestCA
 from tests.test_function import functions  # the app can be indexed once a process
@@ -102,14 +103,6 @@ def post_function(fn, authorization: str | None):
     response = fn(func.HttpRequest(method="POST", url="/api/alerts", body=ALERT, headers=headers))
     return response.status_code, response.headers, json.loads(response.get_body())
 
-
-def wait_for(predicate, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def sent(tmp_path) -> list[Path]:

@@ -32,11 +32,13 @@ def post(fn, body: bytes) -> func.HttpResponse:
     return fn(func.HttpRequest(method="POST", url="/api/alerts", body=body, headers={"content-type": "application/json"}))
 
 
-def test_function_registers_one_post_route_with_function_auth():
-    (function,) = functions().values()
-    trigger = function.get_trigger()
-    assert trigger.route == "alerts" and [str(m) for m in trigger.methods] == ["POST"]
-    assert "function" in str(trigger.auth_level).lower()
+def test_function_registers_two_post_routes_with_function_auth():
+    registered = functions()
+    assert sorted(registered) == ["ingest", "scheduled_events"]
+    for name, route in (("ingest", "alerts"), ("scheduled_events", "scheduled-events")):
+        trigger = registered[name].get_trigger()
+        assert trigger.route == route and [str(m) for m in trigger.methods] == ["POST"]
+        assert "function" in str(trigger.auth_level).lower()
 
 
 def test_alert_is_relayed_inline(ingest, tmp_path):

@@ -2,7 +2,6 @@
 import http.client
 import json
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from relay.app import Paths, open_relay
 from relay.config import default_config
 from relay.inbox.sqlite import SqliteInbox
 from relay.server import RelayServer
+from tests.polling import wait_for
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -39,14 +39,6 @@ def call(server, method: str, path: str, body: bytes | None = None, headers: dic
     conn.close()
     return response.status, response.getheader("Content-Type"), json.loads(data) if data else None
 
-
-def wait_for(predicate, seconds: float = 20.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_alert_is_accepted_then_relayed(server, tmp_path):
@@ -80,3 +72,17 @@ def test_key_is_required_when_set(server):
 
 def test_unknown_path_is_404(server):
     assert call(server, "GET", "/nope")[0] == 404
+
+
+def test_each_endpoint_takes_its_own_kind_of_body(server):
+    from relay.agent.wire import report
+
+    alert = next((EXAMPLES / "alerts").glob("01*.json")).read_bytes()
+    status, _, reply = call(server, "POST", "/api/scheduled-events", alert)
+    assert status == 400 and reply["title"] == "Wrong endpoint" and "/api/alerts" in reply["detail"]
+    scheduled = json.dumps(report({"name": "vm-web-01"}, {
+        "EventId": "5C0FFEE1-0000-4000-8000-000000000042", "EventType": "Reboot", "EventStatus": "Scheduled",
+        "Resources": ["vm-web-01"], "NotBefore": "Tue, 20 Jan 2026 15:20:00 GMT"}, datetime.now(UTC))).encode()
+    status, _, reply = call(server, "POST", "/api/alerts", scheduled)
+    assert status == 400 and "/api/scheduled-events" in reply["detail"]
+    assert call(server, "POST", "/api/scheduled-events", scheduled)[0] == 202

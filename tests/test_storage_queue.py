@@ -307,7 +307,7 @@ def test_the_queue_trigger_is_registered_only_with_a_queue_connection(azurite):
         return json.loads(names), modules
 
     inline, _ = functions({})
-    assert list(inline) == ["ingest"]
+    assert list(inline) == ["ingest", "scheduled_events"]
     queued, modules = functions({"AzureWebJobsStorage": azurite})
     (binding,) = json.loads(queued["process"])["bindings"]
     assert binding == {"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": QUEUE,

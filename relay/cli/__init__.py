@@ -10,12 +10,12 @@ from ..channels import ChannelUnavailable
 from ..config import ConfigError
 from ..enrich.inventory import InventoryError
 from ..redact import install as install_redaction
-from . import (backfill, config_check, demo, digest, maintain, poison, process, provision, render, route, send_test,
-               serve, validate, vms)
+from . import (agent, backfill, config_check, demo, digest, maintain, poison, process, provision, render, route,
+               send_test, serve, validate, vms)
 from .common import EXIT_BAD_INPUT, EXIT_OK
 
 COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, send_test, vms, maintain, provision,
-            config_check, demo)
+            config_check, demo, agent)
 
 DESCRIPTION = """\
 Relays Azure Service Health planned-maintenance alerts (and incidents, advisories, Resource Health)
@@ -41,6 +41,7 @@ examples:
   relay backfill --since 24h --config relay.yaml   queue the alerts Azure has but the relay never got
   relay digest --config relay.yaml --dry-run   what each manager's daily digest would say today
   relay provision --subscription <id> <id> --function-url "$URL" --dry-run   alert rules in more subscriptions
+  relay agent --relay-url "$URL/api/scheduled-events" --key-env RELAY_KEY   on a VM: warn before Azure reboots it
 
 exit status: 0 done, 1 some message could not be delivered (vms: the VM list is incomplete;
 maintain: some VM failed; provision: some subscription failed), 2 bad input (payload, config, inventory,

@@ -88,8 +88,8 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
 
 def _head(view: View, langs, labels, text, fmt) -> list[dict[str, Any]]:
     """Everything above the VM table: headline, title, then per language the news, facts and advice."""
-    color = "Attention" if view.kind == "emergency" else "Default"
-    style = "attention" if view.kind == "emergency" else ("warning" if view.is_update else "emphasis")
+    color = "Attention" if view.urgent else "Default"
+    style = "attention" if view.urgent else ("warning" if view.is_update else "emphasis")
     headlines = [_text(plain(text.headline(view, langs[0])), size="Large", weight="Bolder", color=color)] + [
         _text(plain(text.headline(view, lang)), size="Medium", weight="Bolder", color=color, spacing="None")
         for lang in langs[1:]

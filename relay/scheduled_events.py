@@ -1,0 +1,119 @@
+"""The agent's report of a Scheduled Event (relay/agent/wire.py) → Event. Parsing only, no I/O.
+
+relay/alerts.py's parse_alert hands a body whose schemaId is `relay/scheduledEvent` to `read_scheduled_event`,
+so the report takes the alerts' way through the inbox and the pipeline. As there, what makes the report
+unusable is a *problem* (no VM name, no EventId, EventType or EventStatus), reported with its JSON path; a
+malformed optional field is a *warning* and read as unknown. The event's fields are Azure's own
+(reference: Instance Metadata Service, api-version 2020-07-01):
+
+    EventId, EventType (Freeze | Reboot | Redeploy | Preempt | Terminate), EventStatus (Scheduled | Started),
+    Resources (VM names), NotBefore (RFC 1123, blank once started), DurationInSeconds (-1 unknown),
+    Description, EventSource (Platform | User)
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from .agent.wire import SCHEMA_ID
+from .alerts import _expected, _Node, _subscription_ids, _unique
+from .model import Event, EventKind, ResourceHealthChange, ScheduledEvent, Window
+
+EVENT_TYPES = ("Freeze", "Reboot", "Redeploy", "Preempt", "Terminate")
+EVENT_STATUSES = ("Scheduled", "Started")
+_CANONICAL = {name.casefold(): name for name in (*EVENT_TYPES, *EVENT_STATUSES)}
+
+
+def is_scheduled_event(schema_id: object) -> bool:
+    return isinstance(schema_id, str) and schema_id.strip().casefold() == SCHEMA_ID.casefold()
+
+
+def read_scheduled_event(root: _Node) -> Event | None:
+    """The Event of a report, or None with the problems noted on `root.notes`."""
+    data = root.child("data")
+    vm = data.child("vm") if data is not None else None
+    event = data.child("event") if data is not None else None
+    name = _required(vm, "name") if vm is not None else None
+    event_id = _required(event, "EventId") if event is not None else None
+    kind = _named(event, "EventType", EVENT_TYPES) if event is not None else None
+    status = _named(event, "EventStatus", EVENT_STATUSES) if event is not None else None
+    if None in (data, name, event_id, kind, status):
+        return None
+    not_before = _not_before(event)
+    duration = _duration(event)
+    resource_id = vm.text("resourceId")
+    subscriptions = [(vm.at("resourceId"), resource_id)] if resource_id else []
+    return Event(
+        kind=EventKind.SCHEDULED,
+        schema="scheduled",
+        title=event.text("Description") or "",
+        communication="",
+        stage=status,
+        subscription_ids=_unique(_subscription_ids(subscriptions, root.notes)),
+        regions=_unique([vm.text("location")]),
+        window=Window(not_before, not_before + timedelta(seconds=duration) if not_before and duration else None),
+        event_time=data.time("observedAt"),
+        resource=ResourceHealthChange(resource_id) if resource_id else None,
+        scheduled=ScheduledEvent(
+            event_id=event_id,
+            type=kind,
+            status=status,
+            not_before=not_before,
+            duration_seconds=duration,
+            source=event.text("EventSource"),
+            vms=_resources(event, name),
+            reported_by=name,
+        ),
+    )
+
+
+def _required(node: _Node, key: str) -> str | None:
+    text = node.text(key)
+    if text is None:
+        node.notes.problem(node.at(key), _expected("a non-empty string", node.get(key) or None))
+    return text
+
+
+def _named(node: _Node, key: str, known: tuple[str, ...]) -> str | None:
+    """A required name, in Azure's spelling when known; an unknown one is kept as given, with a warning."""
+    text = _required(node, key)
+    if text is None:
+        return None
+    named = _CANONICAL.get(text.casefold())
+    if named is None or named not in known:
+        node.notes.warn(node.at(key), _expected(f"one of {', '.join(known)}", text) + "; kept as given")
+        return text
+    return named
+
+
+def _not_before(event: _Node) -> datetime | None:
+    value = event.get("NotBefore")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None  # blank once the event has started
+    try:
+        when = parsedate_to_datetime(value) if isinstance(value, str) else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        when = None
+    if when is None or when.tzinfo is None:
+        expected = "an RFC 1123 time such as Tue, 20 Jan 2026 15:20:00 GMT"
+        event.notes.warn(event.at("NotBefore"), _expected(expected, value))
+        return None
+    return when.astimezone(UTC)
+
+
+def _duration(event: _Node) -> int | None:
+    value = event.get("DurationInSeconds")
+    if value is None or value == -1:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return value
+    event.notes.warn(event.at("DurationInSeconds"), _expected("a number of seconds, or -1 for unknown", value))
+    return None
+
+
+def _resources(event: _Node, reporter: str) -> tuple[str, ...]:
+    """The VMs of the event; the reporting VM among them, even when Azure's list is missing or odd."""
+    listed = [text for _, text in event.strings("Resources")]
+    if not listed:
+        event.notes.warn(event.at("Resources"), "missing or empty; the event is taken to be for the reporting VM")
+    return _unique([*listed, reporter])
