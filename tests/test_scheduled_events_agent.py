@@ -194,6 +194,15 @@ def test_drain_then_approve(recorder, status, approved):
         assert imds.approvals == ([event_id] if approved else [])
 
 
+def test_a_drain_that_runs_too_long_is_stopped_and_not_approved(recorder):
+    with ImdsEmulator() as imds:
+        imds.add("Reboot", not_before=soon())
+        command = f'"{sys.executable}" -c "import time; time.sleep(30)"'
+        started = time.monotonic()
+        assert Watch(Imds(imds.url), Intake(recorder.intake), drain=command, drain_timeout=0.5).once() == 0
+        assert imds.approvals == [] and time.monotonic() - started < 20
+
+
 def test_the_command_runs_once_against_the_emulator(recorder, tmp_path):
     with ImdsEmulator() as imds:
         imds.add("Reboot", not_before=soon())

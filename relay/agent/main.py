@@ -10,7 +10,7 @@ import threading
 
 from .imds import DEFAULT_URL, Imds
 from .intake import Intake
-from .watch import Watch
+from .watch import DRAIN_TIMEOUT, Watch
 
 DESCRIPTION = """\
 Runs on a VM: asks the Instance Metadata Service for Scheduled Events about once a second and reports
@@ -31,6 +31,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         help="when an event for this VM is Scheduled, run CMD (through the shell, with"
                              " RELAY_EVENT_ID, RELAY_EVENT_TYPE, RELAY_EVENT_NOT_BEFORE set); on exit status 0,"
                              " approve the event (StartRequests) so that Azure starts it without waiting")
+    parser.add_argument("--drain-timeout", type=float, default=DRAIN_TIMEOUT, metavar="SECONDS",
+                        help=f"stop a drain command that runs longer, and do not approve (default {DRAIN_TIMEOUT:g})")
     parser.add_argument("--once", action="store_true",
                         help="one look, then exit: 0 when everything was reported, 1 otherwise")
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"relay agent: environment variable {args.key_env} is empty or not set", file=sys.stderr)
             return 2
     watch = Watch(Imds(args.imds_url), Intake(args.relay_url, key), vm_name=args.vm_name,
-                  drain=args.approve_after_drain)
+                  drain=args.approve_after_drain, drain_timeout=args.drain_timeout)
     if args.once:
         return watch.once()
     stop = threading.Event()

@@ -23,6 +23,7 @@ from .wire import report
 log = logging.getLogger("relay.agent")
 
 BACKOFF_SECONDS = (1, 2, 5, 10, 30, 60)
+DRAIN_TIMEOUT = 600.0  # seconds; Azure gives a reboot 15 minutes' notice, a redeploy 10
 
 
 class _Pending:
@@ -32,8 +33,9 @@ class _Pending:
 
 class Watch:
     def __init__(self, imds: Imds, intake: Intake, vm_name: str | None = None, drain: str | None = None,
-                 clock=time.monotonic):
+                 drain_timeout: float = DRAIN_TIMEOUT, clock=time.monotonic):
         self.imds, self.intake, self.vm_name, self.drain, self.clock = imds, intake, vm_name, drain, clock
+        self.drain_timeout = drain_timeout
         self.vm: dict | None = None  # name, resourceId, location
         self.answered = False  # the service has answered once (so it is turned on)
         self.incarnation: int | None = None  # DocumentIncarnation of the last document read
@@ -163,9 +165,13 @@ class Watch:
                    RELAY_EVENT_NOT_BEFORE=str(event.get("NotBefore") or ""))
         log.info("draining for %s: %s", event_id, self.drain)
         try:
-            done = subprocess.run(self.drain, shell=True, env=env)
+            done = subprocess.run(self.drain, shell=True, env=env, timeout=self.drain_timeout)
         except OSError as e:
             log.error("the drain command could not run (%s); %s is not approved", e, event_id)
+            return
+        except subprocess.TimeoutExpired:  # a drain that never ends must not hold the event's approval open
+            log.error("the drain command ran over %g s and was stopped; %s is not approved", self.drain_timeout,
+                      event_id)
             return
         if done.returncode != 0:
             log.error("the drain command failed (exit status %d); %s is not approved", done.returncode, event_id)
