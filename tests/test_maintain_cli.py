@@ -6,7 +6,9 @@ import json
 import os
 import sqlite3
 import subprocess
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,27 @@ def test_a_failure_from_azure_on_a_scale_set_vm_and_exit_status(ca, tmp_path):
     assert overlapping == []  # one scale set: one VM at a time
     assert "scale set vmss-00" in done.stdout
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ctrl_c_while_waiting_tells_the_thread_that_the_operations_go_on(ca, tmp_path):
+    estate = Estate(vms=6, subscriptions=1)
+    with ArmEmulator(estate, tls=ca, maintenance=Maintenance(seconds=120)) as emu:  # operations that take a while
+        config = write_config(emu, tmp_path, estate)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AzureWebJobsStorage", "RELAY_"))}
+        env |= {"AZURE_TENANT_ID": TENANT_ID, "AZURE_CLIENT_ID": CLIENT_ID, "AZURE_CLIENT_SECRET": CLIENT_SECRET,
+                "SSL_CERT_FILE": str(emu.tls.bundle)}
+        run = subprocess.Popen([sys.executable, "-m", "relay", "maintain", "start", "--config", str(config),
+                                "--now", NOW, "--tracking-id", estate.tracking_id, "--yes", "--by", "Sato"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                               stdin=subprocess.DEVNULL)
+        outbox = tmp_path / "outbox" / "team"
+        deadline = time.monotonic() + 60
+        while not emu.maintenance.started() and time.monotonic() < deadline:  # the first wave is under way
+            time.sleep(0.1)
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 130, out + err
+    assert "operations already started go on in Azure" in err
+    notices = [path.read_text(encoding="utf-8") for path in sorted(outbox.glob("*.json"))]
+    assert len(notices) == 2  # started, then stopped; no outcome
+    assert any("Operations already started go on in Azure" in text for text in notices)

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from relay.maintain.execute import Outcome, Result
-from relay.maintain.notice import LIST_LIMIT, Run, finished, operator, started
+from relay.maintain.notice import LIST_LIMIT, Run, finished, interrupted, operator, started
 from relay.maintain.plan import Skip, Skipped
 from relay.model import EventKind
 from tests.factories import make_vm
@@ -42,3 +42,13 @@ def test_started_and_finished_notices_share_the_thread_and_differ_as_files():
     assert "OperationNotAllowed: no" in last.communication
     assert "did not end in time" in last.communication and "時間内に終わりませんでした" in last.communication
     assert "セルフサービスの対象外です" in last.communication
+
+
+def test_an_interrupted_run_says_the_operations_go_on_in_the_same_thread():
+    vms = tuple(make_vm(f"vm-{i}").vm for i in range(3))
+    run = Run("abc123", "Sato", "XY12-3ZQ", vms, waves=1, max_parallel=5)
+    stopped = interrupted(run, AT)
+    assert stopped.thread_key == started(run, AT).thread_key and stopped.dedup_key != started(run, AT).dedup_key
+    assert "開始済みの操作は Azure で続いています" in stopped.communication
+    assert "Operations already started go on in Azure" in stopped.communication
+    assert "vm-0、vm-1、vm-2" in stopped.communication

@@ -127,11 +127,14 @@ def _start(args, config, settings, planned, now: datetime, progress) -> bool:
     def at() -> datetime:
         return now + timedelta(seconds=time.monotonic() - began)
 
+    told = []  # the run, once its started notice went out
+
     async def work(azure):
         by = args.by or notice.operator(await _token(azure, settings))
         started = notice.Run(uuid.uuid4().hex[:12], by, args.tracking_id, tuple(a.vm for a in planned.chosen),
                              len(planned.waves), args.max_parallel)
         await asyncio.to_thread(_tell, notice.started(started, at()), relay)
+        told.append(started)
         return started, *await execute(azure, planned, timeout, progress)
 
     budget = len(planned.waves) * (timeout + 60)  # each wave's operations, and the calls that pace them
@@ -139,6 +142,13 @@ def _start(args, config, settings, planned, now: datetime, progress) -> bool:
         started, results, blocked = asyncio.run(_with_azure(settings, work, Throttle(budget)))
         progress.done()
         _tell(notice.finished(started, results, [*planned.skipped, *blocked], at()), relay)
+    except KeyboardInterrupt:
+        progress.done()
+        if told:  # the team heard it started: tell them nobody is watching it any more
+            _tell(notice.interrupted(told[0], at()), relay)
+        print("stopped: operations already started go on in Azure; check them with relay vms or the portal",
+              file=sys.stderr)
+        raise
     finally:
         relay.ledger.close()
     print(report.results_text(results, [*planned.skipped, *blocked], timeout))

@@ -48,6 +48,14 @@ def finished(run: Run, results: list[Result], skipped: list[Skipped], at: dateti
     return _event(run, "finished", plain(title), plain(body), at)
 
 
+def interrupted(run: Run, at: datetime) -> Event:
+    """The run was stopped (Ctrl-C) while operations it started may still be going on in Azure."""
+    wording = macros("text", "common/maintain.j2")
+    names, more = _few([vm.name for vm in run.vms])
+    body = wording.interrupted_body(run.by, run.tracking_id, names, more, at)
+    return _event(run, "interrupted", plain(wording.interrupted_title(len(run.vms))), plain(body), at)
+
+
 def _event(run: Run, phase: str, title: str, body: str, at: datetime) -> Event:
     return Event(
         kind=EventKind.RELAY,
