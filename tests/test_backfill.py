@@ -12,6 +12,8 @@ from relay.app import Paths, open_relay
 from relay.backfill import OVERLAP, find_missed, watermark_name
 from relay.config import AzureSettings, default_config
 from relay.inbox.sqlite import SqliteInbox
+from relay.ingest import process_inline
+from relay.model import SendResult
 from relay.pipeline import process
 from relay.store.sqlite import SqliteLedger
 from relay.worker import handle_next
@@ -204,6 +206,33 @@ def test_a_failed_sign_in_is_reported_without_the_secret(ca, ledger, inbox, capl
     assert list(report.errors.values()) == ["not read: sign-in failed (401)"]
     assert "wrong-secret-value" not in caplog.text and CLIENT_SECRET not in caplog.text
     assert inbox.take() is None
+
+
+def test_inline_a_delivery_that_failed_is_relayed_again_by_the_next_run(ca, tmp_path):
+    """Without a queue the timer relays at once; a destination that fails keeps the watermark, and the next
+    run finds the delivery unfinished in the ledger and relays it again, to that receiver only."""
+    relay = open_relay(default_config(tmp_path / "outbox"), Paths(ledger=tmp_path / "ledger.sqlite"), now=NOW)
+    working, relay.max_attempts = relay.channel_for, 1
+
+    class Down:
+        def send(self, message):
+            return SendResult.failed("HTTP 503", retryable=True)
+
+    relay.channel_for = lambda receiver: Down() if receiver.name == "slack" else working(receiver)
+    try:
+        with ArmEmulator(news(subscriptions=1), tls=ca) as emu:
+            first = backfill(emu, relay.ledger, process_inline(relay), since=WEEK)
+            relay.channel_for = working  # Slack is back
+            second = backfill(emu, relay.ledger, process_inline(relay), since=WEEK)
+            third = backfill(emu, relay.ledger, process_inline(relay), since=WEEK)
+    finally:
+        relay.ledger.close()
+    subscription = emu.estate.subscriptions[0]
+    assert list(first.errors) == [subscription]  # not all relayed: the watermark stays
+    assert len(queued(second)) >= 1 and second.errors == {}
+    assert queued(third) == []
+    sent = sorted(path.parent.name for path in (tmp_path / "outbox").glob("*/*"))
+    assert sent.count("slack") == sent.count("teams") == sent.count("email")  # each once, Slack on the second run
 
 
 def test_an_inbox_that_cannot_take_the_alert_keeps_the_watermark(ca, ledger, tmp_path):

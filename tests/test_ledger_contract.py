@@ -261,21 +261,26 @@ def test_thread_reference_is_per_receiver_and_the_first_one_stays(ledger):
 # -- what the backfill asks
 
 
-def test_a_communication_is_known_once_admitted(ledger):
+def test_a_communication_is_settled_once_admitted_and_nothing_is_left_to_retry(ledger):
     planned, rescheduled = event("1", "Planned"), event("2", "Rescheduled")
-    assert not ledger.knows(planned) and not ledger.knows_thread(planned.thread_key)
-    ledger.admit(planned, ["teams"], T0)
-    assert ledger.knows(planned)
-    assert not ledger.knows(rescheduled)  # the same thread, another communication
+    assert not ledger.settled(planned) and not ledger.knows_thread(planned.thread_key)
+    ledger.admit(planned, ["teams", "slack"], T0)
+    assert ledger.settled(planned)
+    assert not ledger.settled(rescheduled)  # the same thread, another communication
     assert ledger.knows_thread(rescheduled.thread_key)
     assert not ledger.knows_thread("AB34-5CD")
+    ledger.record_delivery(planned.dedup_key, "teams", SendResult.delivered("ok"), 1)
+    ledger.record_delivery(planned.dedup_key, "slack", SendResult.failed("HTTP 503", retryable=True), 6)
+    assert not ledger.settled(planned)  # a delivery worth retrying: the backfill queues it again
+    ledger.record_delivery(planned.dedup_key, "slack", SendResult.delivered("ok"), 1)
+    assert ledger.settled(planned)
 
 
 def test_knowing_works_for_any_characters(ledger):
     odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
     e = event(odd, "Planned", tracking_id=odd)
     ledger.admit(e, ["teams"], T0)
-    assert ledger.knows(e) and ledger.knows_thread(e.thread_key)
+    assert ledger.settled(e) and ledger.knows_thread(e.thread_key)
 
 
 def test_a_watermark_only_moves_forward(ledger):

@@ -6,8 +6,9 @@ sent again. So, for each subscription, from its watermark (less OVERLAP: the Act
 1. read the Activity Log and the Resource Health events (read.py); both must be read, or nothing of
    the subscription is queued and its watermark stays;
 2. keep the ServiceHealth records and the PlannedMaintenance events, as alert bodies (convert.py);
-3. skip what the ledger knows: a communication it admitted; a Resource Health event whose trackingId
-   has any communication in the ledger, or in this run's Activity Log (the Service Health path covers it);
+3. skip what the ledger has settled: a communication it admitted with no delivery left to retry; a
+   Resource Health event whose trackingId has any communication in the ledger, or in this run's Activity
+   Log (the Service Health path covers it);
 4. hand the rest to `keep` (the inbox, or inline relaying) and then advance the watermark to now.
 
     convert.py  Activity Log records and Resource Health events → alert bodies (pure)
@@ -179,7 +180,7 @@ class _Run:
     def _known(self, event: Event, from_health: bool) -> bool:
         if from_health:
             return event.thread_key in self.covered or self.ledger.knows_thread(event.thread_key)
-        return event.dedup_key in self.queued or self.ledger.knows(event)
+        return event.dedup_key in self.queued or self.ledger.settled(event)
 
     def _keep(self, sub: Found, body: bytes, event: Event) -> bool:
         if self.keep is not None:

@@ -129,9 +129,10 @@ class Ledger(Protocol):
     def thread_reference(self, thread_key: str, receiver: str) -> str | None:
         """Where the thread's first message went for this receiver (e.g. a Slack ts), if known."""
 
-    def knows(self, event: Event) -> bool:
-        """Whether this communication was admitted (the event, not just its dedup key: the Table ledger
-        partitions communications by thread)."""
+    def settled(self, event: Event) -> bool:
+        """Whether this communication was admitted and none of its deliveries is left unfinished (failed in
+        a way worth retrying): what the backfill need not queue again. Takes the event, not just its dedup
+        key: the Table ledger partitions communications by thread."""
 
     def knows_thread(self, thread_key: str) -> bool:
         """Whether any communication of this thread was admitted."""

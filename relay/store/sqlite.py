@@ -208,10 +208,11 @@ class SqliteLedger:
             ).fetchone()
         return row[0] if row else None
 
-    def knows(self, event: Event) -> bool:
+    def settled(self, event: Event) -> bool:
         with self._lock:
             return self._db.execute(
-                "SELECT 1 FROM communications WHERE dedup_key = ?", (event.dedup_key,)
+                "SELECT 1 FROM communications WHERE dedup_key = ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries WHERE notification_key = dedup_key AND final = 0)", (event.dedup_key,)
             ).fetchone() is not None
 
     def knows_thread(self, thread_key: str) -> bool:

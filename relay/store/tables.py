@@ -176,8 +176,12 @@ class TableLedger:
 
     # -- what the backfill asks
 
-    def knows(self, event: Event) -> bool:
-        return self._get(f"communication-{_key(event.thread_key)}", _key(event.dedup_key)) is not None
+    def settled(self, event: Event) -> bool:
+        if self._get(f"communication-{_key(event.thread_key)}", _key(event.dedup_key)) is None:
+            return False
+        partition = f"delivery-{_key(event.dedup_key)}"
+        deliveries = self._table.query_entities("PartitionKey eq @p", parameters={"p": partition}, select=["final"])
+        return all(d.get("final") for d in deliveries)
 
     def knows_thread(self, thread_key: str) -> bool:
         partition = f"communication-{_key(thread_key)}"
