@@ -22,11 +22,10 @@ from .jst import to_jst
 from .maintenance import assess, by_urgency
 from .model import AffectedVm, Window
 
-FORMATS = ("table", "json", "csv")
 COLUMNS = ("name", "resource group", "subscription", "state", "self-service deadline (JST)",
            "scheduled window (JST)", "risks")
 STATE_NAMES = {"start_now": "Start now", "retry_now": "Retry now", "scheduled": "Scheduled", "retry_later": "Retry later",
-           "already_updated": "Already updated", "none": "-"}
+               "already_updated": "Already updated", "none": "-"}
 
 
 def lookup(tracking_id: str, settings: AzureSettings, subscriptions: tuple[str, ...], now: datetime,

@@ -34,7 +34,6 @@ class RateLimit:
 
     key: str
     per_second: float
-    concurrency: int = 1
 
 
 class Channel(Protocol):
