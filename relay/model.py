@@ -155,6 +155,7 @@ class Vm:
     public_ip_allocation: str | None = None  # Static, Dynamic
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     redeploy: RedeployStatus | None = None
+    update_domain: int | None = None  # platformUpdateDomain in its set, from the instance view
 
 
 @dataclass(frozen=True)

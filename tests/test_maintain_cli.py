@@ -199,3 +199,17 @@ def test_ctrl_c_while_waiting_tells_the_thread_that_the_operations_go_on(ca, tmp
     notices = [path.read_text(encoding="utf-8") for path in sorted(outbox.glob("*.json"))]
     assert len(notices) == 2  # started, then stopped; no outcome
     assert any("Operations already started go on in Azure" in text for text in notices)
+
+
+def test_scale_set_vms_of_one_update_domain_go_together_and_never_two_domains(ca, tmp_path):
+    estate = Estate(vms=1, subscriptions=1, scale_sets=1, instances=8, impacted_instances=8, update_domains=2)
+    instances = {vm.name: vm for vm in estate.vms if vm.scale_set}
+    with ArmEmulator(estate, tls=ca, maintenance=Maintenance(seconds=0.3)) as emu:
+        done = maintain(emu, write_config(emu, tmp_path, estate), "--vm", *(vm.id for vm in instances.values()),
+                        "--yes")
+        overlapping = emu.maintenance.overlapping()
+        started = emu.maintenance.started()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(started) >= 4
+    assert overlapping  # VMs of one update domain did run at once
+    assert all(a.update_domain == b.update_domain for a, b in overlapping)

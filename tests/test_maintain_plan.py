@@ -14,10 +14,11 @@ def names(planned) -> list[list[str]]:
     return [[a.vm.name for a in wave] for wave in planned.waves]
 
 
-def scale_set_vm(instance: int, scale_set: str = "vmss-web"):
+def scale_set_vm(instance: int, scale_set: str = "vmss-web", update_domain: int | None = None):
     base = make_vm(f"{scale_set}_{instance}", zones=(), availability_set=scale_set, resource_group="rg-vmss")
     vm = replace(base.vm, id=f"/subscriptions/{SUB}/resourceGroups/rg-vmss/providers/Microsoft.Compute"
-                            f"/virtualMachineScaleSets/{scale_set}/virtualMachines/{instance}")
+                            f"/virtualMachineScaleSets/{scale_set}/virtualMachines/{instance}",
+                 update_domain=update_domain)
     return assess(vm, NOW)
 
 
@@ -67,6 +68,17 @@ def test_scale_set_vms_one_at_a_time():
     planned = plan(vms, 5)
     assert [len(wave) for wave in planned.waves] == [2, 1, 1]
     assert groups(vms[0].vm) == {("scale set", SUB, "rg-vmss", "vmss-web")}
+
+
+def test_vms_of_one_set_share_a_wave_only_in_one_known_update_domain():
+    vms = [scale_set_vm(i, update_domain=i % 2) for i in range(6)] + [scale_set_vm(6)]  # the last: not known
+    planned = plan(vms, 5)
+    for wave in planned.waves:
+        domains = {a.vm.update_domain for a in wave}
+        assert len(domains) == 1 and (None not in domains or len(wave) == 1)
+    assert sorted(len(wave) for wave in planned.waves) == [1, 3, 3]
+    zonal = [replace(make_vm(f"z-{i}", zones=("1",), availability_set="as-1").vm, update_domain=0) for i in range(2)]
+    assert [len(wave) for wave in plan([assess(vm, NOW) for vm in zonal], 5).waves] == [1, 1]  # one zone: apart
 
 
 def test_at_most_max_parallel_a_wave_and_most_urgent_first():

@@ -4,14 +4,17 @@ A wave is a set of VMs maintained at the same time; the next wave starts when th
 one is done. No wave holds more than `max_parallel` VMs, nor two VMs that share a *group*:
 
     availability set   (subscription, resource group, set): a set lives in its VMs' resource group
-    scale set          (subscription, resource group, scale set): its VMs one at a time, as the
-                       upgrade domain of an instance is not known here
+    scale set          (subscription, resource group, scale set)
     zone               (subscription, region, zone) for zonal VMs only. Zone numbers are logical and
                        each subscription maps them to physical zones on its own, so "zone 1" of two
                        subscriptions need not be the same place: only VMs of one subscription are
                        known to share a zone. A regional VM (no zone) has no zone group: Azure does
                        not say where it runs, and holding every regional VM of a region to one at a
                        time would protect nothing that its availability set does not.
+
+A wave may hold several VMs of one availability or scale set only when the instance views put them all
+in the same update domain: that is how the platform itself updates a set, one update domain at a time.
+A VM whose update domain is not known goes alone among its set.
 
 VMs go into the first wave that has room and no group of theirs, most urgent first (the nearest
 self-service deadline), so the VMs whose window closes first are maintained first.
@@ -116,18 +119,26 @@ def waves(chosen: list[AffectedVm], max_parallel: int) -> tuple[tuple[AffectedVm
     if max_parallel < 1:
         raise ValueError("max_parallel must be at least 1")
     planned: list[list[AffectedVm]] = []
-    taken: list[set[Group]] = []
+    taken: list[dict[Group, int | None]] = []  # each wave's groups, with the update domain a set is in
     for a in chosen:
         own = groups(a.vm)
         for wave, used in zip(planned, taken):
-            if len(wave) < max_parallel and not used & own:
+            if len(wave) < max_parallel and all(_shares(group, used, a.vm) for group in own):
                 wave.append(a)
-                used |= own
+                used.update(dict.fromkeys(own, a.vm.update_domain))
                 break
         else:
             planned.append([a])
-            taken.append(set(own))
+            taken.append(dict.fromkeys(own, a.vm.update_domain))
     return tuple(tuple(wave) for wave in planned)
+
+
+def _shares(group: Group, used: dict[Group, int | None], vm: Vm) -> bool:
+    """May the VM join a wave that holds `used`? Not if a zone of its is there; a set of its only when the
+    set's VMs there are in the VM's own (known) update domain."""
+    if group not in used:
+        return True
+    return group[0] != "zone" and vm.update_domain is not None and used[group] == vm.update_domain
 
 
 def plan(affected: tuple[AffectedVm, ...] | list[AffectedVm], max_parallel: int,

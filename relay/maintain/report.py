@@ -53,9 +53,10 @@ def _detail(result: Result, timeout: float) -> str:
 
 def _set(vm) -> str:
     scale_set = scale_set_of(vm)
-    if scale_set:
-        return f"scale set {scale_set[0]}"
-    return vm.availability_set or "-"
+    name = f"scale set {scale_set[0]}" if scale_set else vm.availability_set
+    if not name:
+        return "-"
+    return name if vm.update_domain is None else f"{name}, update domain {vm.update_domain}"
 
 
 def _neighbour(plan: Plan, affected) -> str:

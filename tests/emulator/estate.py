@@ -39,6 +39,7 @@ class EstateVm:
     public_ip: str | None = None  # Static, Dynamic
     tags: dict[str, str] = field(default_factory=dict)
     redeploy: dict | None = None  # maintenanceRedeployStatus as the instance view writes it
+    update_domain: int | None = None  # platformUpdateDomain, when the estate gives its sets update domains
     impacted_as: str | None = None  # the id the impacted resource names it by (its own casing), if impacted
 
     @property
@@ -60,11 +61,12 @@ class Target(NamedTuple):
 class Estate:
     """`vms` impacted VMs spread over `subscriptions`, plus `bystanders` unaffected VMs in each, and
     `scale_sets` uniform scale sets of `instances` VMs of which the first `impacted_instances` are hit
-    (named one by one, or, with `whole_scale_sets`, by the scale set alone)."""
+    (named one by one, or, with `whole_scale_sets`, by the scale set alone). With `update_domains`, the
+    instance views put the VMs of each scale set in that many update domains, in turn."""
 
     def __init__(self, vms: int = 30, subscriptions: int = 2, *, bystanders: int = 2, scale_sets: int = 0,
                  instances: int = 4, impacted_instances: int = 2, whole_scale_sets: bool = False,
-                 tracking_id: str = TRACKING_ID, now: datetime = NOW):
+                 update_domains: int | None = None, tracking_id: str = TRACKING_ID, now: datetime = NOW):
         self.tracking_id, self.now, self.whole_scale_sets = tracking_id, now, whole_scale_sets
         self.subscriptions = [subscription_id(n + 1) for n in range(subscriptions)]
         self.vms: list[EstateVm] = []
@@ -80,6 +82,7 @@ class Estate:
             self.scale_sets.append(scale_set)
             for k in range(instances):
                 vm = self._vm(k, sub, impacted=k < impacted_instances, scale_set=scale_set)
+                vm.update_domain = k % update_domains if update_domains else None
                 self.vms.append(vm)
         self._by_key = {vm.id.lower(): vm for vm in self.vms}
         self.activity: list[dict] = []  # Activity Log records of every subscription (subscriptionId says whose)

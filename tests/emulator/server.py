@@ -409,6 +409,8 @@ def _view(vm: EstateVm) -> dict:
     ]}
     if vm.redeploy is not None:
         view["maintenanceRedeployStatus"] = vm.redeploy
+    if vm.update_domain is not None:
+        view["platformUpdateDomain"] = vm.update_domain
     return view
 
 

@@ -80,7 +80,12 @@ def _record(body: dict, vm_id: str, where: VmId, group: str | None, view: dict |
         power_state=power or "unknown",
         tags=tags_of(body.get("tags")),
         redeploy=redeploy,
+        update_domain=_update_domain((view or {}).get("platformUpdateDomain")),
     )
+
+
+def _update_domain(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _status(view: dict) -> tuple[RedeployStatus | None, str | None]:
