@@ -1,0 +1,172 @@
+"""The relay's YAML config: where things live and who receives what. Secrets never sit in the file.
+
+    outbox: outbox                 # folder of the outbox channel
+    inventory: inventory.json      # offline VM inventory (embedded enrichment)
+    ledger: .relay/ledger.sqlite   # what was seen and delivered
+    receivers:
+      - name: platform
+        channel: teams             # teams | slack | email | outbox
+        destination: TEAMS_PLATFORM_URL   # name of the environment variable holding the Workflows URL
+        language: both             # ja | en | both (Japanese first)
+      - name: web-team
+        channel: outbox            # outbox: write the messages to files
+        format: slack              # outbox only: which message to write
+        language: en
+      - name: managers
+        channel: email
+        destination: RELAY_SMTP_URL
+        to: [managers@example.com]
+        kinds: [maintenance]       # optional: only these event kinds
+        stages: [Planned, Rescheduled]   # optional: only these stages
+    route:                         # optional; without it every receiver gets everything it wants
+      receiver: platform           # the default: gets what no route below takes
+      routes:                      # tried in order; the first that matches takes the item
+        - receiver: platform
+          continue: true           # and the routes after it are tried too
+        - receiver: web-team
+          match:                   # every field must match; a list means any of its values
+            tag: {owner: web-team}
+        - receiver: managers
+          match_re:                # the same fields, as regular expressions
+            resource_group: rg-(web|db)
+    operations: [platform]         # who hears about the relay's own trouble (alerts it gave up on);
+                                   # default: every receiver
+    azure:                         # optional: find the affected VMs in Azure (instead of an inventory)
+      subscriptions: [<id>, ...]   # searched besides the alert's own
+      tenant_wide: false           # true: every subscription the identity can read
+      time_budget_seconds: 20      # enrichment gives up after this, and says what it could not see
+      arm_url: https://management.azure.com
+      authority: https://login.microsoftonline.com
+
+Match fields: subscription, resource_group, tag, region, service, kind, stage, level; text compares in
+any case, regions without spaces (japaneast = Japan East). Each affected VM is routed on its own
+subscription, resource group, tags and region, so a receiver gets only the VMs routed to it; an event
+with no VM of ours is routed on what the alert says. Examples: examples/relay.yaml.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..digest.settings import DigestSettings, parse_digest
+from ..model import Receiver
+from ..routing import Route, Routes
+from .azure import PUBLIC_ARM, PUBLIC_AUTHORITY, AzureSettings, parse_azure
+from .checks import unknown
+from .receivers import CHANNELS, parse_receiver
+from .routes import parse_tree
+
+__all__ = ["PUBLIC_ARM", "PUBLIC_AUTHORITY", "AzureSettings", "Config", "ConfigError", "default_config", "load_config",
+           "parse_config"]
+
+_TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations", "digest"}
+
+
+class ConfigError(ValueError):
+    """The config is unusable; the message names the file and every problem. `problems` holds them one
+    by one as "path: problem" (path like receivers[0].name) when they come from the config's content."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Config:
+    routes: Routes
+    outbox: Path = Path("outbox")
+    inventory: Path | None = None
+    ledger: Path = Path(".relay/ledger.sqlite")
+    azure: AzureSettings | None = None
+    source: str = "built-in defaults"
+    operations: tuple[str, ...] = ()  # receiver names; empty: every receiver
+    digest: DigestSettings | None = None  # the managers' daily email (relay/digest)
+
+    def receivers(self) -> dict[str, Receiver]:
+        """Every receiver, by name."""
+        return {route.receiver.name: route.receiver for route in self.routes}
+
+    def operations_routes(self) -> Routes:
+        """Where notices about the relay itself go: every kind, to the operations receivers."""
+        chosen = [r for r in self.routes if not self.operations or r.receiver.name in self.operations]
+        return Routes.flat(tuple(Route(r.receiver) for r in chosen))
+
+
+def default_config(outbox: Path = Path("outbox")) -> Config:
+    """No config file: every message format, both languages, written to the outbox."""
+    return Config(routes=Routes.flat(_default_receivers()), outbox=outbox)
+
+
+def _default_receivers() -> tuple[Route, ...]:
+    return tuple(Route(Receiver(name=channel, channel=channel)) for channel in CHANNELS)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse_config(data or {}, source=str(path), base=path.parent)
+
+
+def parse_config(data: object, source: str = "config", base: Path = Path(".")) -> Config:
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        message = f"the top level must be a mapping, not {type(data).__name__}"
+        raise ConfigError(f"{source}: {message}", (message,))
+    problems += unknown(data, _TOP_KEYS, "")
+    raw_receivers = data.get("receivers")
+    if raw_receivers is None:
+        routes = _default_receivers()
+    elif not isinstance(raw_receivers, list) or not raw_receivers:
+        problems.append("receivers: must be a non-empty list")
+        routes = ()
+    else:
+        routes = tuple(
+            route for i, item in enumerate(raw_receivers)
+            if (route := parse_receiver(item, f"receivers[{i}]", problems)) is not None
+        )
+        named = [item.get("name") if isinstance(item, dict) else None for item in raw_receivers]
+        problems += [f"receivers[{i}].name: the name {n!r} is used twice; give each receiver its own"
+                     for i, n in enumerate(named) if n is not None and n in named[:i]]
+    # Every name written, so that a receiver with a problem of its own is not also reported as missing.
+    names = [route.receiver.name for route in routes] if raw_receivers is None else list(dict.fromkeys(
+        item["name"] for item in raw_receivers if isinstance(item, dict) and isinstance(item.get("name"), str)))
+    azure = parse_azure(data["azure"], problems) if "azure" in data else None
+    operations = _operations(data.get("operations"), names, problems)
+    tree = parse_tree(data["route"], names, problems) if "route" in data else None
+    digest = (parse_digest(data["digest"], {r.receiver.name: r.receiver for r in routes}, problems)
+              if "digest" in data else None)
+    if problems:
+        raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems), tuple(problems))
+
+    def path_of(key: str, default: Path | None) -> Path | None:
+        value = data.get(key)
+        return base / value if isinstance(value, str) else default
+
+    return Config(
+        routes=Routes(routes, tree) if tree else Routes.flat(routes),
+        outbox=path_of("outbox", Path("outbox")),
+        inventory=path_of("inventory", None),
+        ledger=path_of("ledger", Path(".relay/ledger.sqlite")),
+        azure=azure,
+        source=source,
+        operations=operations,
+        digest=digest,
+    )
+
+
+def _operations(value: object, names: list[str], problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(n, str) for n in value):
+        problems.append("operations: a list of receiver names, like [oncall-teams]")
+        return ()
+    problems += [f"operations: no receiver is named {n!r}; there are: {', '.join(names)}"
+                 for n in value if n not in names]
+    return tuple(value)

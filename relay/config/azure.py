@@ -1,0 +1,53 @@
+"""The config's `azure:` section: where and how long to look for the affected VMs in Azure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import GUID
+
+PUBLIC_ARM = "https://management.azure.com"
+PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Where and how long to look for the affected VMs in Azure."""
+
+    subscriptions: tuple[str, ...] = ()  # besides the alert's own
+    tenant_wide: bool = False
+    time_budget_seconds: float = 20.0
+    arm_url: str = PUBLIC_ARM
+    authority: str = PUBLIC_AUTHORITY
+
+
+def parse_azure(raw: object, problems: list[str]) -> AzureSettings:
+    if raw is None:
+        return AzureSettings()
+    if not isinstance(raw, dict):
+        problems.append("azure: must be a mapping (subscriptions, tenant_wide, time_budget_seconds, arm_url, authority)")
+        return AzureSettings()
+    keys = {"subscriptions", "tenant_wide", "time_budget_seconds", "arm_url", "authority"}
+    problems += [f"azure.{key}: unknown setting" for key in sorted(set(raw) - keys)]
+    subscriptions = raw.get("subscriptions", [])
+    if not isinstance(subscriptions, list) or not all(isinstance(s, str) and GUID.match(s) for s in subscriptions):
+        problems.append("azure.subscriptions: a list of subscription ids (like 0a1b2c3d-1111-2222-3333-444455556666)")
+        subscriptions = []
+    tenant_wide = raw.get("tenant_wide", False)
+    if not isinstance(tenant_wide, bool):
+        problems.append("azure.tenant_wide: true or false")
+    budget = raw.get("time_budget_seconds", 20)
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget <= 600:
+        problems.append("azure.time_budget_seconds: seconds above 0 and at most 600, well inside the Functions timeout")
+        budget = 20
+    urls = {}
+    for key, default in (("arm_url", PUBLIC_ARM), ("authority", PUBLIC_AUTHORITY)):
+        urls[key] = raw.get(key, default)
+        if not isinstance(urls[key], str) or not urls[key].startswith("https://"):
+            problems.append(f"azure.{key}: an https:// URL")
+    return AzureSettings(
+        subscriptions=tuple(s.lower() for s in subscriptions),
+        tenant_wide=tenant_wide is True,
+        time_budget_seconds=float(budget),
+        arm_url=str(urls["arm_url"]).rstrip("/"),
+        authority=str(urls["authority"]).rstrip("/"),
+    )
