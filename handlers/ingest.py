@@ -31,7 +31,7 @@ def _entra():
 def _receive(req: func.HttpRequest, endpoint: str) -> func.HttpResponse:
     from relay.ingest import authenticate, ingest
 
-    reply = (authenticate(_entra, req.headers.get("Authorization"))
+    reply = (authenticate(_entra, req.headers.get("Authorization"), endpoint)
              or ingest(req.get_body(), lambda body, event: _keep()(body, event), endpoint))
     return func.HttpResponse(reply.encoded(), status_code=reply.status, headers=reply.headers,
                              mimetype=reply.content_type, charset="utf-8")

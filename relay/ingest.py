@@ -49,12 +49,18 @@ def too_large(size: int) -> Reply:
     return problem(413, "Payload too large", f"The body is {size} bytes; alerts of up to {MAX_BYTES} bytes are accepted.")
 
 
-def authenticate(entra: Callable[[], EntraCheck | None], authorization: str | None) -> Reply | None:
+ALERTS, SCHEDULED_EVENTS = "/api/alerts", "/api/scheduled-events"
+
+
+def authenticate(entra: Callable[[], EntraCheck | None], authorization: str | None,
+                 endpoint: str = ALERTS) -> Reply | None:
     """None when the call may go on: no token is required, or it carries a good one. Else the answer,
     to send without reading the body: 401/403, or 503 when the settings are half set or wrong, or the tenant's
     keys cannot be fetched (the sender retries). One log line says why, never with the token."""
     from .auth import SettingsError
 
+    if endpoint != ALERTS:  # the check admits the Action Groups app only; the VMs' agents send the function key
+        return None
     try:
         check = entra()
     except SettingsError as e:
@@ -84,9 +90,6 @@ def _describe(error: Exception) -> str:
     if isinstance(error, (ConfigError, InventoryError, ChannelUnavailable)):
         return f"{type(error).__name__}: {error}"
     return type(error).__name__
-
-
-ALERTS, SCHEDULED_EVENTS = "/api/alerts", "/api/scheduled-events"
 
 
 def endpoint_for(event: Event) -> str:

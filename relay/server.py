@@ -78,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
                                       " /api/scheduled-events."))
         if not self._authorized():
             return self._refuse(problem(401, "Unauthorized", "Send the key as ?code= or the x-functions-key header."))
-        refusal = authenticate(lambda: self.server.entra, self.headers.get("Authorization"))
+        refusal = authenticate(lambda: self.server.entra, self.headers.get("Authorization"), endpoint)
         if refusal:
             return self._refuse(refusal)
         length = self.headers.get("Content-Length")

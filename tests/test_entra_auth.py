@@ -295,3 +295,24 @@ def test_intake_without_entra_loads_no_jwt_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+SCHEDULED = json.dumps({"schemaId": "relay/scheduledEvent", "data": {
+    "vm": {"name": "vm-web-01"}, "observedAt": "2027-01-12T00:00:00Z",
+    "event": {"EventId": "5C0FFEE1-0000-4000-8000-000000000042", "EventType": "Reboot", "EventStatus": "Scheduled",
+              "Resources": ["vm-web-01"], "NotBefore": "Tue, 12 Jan 2027 00:15:00 GMT"}}}).encode()
+
+
+def test_the_agents_endpoint_takes_the_function_key_without_a_token(serve, function):
+    """The Entra ID check admits only the Action Groups app: the VMs' agents send the function key alone."""
+    conn = http.client.HTTPConnection(*serve.server_address[:2], timeout=30)
+    conn.request("POST", "/api/scheduled-events", body=SCHEDULED,
+                 headers={"x-functions-key": "k3y", "Content-Type": "application/json"})
+    assert conn.getresponse().status == 202
+    conn.close()
+    from handlers.ingest import scheduled_events
+
+    response = scheduled_events(func.HttpRequest(method="POST", url="/api/scheduled-events", body=SCHEDULED,
+                                                 headers={"content-type": "application/json"}))
+    assert response.status_code == 202, response.get_body()
+    assert post_function(function, None)[0] == 401  # while alerts still need the token
