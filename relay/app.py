@@ -26,9 +26,12 @@ class NoInventory:
         return VmLookup([], "no inventory")
 
 
-def vm_source(config: Config) -> VmSource:
-    """Azure when the config has an `azure:` section, else no VM list. (The SDKs load on the first lookup, in
-    its own thread: importing them from a second thread at the same time can fail with a half-loaded module.)"""
+def vm_source(config: Config, inventory: Path | None = None) -> VmSource:
+    """The inventory file (`inventory` overrides the config's); else Azure when the config has an `azure:`
+    section; else no VM list. The Azure SDKs load on the first lookup, not before: loading them in the
+    background while a lookup imports them too can leave a module half-loaded."""
+    if inventory or config.inventory:
+        return Inventory.load(inventory or config.inventory)
     if config.azure is None:
         return NoInventory()
     from .enrich.azure import AzureVmSource
@@ -81,8 +84,7 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
                environ: Mapping[str, str] | None = None) -> Relay:
     """Everything a run needs, checked up front: a receiver that cannot send fails here, not mid-alert."""
     outbox = paths.outbox or config.outbox
-    inventory = paths.inventory or config.inventory
-    vms = Inventory.load(inventory) if inventory else vm_source(config)
+    vms = vm_source(config, paths.inventory)
     environ = os.environ if environ is None else environ
     ledger = open_ledger(paths.ledger or config.ledger, environ)
     channels = {r.receiver.name: channel_for(r.receiver, outbox, ledger, environ) for r in config.routes}

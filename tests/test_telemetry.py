@@ -78,3 +78,25 @@ def test_with_the_connection_string_the_counters_reach_the_ingestion_endpoint(tm
     names = {m["name"] for item in items if item["data"]["baseType"] == "MetricData"
              for m in item["data"]["baseData"]["metrics"]}
     assert {"relay.delivered", "relay.duplicate"} <= names
+
+
+def test_the_intake_and_the_pipeline_count_what_they_do(reader, tmp_path):
+    from relay.app import Paths, open_relay
+    from relay.config import default_config
+    from relay.ingest import ingest
+    from relay.pipeline import process
+
+    examples = ROOT / "examples" / "alerts"
+    planned, again = (examples / "01-planned.json").read_bytes(), (examples / "02-planned-redelivered.json").read_bytes()
+    assert ingest(planned, lambda body, event: "kept").status == 202
+    relay = open_relay(default_config(tmp_path / "out"), Paths(ledger=tmp_path / "ledger.sqlite"))
+    try:
+        process(planned, relay)
+        process(again, relay)
+    finally:
+        relay.ledger.close()
+    counted = sums(reader)
+    assert counted[("relay.received", (("kind", "maintenance"),))] == 1
+    assert counted[("relay.duplicate", (("kind", "maintenance"),))] == 1
+    assert {k: v for k, v in counted.items() if k[0] == "relay.delivered"} == {
+        ("relay.delivered", (("channel", channel),)): 1 for channel in ("email", "slack", "teams")}

@@ -44,15 +44,11 @@ def register(command) -> None:
     replay.set_defaults(run=run_replay)
 
 
-def _where(inbox, args) -> str:
-    return "the Storage Queue relay-inbox-poison" if hasattr(inbox, "poisoned_count") else str(args.inbox or LOCAL_INBOX)
-
-
 def run_list(args) -> int:
     inbox = open_inbox(args.inbox, os.environ)
     try:
         parked = inbox.parked(limit=args.limit)
-        total = inbox.poisoned_count() if hasattr(inbox, "poisoned_count") else len(parked)
+        total = inbox.poisoned_count()
     finally:
         inbox.close()
     rows = [{"id": p.id, "since": p.since.isoformat() if p.since else None, "tries": p.attempts,
@@ -60,13 +56,13 @@ def run_list(args) -> int:
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif not rows:
-        print(f"nothing parked in {_where(inbox, args)}")
+        print(f"nothing parked in {inbox.parked_where}")
     else:
         for row in rows:
             print(f"{row['id']}  {row['since'] or '-'}  {row['tries']} tries  {row['alert'] or '(unreadable alert)'}")
             print(f"    reason: {row['reason'] or 'not recorded here; the operations notice and the log say'}")
         shown = f"{len(rows)} of about {total}" if total > len(rows) else str(len(rows))
-        print(f"{shown} parked in {_where(inbox, args)}; `relay poison replay ID` puts one back")
+        print(f"{shown} parked in {inbox.parked_where}; `relay poison replay ID` puts one back")
     return EXIT_OK
 
 
@@ -90,6 +86,6 @@ def run_replay(args) -> int:
     finally:
         inbox.close()
     for item_id in missing:
-        print(f"{item_id}: not parked in {_where(inbox, args)} (already replayed?)")
+        print(f"{item_id}: not parked in {inbox.parked_where} (already replayed?)")
     print(f"{len(replayed)} alert(s) put back in the inbox; relay serve or the queue trigger relays them")
     return EXIT_UNDELIVERED if missing else EXIT_OK

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..enrich import enrich
-from ..enrich.inventory import Inventory
 from ..model import Notification
 from ..routing import split
 from .common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, parse_file
@@ -34,8 +33,7 @@ def run(args) -> int:
     if event is None:
         return EXIT_BAD_INPUT
     config = config_of(args)
-    inventory = args.inventory or config.inventory
-    source = Inventory.load(inventory) if inventory else vm_source(config)
+    source = vm_source(config, args.inventory)
     notification = Notification(enrich(event, source, args.now or datetime.now(UTC)))
     vms = notification.enriched.vms
     print(f"{args.file}: {event.kind.value} {event.stage or '-'} {event.tracking_id or '-'}:"

@@ -38,7 +38,12 @@ class Inbox(Protocol):
 
 
 class PoisonStore(Protocol):
+    parked_where: str  # where the parked items are, for people: a file, or the poison queue
+
     def parked(self, limit: int = 100) -> list[Parked]: ...
+
+    def poisoned_count(self) -> int:
+        """How many are parked (it may be more than parked() shows)."""
 
     def replay(self, item_id: str) -> str | None:
         """Put a parked item back in the inbox as a new item; its new id, or None if no such item."""

@@ -37,6 +37,7 @@ class SqliteInbox:
                 self._db.execute(f"ALTER TABLE inbox ADD COLUMN {column} {kind}")
         self._lock = threading.Lock()
         self._clock = clock
+        self.parked_where = str(path)
 
     def put(self, body: bytes) -> str:
         item_id = uuid.uuid4().hex
@@ -91,6 +92,9 @@ class SqliteInbox:
                                     " ORDER BY created LIMIT ?", (limit,)).fetchall()
         return [Parked(i, bytes(body), attempts, reason, datetime.fromtimestamp(created, UTC))
                 for i, body, attempts, reason, created in rows]
+
+    def poisoned_count(self) -> int:
+        return self.counts().get("dead", 0)
 
     def replay(self, item_id: str) -> str | None:
         new_id = uuid.uuid4().hex

@@ -57,6 +57,7 @@ class StorageQueueInbox:
     def __init__(self, queue, poison, lease_seconds: int = LEASE_SECONDS):
         """`queue` and `poison` are azure.storage.queue.QueueClients that encode text as base64."""
         self._queue, self._poison, self._lease = queue, poison, lease_seconds
+        self.parked_where = f"the Storage Queue {poison.queue_name}"
         self._taken: dict = {}  # id → the received message, whose pop receipt done() and the others need
         self._lock = threading.Lock()
 
