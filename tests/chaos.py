@@ -34,6 +34,7 @@ PLANNED = json.loads((ROOT / "examples" / "alerts" / "01-planned.json").read_tex
 RECEIVERS = ("teams", "slack")
 CLIENT_TIMEOUT = 10.0  # the channels' HTTP timeout (relay/channels/http.py)
 ID = re.compile(rb"CHAOS-\d{5}")
+DEAD_SERVER = (OSError, http.client.HTTPException)  # a SIGKILL can land between the headers and the body
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class Serve:
     def health(self) -> dict | None:
         try:
             status, body = self._call("GET", "/api/health")
-        except OSError:
+        except DEAD_SERVER:
             return None
         return json.loads(body) if status == 200 else None
 
@@ -198,13 +199,21 @@ def run(plan: Plan, workdir: Path, progress=lambda text: None) -> Report:
         serve = Serve(workdir, env, plan.workers)
         serve.start()
         started = time.monotonic()
+        crashed: list[BaseException] = []
+
         def poster() -> None:
+            try:
+                post_all()
+            except BaseException as error:  # surfaced after join, not lost as a thread warning
+                crashed.append(error)
+
+        def post_all() -> None:
             for i, (_, body) in enumerate(sends):
                 time.sleep(max(0.0, started + i / plan.post_rate - time.monotonic()))
                 while True:
                     try:
                         status = serve.post(body)
-                    except OSError:  # killed mid-call, or not listening yet
+                    except DEAD_SERVER:  # killed mid-call (even between headers and body), or not listening yet
                         status = None
                     if status == 202:
                         report.posts += 1
@@ -223,6 +232,8 @@ def run(plan: Plan, workdir: Path, progress=lambda text: None) -> Report:
                 serve.start()
                 progress(f"kill {k + 1}/{plan.kills}: {report.posts} alerts accepted so far")
             thread.join()
+            if crashed:
+                raise RuntimeError("the poster thread stopped early") from crashed[0]
             report.unfinished = _wait_for_empty_inbox(serve, plan.deadline, progress)
         finally:
             serve.stop()
