@@ -1,4 +1,5 @@
 """`relay config check` and `relay route` as a user runs them: a real process, real files."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,19 @@ def test_route_shows_who_gets_which_vms_without_sending(tmp_path):
     inprogress = relay("route", "examples/alerts/04-inprogress.json", "--config", str(ROUTING / "teams.yaml"),
                        "--inventory", "examples/inventory.json").stdout
     assert "managers   nothing: does not want maintenance InProgress" in inprogress
+
+
+def test_route_json_is_the_same_plan_as_data():
+    args = ("route", "examples/alerts/04-inprogress.json", "--config", str(ROUTING / "teams.yaml"),
+            "--inventory", "examples/inventory.json")
+    plan = json.loads(relay(*args, "--json").stdout)
+    text = relay(*args).stdout
+    assert (plan["kind"], plan["stage"], plan["tracking_id"]) == ("maintenance", "InProgress", "XY12-3ZQ")
+    receivers = {r["name"]: r for r in plan["receivers"]}
+    assert receivers["platform"]["gets"] == "all" and len(receivers["platform"]["vms"]) == plan["vm_count"]
+    web = receivers["web-team"]
+    assert (web["gets"], web["channel"], web["transport"], web["language"]) == ("some", "slack", "outbox", "en")
+    assert all(v["id"].startswith("/subscriptions/") and v["name"].startswith("vm-web-") for v in web["vms"])
+    assert f"{len(web['vms'])} of {plan['vm_count']} VM(s)" in text
+    assert receivers["managers"] == {**receivers["managers"], "gets": "nothing", "vms": [],
+                                     "why": "does not want maintenance InProgress"}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,12 +17,16 @@ def register(command) -> None:
                 description="Parses the alert, finds the affected VMs and routes them as `relay process` would,\n"
                 "then prints one line per receiver: its channel and language, and the VMs its message would\n"
                 "list (all of them, or only its own). Receivers that would get nothing are named with the\n"
-                "reason. Nothing is sent and the ledger is not touched.",
-                epilog="example:\n  relay route examples/alerts/01-planned.json --config examples/relay.yaml",
+                "reason. Nothing is sent and the ledger is not touched. With --json the same plan is one JSON object,\n"
+                "for checks in a pipeline (for example: does every production VM reach some team?).",
+                epilog="examples:\n  relay route examples/alerts/01-planned.json --config examples/relay.yaml\n"
+                "  relay route alert.json --json | jq '.receivers[] | select(.gets != \"nothing\") | .name'",
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", metavar="EVENT_FILE", help="alert JSON file, or - for standard input")
     p.add_argument("--config", type=Path, help="YAML config; default: one outbox receiver per channel")
     p.add_argument("--inventory", type=Path, help="offline VM inventory (JSON); overrides the config")
+    p.add_argument("--json", action="store_true",
+                   help="print the plan as one JSON object (receivers with gets: all, some or nothing)")
     add_now(p)
     p.set_defaults(run=run)
 
@@ -33,26 +38,44 @@ def run(args) -> int:
     if event is None:
         return EXIT_BAD_INPUT
     config = config_of(args)
-    source = vm_source(config, args.inventory)
-    notification = Notification(enrich(event, source, args.now or datetime.now(UTC)))
-    vms = notification.enriched.vms
-    print(f"{args.file}: {event.kind.value} {event.stage or '-'} {event.tracking_id or '-'}:"
-          f" {len(vms)} VM(s) of ours (looked up by {notification.enriched.lookup})")
-    shares = split(notification, config.routes)
-    width = max((len(r.receiver.name) for r in config.routes), default=0)
-    for receiver, part in shares:
-        listed = part.enriched.vms
-        how = receiver.channel if receiver.transport == receiver.channel else f"{receiver.channel} via {receiver.transport}"
-        if part is notification:
-            what = f"all {len(vms)} VM(s)" if vms else "the event"
+    notification = Notification(enrich(event, vm_source(config, args.inventory), args.now or datetime.now(UTC)))
+    plan = route_plan(notification, config.routes)
+    if args.json:
+        print(json.dumps({"file": args.file, **plan}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{args.file}: {plan['kind']} {plan['stage'] or '-'} {plan['tracking_id'] or '-'}:"
+          f" {plan['vm_count']} VM(s) of ours (looked up by {plan['lookup']})")
+    width = max((len(r["name"]) for r in plan["receivers"]), default=0)
+    for r in plan["receivers"]:
+        how = r["channel"] if r["transport"] == r["channel"] else f"{r['channel']} via {r['transport']}"
+        if r["gets"] == "nothing":
+            print(f"  {r['name']:<{width}}  nothing: {r['why']}")
+        elif r["gets"] == "all":
+            what = f"all {plan['vm_count']} VM(s)" if plan["vm_count"] else "the event"
+            print(f"  {r['name']:<{width}}  {how}, {r['language']}: {what}")
         else:
-            what = f"{len(listed)} of {len(vms)} VM(s): {', '.join(a.vm.name for a in listed)}"
-        print(f"  {receiver.name:<{width}}  {how}, {receiver.language}: {what}")
-    reached = {receiver.name for receiver, _ in shares}
-    for route in config.routes:
+            print(f"  {r['name']:<{width}}  {how}, {r['language']}: {len(r['vms'])} of {plan['vm_count']} VM(s):"
+                  f" {', '.join(v['name'] for v in r['vms'])}")
+    return EXIT_OK
+
+
+def route_plan(notification: Notification, routes) -> dict:
+    """Who gets what, as plain data: receivers that get a message first, in routing order, then the others."""
+    event, vms = notification.enriched.event, notification.enriched.vms
+    receivers = []
+    for receiver, part in split(notification, routes):
+        gets = "all" if part is notification else "some"
+        receivers.append({"name": receiver.name, "channel": receiver.channel, "transport": receiver.transport,
+                          "language": receiver.language, "gets": gets,
+                          "vms": [{"name": a.vm.name, "id": a.vm.id} for a in part.enriched.vms]})
+    reached = {r["name"] for r in receivers}
+    for route in routes:
         if route.receiver.name in reached:
             continue
         why = "no route gives it any of this event" if route.wants(event) else \
             f"does not want {event.kind.value} {event.stage or ''}".rstrip()
-        print(f"  {route.receiver.name:<{width}}  nothing: {why}")
-    return EXIT_OK
+        receivers.append({"name": route.receiver.name, "channel": route.receiver.channel,
+                          "transport": route.receiver.transport, "language": route.receiver.language,
+                          "gets": "nothing", "why": why, "vms": []})
+    return {"kind": event.kind.value, "stage": event.stage, "tracking_id": event.tracking_id,
+            "vm_count": len(vms), "lookup": notification.enriched.lookup, "receivers": receivers}
