@@ -19,6 +19,7 @@ from .model import (AffectedVm, EventKind, MaintenanceState, Notification, Resou
                     Window)
 
 _URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
+_RETRY = (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER)  # a self-service attempt failed
 _UNSAFE_CHARS = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f"  # controls other than tab and newline
     "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # direction marks and overrides (text that reads backwards)
@@ -31,6 +32,7 @@ TITLE_LIMIT = 250
 NAME_LIMIT = 200  # names, ids, tracking id, lookup
 LIST_LIMIT = 12  # services, regions
 ITEM_LIMIT = 80
+ATTEMPT_LIMIT = 160  # Azure's message about a failed self-service attempt
 
 
 def clean(text: str | None) -> str:
@@ -105,6 +107,7 @@ class VmRow:
     self_service: Window | None
     scheduled: Window | None
     deadline: datetime | None  # end of the self-service window while "Start now" / "Retry now"
+    last_attempt: str = ""  # why the last self-service attempt failed (Azure's words) while a retry state
 
     @classmethod
     def of(cls, affected: AffectedVm) -> VmRow:
@@ -119,7 +122,14 @@ class VmRow:
             self_service=_known(redeploy.self_service) if redeploy else None,
             scheduled=_known(redeploy.scheduled) if redeploy else None,
             deadline=affected.self_service_deadline,
+            last_attempt=_last_attempt(affected),
         )
+
+
+def _last_attempt(affected: AffectedVm) -> str:
+    if affected.state not in _RETRY or affected.vm.redeploy is None:
+        return ""
+    return short_line(affected.vm.redeploy.last_message, ATTEMPT_LIMIT)
 
 
 def _known(window: Window) -> Window | None:

@@ -39,6 +39,10 @@ COMMUNICATION = (
 )
 
 
+RETRY_LATER_MESSAGE = "Maintenance cannot be performed on the VM now. Retry later."
+ABORTED_MESSAGE = "Maintenance was aborted because the VM did not respond. Retry the maintenance."
+
+
 def redeploy_for(state: MaintenanceState, now: datetime = NOW) -> RedeployStatus | None:
     """The redeploy status relay.maintenance.state_of reads as `state` at `now`."""
     if state is MaintenanceState.NONE:
@@ -46,9 +50,9 @@ def redeploy_for(state: MaintenanceState, now: datetime = NOW) -> RedeployStatus
     if state is MaintenanceState.ALREADY_UPDATED:
         return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "MaintenanceCompleted")
     if state is MaintenanceState.RETRY_LATER:
-        return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "RetryLater")
+        return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "RetryLater", RETRY_LATER_MESSAGE)
     if state is MaintenanceState.RETRY_NOW:
-        return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "MaintenanceAborted")
+        return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "MaintenanceAborted", ABORTED_MESSAGE)
     if state is MaintenanceState.START_NOW:
         return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "None")
     return RedeployStatus(False, SELF_SERVICE, SCHEDULED, "None")

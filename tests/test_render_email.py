@@ -117,6 +117,7 @@ def test_ten_thousand_vms_list_the_most_urgent_and_attach_all():
     assert rows[0] == [
         "VM 名", "リソースグループ", "サブスクリプション", "場所", "メンテナンスの状態",
         "セルフサービス開始 (UTC)", "セルフサービス終了 (UTC)", "スケジュール開始 (UTC)", "スケジュール終了 (UTC)", "注意点",
+        "前回の実行結果",
     ]
     assert len(rows) == 10_001
     assert [r[0] for r in rows[1:]] == names

@@ -92,6 +92,7 @@ CSV_COLUMNS = (
     "scheduled_start",
     "scheduled_end",
     "risks",
+    "last_attempt",
 )
 
 
@@ -123,6 +124,7 @@ def vm_csv(view: View, langs: tuple[str, ...]) -> bytes:
                 jst.iso_utc(scheduled.start) if scheduled else "",
                 jst.iso_utc(scheduled.end) if scheduled else "",
                 "; ".join(risks),
+                _csv_safe(row.last_attempt),
             ]
         )
     return ("\ufeff" + out.getvalue()).encode("utf-8")

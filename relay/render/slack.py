@@ -41,7 +41,8 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         todo = [plain(slack.todo_title(lang))] + [plain(slack.advice(key, view, lang, fmt)) for key in view.advice]
         head.append(_mrkdwn_section(_lines(todo)))
     lines = [
-        _lines([plain(slack.vm_line(row, view, langs)), plain(slack.vm_detail(row, langs))], indent="\u2003")
+        _lines([plain(slack.vm_line(row, view, langs)), plain(slack.vm_detail(row, langs)),
+                plain(slack.vm_last_attempt(row, langs))], indent="\u2003")
         for row in view.rows[:SLACK_MAX_ROWS]
     ]
     table_title = plain(slack.table_title(langs))

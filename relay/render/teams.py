@@ -145,6 +145,8 @@ def _row(row: VmRow, view: View, langs, card) -> dict[str, Any]:
     state = [_text(plain(card.vm_state(row, langs)), weight="Bolder", color=_STATE_COLOR.get(row.state, "Default"))]
     if row.deadline:
         state.append(_text(plain(card.vm_deadline(row, view, lang0)), size="Small", spacing="None"))
+    if row.last_attempt:
+        state.append(_text(plain(card.vm_last_attempt(row, lang0)), isSubtle=True, size="Small", spacing="None"))
     windows = [
         _text(line, size="Small", **({"spacing": "None"} if i else {}))
         for i, line in enumerate(filter(None, (plain(card.vm_window(row, which, lang0)) for which in ("self_service", "scheduled"))))
