@@ -183,11 +183,13 @@ class ScheduledView:
     duration_seconds: int | None  # None: unknown; 0: no impact
     source: str
     vms: tuple[str, ...]  # every VM the event is for
+    reported_by: str  # the VM whose agent told the relay first
 
     @classmethod
     def of(cls, event: ScheduledEvent) -> ScheduledView:
         return cls(short_line(event.event_id), short_line(event.type, ITEM_LIMIT), short_line(event.status, ITEM_LIMIT),
-                   event.not_before, event.duration_seconds, short_line(event.source, ITEM_LIMIT), _few(event.vms))
+                   event.not_before, event.duration_seconds, short_line(event.source, ITEM_LIMIT), _few(event.vms),
+                   short_line(event.reported_by))
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,8 @@ def _facts(view: View) -> tuple[str, ...]:
     if view.scheduled is not None:
         source = ("event_source",) if view.scheduled.source else ()
         not_before = ("not_before",) if view.scheduled.not_before else ()  # blank once started
-        return ("event_type", "stage", *not_before, "duration", "event_vms", *source, "event_id")
+        reporter = ("reported_by",) if view.scheduled.reported_by else ()
+        return ("event_type", "stage", *not_before, "duration", "event_vms", *source, *reporter, "event_id")
     keys = (["stage"] if view.stage else []) + ["window"]
     if view.prior_window is not None:
         keys.append("prior_window")

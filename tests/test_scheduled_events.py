@@ -169,6 +169,7 @@ def test_the_message_says_which_vms_when_in_jst_and_utc_and_how_long_until():
     assert ("vm-web-01, vm-web-02 will be rebooted not before Wed 21 Jan 2026 00:20 JST (2026-01-20 15:20 UTC)"
             " — 14m left.") in text
     assert "イベント ID: " + EVENT_ID in text and "影響時間: 不明" in text and "対象 VM: vm-web-01、vm-web-02（2 台）" in text
+    assert "通知元: vm-web-01 上の relay agent" in text and "Reported by: relay agent on vm-web-01" in text
     assert "StartRequests" in text and "portal.azure.com" in text and "app.azure.com/h/" not in text
 
 
