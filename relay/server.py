@@ -21,6 +21,7 @@ from .inbox.sqlite import SqliteInbox
 from .ingest import ALERTS, SCHEDULED_EVENTS, Reply, authenticate, ingest, problem, too_large
 from .pipeline import Relay
 from . import worker
+from .poison import announce_parked
 
 if TYPE_CHECKING:
     from .auth.entra import EntraCheck
@@ -43,12 +44,15 @@ class RelayServer(ThreadingHTTPServer):
                                          name=f"relay-worker-{n}") for n in range(workers)]
 
     def start_worker(self) -> None:
-        """Starts relaying; what a killed predecessor on this machine had taken is taken up at once."""
+        """Starts relaying; what a killed predecessor on this machine had taken is taken up at once, and
+        what it parked without telling anyone is announced (in the background: it may take a while)."""
         orphans = self.inbox.release_orphans()
         if orphans:
             log.warning("taking up %d alert(s) a stopped relay serve had not finished", orphans)
         for thread in self.workers:
             thread.start()
+        threading.Thread(target=announce_parked, args=(self.inbox, self.relay), daemon=True,
+                         name="relay-announce-parked").start()
 
     def handle_error(self, request, client_address) -> None:
         # socketserver would print a traceback to stderr; a client that hung up is routine.

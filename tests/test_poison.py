@@ -17,8 +17,10 @@ from relay.config import ConfigError, parse_config
 from relay.inbox.sqlite import SqliteInbox
 from relay.inbox.storage import QUEUE, StorageQueueInbox
 from relay.model import SendResult
-from relay.poison import describe
+from relay.poison import announce_parked, describe
+from relay.server import RelayServer
 from relay.worker import MAX_TRIES, handle_next
+from tests.polling import wait_for
 
 pytest_plugins = ["tests.azurite"]
 
@@ -103,6 +105,23 @@ def test_an_unreadable_item_is_parked_at_once_and_said_to_be_unreadable(tmp_path
     assert inbox.parked()[0].reason.startswith("invalid payload")
     notice = next((tmp_path / "out" / "oncall").iterdir()).read_text(encoding="utf-8")
     assert "内容を読み取れないアラート" in notice and "an alert whose body could not be read" in notice
+
+
+def test_an_item_parked_by_a_worker_killed_before_telling_is_announced_when_serve_starts(tmp_path):
+    inbox = SqliteInbox(tmp_path / "inbox.sqlite")
+    item_id = inbox.put(PLANNED)
+    inbox.give_up(inbox.take().id, "not delivered to oncall")  # and killed before tell_operations
+    relay = broken_relay(tmp_path, operations=["oncall"])
+    server = RelayServer(("127.0.0.1", 0), relay, inbox)
+    try:
+        server.start_worker()
+        assert wait_for(lambda: sent(tmp_path) == {"oncall": 1}), sent(tmp_path)
+    finally:
+        server.server_close()
+    notice = next((tmp_path / "out" / "oncall").iterdir()).read_text(encoding="utf-8")
+    assert f"relay poison replay {item_id}" in notice and "not delivered to oncall" in notice
+    assert announce_parked(inbox, relay) == []  # announced once: the next start says nothing
+    assert sent(tmp_path) == {"oncall": 1}
 
 
 def test_operations_must_name_receivers_of_the_config(tmp_path):

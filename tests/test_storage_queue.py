@@ -142,9 +142,11 @@ def function_env(azurite, queues, tmp_path, monkeypatch):
 
     ingest._keep.cache_clear()
     process._relay.cache_clear()
+    process._inbox.cache_clear()
     yield tmp_path / "out"
     ingest._keep.cache_clear()
     process._relay.cache_clear()
+    process._inbox.cache_clear()
 
 
 def post(body: bytes) -> func.HttpResponse:
@@ -236,35 +238,66 @@ def last_try_of_an_undeliverable_alert(queues) -> QueueMessage:
                         pop_receipt=message.pop_receipt)
 
 
-def test_the_last_try_tells_operations_and_leaves_the_message_to_the_poison_queue(function_env, queues, caplog):
-    message = last = last_try_of_an_undeliverable_alert(queues)
+def poisoned(queues) -> list:
+    return [m for m in queues[1].peek_messages(max_messages=32)]
+
+
+def test_the_last_try_parks_the_alert_and_tells_operations_the_id_that_replays_it(function_env, azurite, queues, caplog):
+    last = last_try_of_an_undeliverable_alert(queues)
     with caplog.at_level(logging.ERROR, logger="relay.poison"):
-        with pytest.raises(NotRelayed):
-            trigger(queues[0], last)  # the host would now move it to the poison queue
-    assert f"parked {message.id} after 5 tries" in caplog.text
+        trigger(queues[0], last)  # returns: the relay parked it itself, so the host deletes the original
+    assert queues[0].peek_messages() == []
+    (parked,) = poisoned(queues)
+    assert base64.b64decode(parked.content) == PLANNED and parked.id != last.id
+    assert f"parked {parked.id} after 5 tries" in caplog.text
     # every operations receiver (all of them, as none are named) got the notice, with the command to replay
     notices = files(function_env)
     assert len(notices) == 3
     for notice in notices:
         text = readable(notice)
-        assert f"relay poison replay {message.id}" in text and "relay-inbox-poison" in text, notice
+        assert f"relay poison replay {parked.id}" in text and "relay-inbox-poison" in text, notice
     # every delivery of the alert is recorded as failed, with its reason, and not as final: a replay may send it
     with sqlite3.connect(function_env.parent / "ledger.sqlite") as db:
         recorded = db.execute("SELECT receiver, ok, final, detail FROM deliveries"
                               " WHERE notification_key NOT LIKE 'event/poison-%' ORDER BY receiver").fetchall()
     assert [row[:3] for row in recorded] == [("email", 0, 0), ("slack", 0, 0), ("teams", 0, 0)]
     assert all(row[3].startswith("HTTP 503 (gave up after 1 attempt(s)") for row in recorded)
+    # the id the notice gave is the one replay takes
+    replayed = StorageQueueInbox.from_connection_string(azurite).replay(parked.id)
+    assert replayed and poisoned(queues) == []
+    assert receive(queues[0]).get_body() == PLANNED
 
 
-def test_a_retried_last_try_tells_operations_once(function_env, queues):
-    from handlers.process import process
+def test_without_a_way_to_park_the_last_try_is_left_to_the_host(function_env, queues):
+    from handlers.process import _relay
+    from relay.queue_processing import handle_message
 
     last = last_try_of_an_undeliverable_alert(queues)
+    with pytest.raises(NotRelayed, match="not delivered"):
+        handle_message(last.get_body(), last.dequeue_count, _relay(), last.id)
+    assert files(function_env) == []  # the host's copy gets an id of its own: the timer tells that one
 
-    for _ in range(2):  # the host calls it again when the first last try died before the host saw it end
-        with pytest.raises(NotRelayed):
-            process(last)
-    assert len(files(function_env)) == 3
+
+def test_what_the_host_parked_is_announced_once_by_the_timer(function_env, queues, caplog):
+    from handlers.poison import announce_parked
+
+    post(PLANNED)
+    taken = queues[0].receive_message()
+    queues[1].send_message(taken.content)  # a last try killed or timed out: the host parks it, nobody tells
+    queues[0].delete_message(taken)
+    (parked,) = poisoned(queues)
+
+    announce_parked(None)
+    notices = files(function_env)
+    assert len(notices) == 3
+    for notice in notices:
+        text = readable(notice)
+        assert f"relay poison replay {parked.id}" in text and "killed, or past the function timeout" in text
+        assert "XY12-3ZQ" in text  # which alert: its trackingId, read from the parked body
+    caplog.clear()
+    announce_parked(None)  # the next run finds it announced, and says nothing
+    assert files(function_env) == notices and "not announced" not in caplog.text
+    assert [m.id for m in poisoned(queues)] == [parked.id]  # still parked, for people to replay
 
 
 def test_an_invalid_message_raises_every_time(function_env, queues):
@@ -309,6 +342,9 @@ def test_the_queue_trigger_is_registered_only_with_a_queue_connection(azurite):
     inline, _ = functions({})
     assert list(inline) == ["ingest", "scheduled_events"]
     queued, modules = functions({"AzureWebJobsStorage": azurite})
+    assert list(queued) == ["ingest", "scheduled_events", "process", "announce_parked"]
+    (timer,) = json.loads(queued["announce_parked"])["bindings"]
+    assert timer["type"] == "timerTrigger" and timer["schedule"] == "0 5-59/15 * * * *"
     (binding,) = json.loads(queued["process"])["bindings"]
     assert binding == {"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": QUEUE,
                        "connection": "AzureWebJobsStorage"}

@@ -104,9 +104,13 @@ class StorageQueueInbox:
     def give_up(self, item_id: str, reason: str) -> None:
         """Moves the message to the poison queue, as the Functions host does, so both read the same."""
         message = self._release(item_id)
-        _send(self._poison, message.content)
+        self.park(message.content.encode("utf-8"))
         self._queue.delete_message(message)
         log.error("gave up on %s, now in %s: %s", item_id, self._poison.queue_name, reason)
+
+    def park(self, body: bytes) -> str:
+        """Puts a copy of an alert on the poison queue; the copy's id, which `relay poison replay` takes."""
+        return _send(self._poison, body.decode("utf-8"))
 
     def parked(self, limit: int = 32) -> list[Parked]:
         """The oldest poisoned messages, looked at without taking them (Storage shows at most 32 so)."""
