@@ -19,6 +19,8 @@ def test_every_problem_with_its_line_and_what_to_write():
     lines = result.stdout.splitlines()
     where = str(ROUTING / "broken.yaml")
     assert lines == [
+        f"{where}:4: receivers[0].destination: environment variable RELAY_TEST_TEAMS_URL is not set here; set it"
+        " to the URL of a Teams Workflows webhook",  # said along with the file's problems, not after they are fixed
         f"{where}:8: receivers[1].languge: unknown setting for channel slack; did you mean language?",
         f"{where}:12: receivers[2].stages: 'Rescheduld' is unknown; did you mean Rescheduled?",
         f"{where}:18: route.routes[0].match.tags: unknown setting; did you mean tag?",
@@ -27,7 +29,7 @@ def test_every_problem_with_its_line_and_what_to_write():
         " or use match: for plain text",
         f"{where}:22: route.routes[2].receiver: no receiver is named 'nobody'; there are: platform, web-team, managers",
         f"{where}:23: route.routes[2].continue: true (the routes after this one are tried too) or false",
-        f"{where}: 6 problem(s)",
+        f"{where}: 7 problem(s)",
     ]
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from ..channels.teams import RETIRED_CONNECTOR, is_retired_connector
-from ..config import Config, ConfigError, parse_config
+from ..config import ConfigError, parse_config
+from ..config.receivers import parse_receiver
 from .common import EXIT_BAD_INPUT, EXIT_OK, fail
 
 # What the environment variable of each transport holds.
@@ -54,10 +55,10 @@ def run(args) -> int:
         print(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML: {e.problem or e.context}")
         return EXIT_BAD_INPUT
     try:
-        config = parse_config(data or {}, source=str(path), base=path.parent)
-        problems = environment_problems(config, data or {}, os.environ)
+        config, problems = parse_config(data or {}, source=str(path), base=path.parent), []
     except ConfigError as e:
         config, problems = None, list(e.problems)
+    problems += environment_problems(data, path.parent, os.environ)
     located = sorted((line_of(root, problem.split(":", 1)[0]), problem) for problem in problems)
     for line, problem in located:
         print(f"{path}:{line}: {problem}")
@@ -69,14 +70,21 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def environment_problems(config: Config, data: dict, environ) -> list[str]:
-    """What this environment lacks for the config: secrets' variables, and Teams addresses that no longer work."""
+def environment_problems(data: object, base: Path, environ) -> list[str]:
+    """What this environment lacks for the config: secrets' variables, and Teams addresses that no longer
+    work. Looks at every receiver that reads well on its own, so it is said along with the file's problems."""
+    if not isinstance(data, dict):
+        return []
     problems = []
-    if config.inventory is not None and not config.inventory.is_file():
-        problems.append(f"inventory: no file {config.inventory}; give the path of the VM inventory, relative to"
+    inventory = data.get("inventory")
+    if isinstance(inventory, str) and not (base / inventory).is_file():
+        problems.append(f"inventory: no file {base / inventory}; give the path of the VM inventory, relative to"
                         " the config")
-    items = data.get("receivers") or []
-    for i, (route, item) in enumerate(zip(config.routes, items)):
+    items = data.get("receivers")
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        route = parse_receiver(item, f"receivers[{i}]", [])  # its problems are the file's, said already
+        if route is None:
+            continue
         receiver, variable = route.receiver, route.receiver.destination_env
         if receiver.transport == "outbox" or variable is None:
             continue
