@@ -5,10 +5,12 @@ Imported by tests/test_render_*.py (not a conftest: nothing here is picked up im
 from __future__ import annotations
 
 import email
+import io
 import json
 import re
 import shutil
 import subprocess
+import zipfile
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -124,10 +126,16 @@ def email_parts(message: EmailMessage) -> tuple[str, str]:
 
 
 def csv_attachment(message: EmailMessage) -> tuple[str, bytes] | None:
+    """The attached CSV's name and bytes, taken out of its ZIP when it came in one."""
     attachments = list(message.iter_attachments())
     if not attachments:
         return None
     assert len(attachments) == 1
     part = attachments[0]
+    if part.get_content_type() == "application/zip":
+        with zipfile.ZipFile(io.BytesIO(part.get_payload(decode=True))) as archive:
+            (name,) = archive.namelist()
+            assert part.get_filename() == name.removesuffix(".csv") + ".zip"
+            return name, archive.read(name)
     assert part.get_content_type() == "text/csv"
     return part.get_filename(), part.get_payload(decode=True)

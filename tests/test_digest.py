@@ -318,3 +318,15 @@ def test_the_timer_is_registered_only_when_the_config_has_a_digest(tmp_path):
     assert modules == "['relay.digest.settings', 'relay.digest.timer']"  # a cold start builds no digest
     assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["ingest", "scheduled_events"]
     assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["ingest", "scheduled_events"]  # logged, not fatal
+
+
+def test_a_large_vm_list_is_said_to_be_in_a_zip():
+    from types import SimpleNamespace
+
+    from relay.render.markup import macros
+
+    wording = macros("text", "digest/text.j2")
+    d = SimpleNamespace(total=12_000)
+    assert str(wording.csv_note(d, "ja", "zip")) == "対象 VM 12,000 台の一覧（最新の状態）を CSV にして ZIP ファイルで添付しています。"
+    assert str(wording.csv_note(d, "en", "zip")) == "All 12,000 VMs and their current state are in the attached ZIP file, as a CSV."
+    assert str(wording.csv_note(d, "en", "csv")) == "All 12,000 VMs and their current state are in the attached CSV."

@@ -1,10 +1,10 @@
-"""The digest as an email: text and HTML from templates/digest/, every VM in a CSV attachment."""
+"""The digest as an email: text and HTML from templates/digest/, every VM in a CSV attachment (zipped when large)."""
 from __future__ import annotations
 
 from .. import jst
 from ..model import Message, Receiver
 from ..render import LANGUAGES, RenderError
-from ..render.email import assemble, vm_csv
+from ..render.email import Attachment, assemble, vm_csv
 from ..render.markup import FMT, environment
 from .view import DigestView
 
@@ -14,15 +14,14 @@ def digest_message(view: DigestView, receiver: Receiver, key: str) -> Message:
     langs = LANGUAGES.get(receiver.language)
     if langs is None:
         raise RenderError(f"receiver {receiver.name!r}: unknown language {receiver.language!r}")
-    context = {"d": view, "langs": langs}
+    day = f"{jst.to_jst(view.now):%Y%m%d}"
+    attachment = Attachment.csv(f"maintenance-vms-{day}", vm_csv(view, langs), view.now) if view.rows else None
+    context = {"d": view, "langs": langs, "attached": attachment.kind if attachment else None}
     text_env, html_env = environment("text"), environment("html")
     subject = " ".join(text_env.get_template("digest/subject.txt.j2").render(context).split())
     text_body = text_env.get_template("digest/body.txt.j2").render(context, fmt=FMT["text"])
     html_body = html_env.get_template("digest/body.html.j2").render(context, fmt=FMT["html"])
-    day = f"{jst.to_jst(view.now):%Y%m%d}"
-
-    csv_file = (f"maintenance-vms-{day}.csv", vm_csv(view, langs)) if view.rows else None
-    body = assemble(receiver, view.now, subject, text_body, html_body, identity=(key,), csv_file=csv_file)
+    body = assemble(receiver, view.now, subject, text_body, html_body, identity=(key,), attachment=attachment)
     return Message(
         receiver=receiver,
         notification_key=key,
