@@ -146,6 +146,24 @@ def test_named_vms_only_start_now_ones_are_started_the_rest_skipped_with_why(ca,
     assert "2 completed, 0 failed, 3 skipped" in done.stdout
 
 
+def test_named_vms_with_a_dynamic_public_ip_are_pointed_out(ca, tmp_path):
+    estate = Estate(vms=8, subscriptions=1)
+    vms = by_name(estate)
+    assert (vms["vm-01-00000"].public_ip, vms["vm-01-00001"].public_ip) == ("Dynamic", "Static")
+    named = [vms["vm-01-00000"].id, vms["vm-01-00001"].id]
+    with ArmEmulator(estate, tls=ca) as emu:
+        done = maintain(emu, write_config(emu, tmp_path, estate), "--vm", *named, "--dry-run")
+        emu.graph_down = True
+        blind = maintain(emu, write_config(emu, tmp_path, estate), "--vm", *named, "--dry-run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning: vm-01-00000 has a dynamic public IP address" in done.stdout
+    assert "vm-01-00001 has a dynamic" not in done.stdout
+    # Resource Graph down: the plan goes on, and says it could not check
+    assert blind.returncode == 0, blind.stdout + blind.stderr
+    assert "dynamic public IP address" not in blind.stdout
+    assert "could not read the VMs' public IP addresses from Resource Graph" in blind.stderr
+
+
 def test_throttled_starts_wait_for_retry_after_and_all_complete(ca, tmp_path):
     estate = Estate(vms=14, subscriptions=1)
     # other clients spent the Compute Update budget: 2 left, then one a second

@@ -1,17 +1,23 @@
 """The VMs named on the command line (`--vm ID`), with their maintenance status, from Azure.
 
-A VM: one GET with $expand=instanceView. A scale set's VM: its scale set's listing, one for all the
-named VMs of that set. Whatever cannot be read (not found, no access) is returned as unknown.
+A VM: one GET with $expand=instanceView, and one Resource Graph query for the public IP addresses of
+them all (the instance view does not say whether an address is dynamic). A scale set's VM: its scale
+set's listing, one for all the named VMs of that set. Whatever cannot be read (not found, no access) is
+returned as unknown.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 from datetime import datetime
 
 from ..enrich.arm_ids import id_key, parse_vm_id, vm_from_id
-from ..enrich.azure import compute
+from ..enrich.azure import compute, graph
 from ..maintenance import assess
 from ..model import AffectedVm, Vm
+
+log = logging.getLogger("relay.maintain")
 
 
 def not_vm_ids(ids: list[str]) -> list[str]:
@@ -46,4 +52,19 @@ async def named(azure, ids: list[str], now: datetime) -> tuple[list[AffectedVm],
         missing.extend(compute.scale_set_vm_from_id(vm_id) for key, vm_id in wanted.items() if key not in seen)
 
     await asyncio.gather(*(one(vm_id) for vm_id in plain), *(listing(wanted) for wanted in scale_sets.values()))
-    return [assess(vm, now) for vm in found], missing
+    return [assess(vm, now) for vm in await _with_addresses(azure, found)], missing
+
+
+async def _with_addresses(azure, vms: list[Vm]) -> list[Vm]:
+    """The plain VMs with the allocation of their public IP addresses; as they were when Resource Graph
+    cannot tell (a warning then says the plan could not check)."""
+    plain = [vm.id for vm in vms if parse_vm_id(vm.id)]
+    if not plain:
+        return vms
+    try:
+        allocations = await graph.public_ip_allocations(azure, plain)
+    except Exception as e:  # noqa: BLE001 - the maintenance can go on without the warning
+        log.warning("could not read the VMs' public IP addresses from Resource Graph (%s): dynamic addresses, which"
+                    " change on a self-service redeploy, are not pointed out", type(e).__name__)
+        return vms
+    return [replace(vm, public_ip_allocation=allocations.get(vm.id.lower(), vm.public_ip_allocation)) for vm in vms]

@@ -2,7 +2,8 @@
 
     POST /{tenant}/oauth2/v2.0/token                                   Entra client credentials
     GET  /{tenant}/v2.0/.well-known/openid-configuration               OpenID discovery
-    POST /providers/Microsoft.ResourceGraph/resources                  our impacted-VMs query only
+    POST /providers/Microsoft.ResourceGraph/resources                  our two queries only: impacted VMs of a
+         trackingId, public IP allocations of named VMs
     GET  [/subscriptions/{s}]/providers/Microsoft.ResourceHealth/events/{id}/impactedResources   paged, nextLink
     GET  /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{vm}[/instanceView]
     GET  …/virtualMachineScaleSets/{set}/virtualMachines?$expand=instanceView        paged, nextLink
@@ -70,6 +71,9 @@ _ROUTES += MONITOR_ROUTES
 # "No other syntax is allowed" besides a few `eq` clauses after the time range; the relay sends only the range.
 _TIME_RANGE = re.compile(r"\s*eventTimestamp\s+ge\s+'([^']+)'\s+and\s+eventTimestamp\s+le\s+'([^']+)'\s*",
                          re.IGNORECASE)
+_ADDRESSES_QUERY = ("microsoft.network/networkinterfaces", "mv-expand ipconfiguration", "where vmid in (",
+                    "microsoft.network/publicipaddresses", "summarize allocations = make_set(allocation) by vmid",
+                    "project id = vmid, allocations")
 _OUR_QUERY = ("servicehealthresources", "microsoft.resourcehealth/events/impactedresources", "join kind=leftouter",
               "microsoft.network/publicipaddresses", "make_set(allocation)", "project id,", "order by impactedname asc, id asc")
 
@@ -239,6 +243,8 @@ class ArmEmulator:
             return _error(503, "ServiceUnavailable", "Resource Graph is down")
         body = await request.json()
         text = " ".join(str(body.get("query", "")).lower().split())
+        if "servicehealthresources" not in text and all(part in text for part in _ADDRESSES_QUERY):
+            return self._addresses(text, body.get("subscriptions") or [])
         tracking = re.search(r"/events/([a-z0-9_-]+)/impactedresources/", text)
         if not all(part in text for part in _OUR_QUERY) or tracking is None:
             return _error(400, "BadRequest", "the emulator knows only the relay's impacted-VMs query")
@@ -254,6 +260,15 @@ class ArmEmulator:
         page = rows[start:end]
         return web.json_response({"totalRecords": len(rows), "count": len(page), "resultTruncated": "false",
                                   "data": page, **({"$skipToken": f"emu:{end}"} if end < len(rows) else {})})
+
+    def _addresses(self, text: str, subscriptions: list[str]) -> web.Response:
+        """The public IP allocations of the VMs the query names, in the subscriptions it was sent to."""
+        named = set(re.findall(r"'(/subscriptions/[^']+)'", text.split("where vmid in (", 1)[1].split(")", 1)[0]))
+        readable = {s.lower() for s in subscriptions} - self.forbidden - self.graph_missing
+        rows = [{"id": vm.id.lower(), "allocations": [vm.public_ip]} for vm in self.estate.vms
+                if vm.id.lower() in named and vm.public_ip and not vm.scale_set and vm.subscription in readable]
+        return web.json_response({"totalRecords": len(rows), "count": len(rows), "resultTruncated": "false",
+                                  "data": rows})
 
     @functools.cache
     def _rows(self, wanted: frozenset[str] | None) -> list[dict]:

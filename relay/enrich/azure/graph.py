@@ -61,6 +61,26 @@ servicehealthresources
 | order by impactedName asc, id asc"""
 
 
+# The public IP addresses of named VMs (`relay maintain start --vm`), for the dynamic-address warning.
+_ADDRESSES_QUERY = """\
+resources
+| where type =~ 'microsoft.network/networkinterfaces'
+| mv-expand ipConfiguration = properties.ipConfigurations
+| project vmId = tolower(tostring(properties.virtualMachine.id)),
+          publicIpId = tolower(tostring(ipConfiguration.properties.publicIPAddress.id))
+| where vmId in ({ids}) and isnotempty(publicIpId)
+| join kind=inner (
+    resources
+    | where type =~ 'microsoft.network/publicipaddresses'
+    | project publicIpId = tolower(id), allocation = tostring(properties.publicIPAllocationMethod)
+  ) on publicIpId
+| summarize allocations = make_set(allocation) by vmId
+| project id = vmId, allocations"""
+IDS_PER_QUERY = 200  # VM ids written into one query's text
+_PLAIN_ID = re.compile(r"^/subscriptions/[0-9a-f-]{36}/resourcegroups/[\w().-]+/providers/microsoft\.compute/"
+                       r"virtualmachines/[\w.-]+$")
+
+
 def query(tracking_id: str) -> str:
     """The query for one trackingId (checked: it goes into the query text)."""
     if not TRACKING_ID.match(tracking_id):
@@ -86,12 +106,42 @@ async def impacted_rows(azure, tracking_id: str, subscriptions: list[str] | None
                 break
 
 
+def addresses_query(vm_ids: list[str]) -> str:
+    """The query for these VM ids (checked: they go into the query text)."""
+    ids = [vm_id.strip().rstrip("/").lower() for vm_id in vm_ids]
+    if bad := [vm_id for vm_id in ids if not _PLAIN_ID.match(vm_id)]:
+        raise ValueError(f"not a VM id: {bad[0]!r}")
+    return _ADDRESSES_QUERY.format(ids=", ".join(f"'{vm_id}'" for vm_id in ids))
+
+
+async def public_ip_allocations(azure, vm_ids: list[str]) -> dict[str, str]:
+    """{lower-case VM id: "Dynamic" or "Static"} for the VMs with a public IP address."""
+    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+    found: dict[str, str] = {}
+    for i in range(0, len(vm_ids), IDS_PER_QUERY):
+        batch = vm_ids[i:i + IDS_PER_QUERY]
+        subscriptions = sorted({vm_id.strip("/").split("/")[1].lower() for vm_id in batch})
+        options = QueryRequestOptions(top=PAGE, result_format="objectArray")
+        response = await azure.graph.resources(QueryRequest(subscriptions=subscriptions, query=addresses_query(batch),
+                                                            options=options))
+        for row in response.data or []:
+            if allocation := allocation_of(row.get("allocations")):
+                found[str(row["id"]).lower()] = allocation
+    return found
+
+
+def allocation_of(allocations) -> str | None:
+    """Dynamic when any of the VM's public addresses is (it is the one that changes), else Static."""
+    found = {str(a).lower() for a in allocations or ()}
+    return "Dynamic" if "dynamic" in found else ("Static" if "static" in found else None)
+
+
 def vm_of(row: dict) -> Vm | None:
     """The VM of a row that found its VM in `resources`; None when it did not (a scale set, one of its
     VMs, or a VM Resource Graph does not list)."""
     if not row.get("vmId"):
         return None
-    allocations = {str(a).lower() for a in row.get("allocations") or ()}
     return Vm(
         id=row["vmId"],
         name=row.get("name") or row["vmId"].rsplit("/", 1)[-1],
@@ -101,7 +151,7 @@ def vm_of(row: dict) -> Vm | None:
         zones=tuple(str(zone) for zone in row.get("zones") or ()),
         availability_set=group_name(row.get("availabilitySet"), row.get("scaleSet")),
         power_state=power_state(row.get("powerState")),
-        public_ip_allocation="Dynamic" if "dynamic" in allocations else ("Static" if "static" in allocations else None),
+        public_ip_allocation=allocation_of(row.get("allocations")),
         tags=tags_of(row.get("tags")),
     )
 
