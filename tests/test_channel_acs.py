@@ -69,9 +69,11 @@ def test_the_japanese_email_arrives_as_acs_json(acs):
     assert request["content"] == {"subject": str(original["Subject"]), "plainText": text, "html": html}
     assert request["content"]["subject"].startswith("【計画メンテナンス】")
     [attachment] = request["attachments"]
-    name, data = csv_attachment(original)
-    assert attachment["name"] == name and attachment["contentType"] == "text/csv"
-    assert base64.b64decode(attachment["contentInBase64"]) == data
+    [part] = original.iter_attachments()  # 10,000 VMs: the CSV in a ZIP, one of ACS's allowed attachment types
+    assert attachment["name"] == "affected-vms-XY12-3ZQ.zip" == part.get_filename()
+    assert attachment["contentType"] == "application/zip"
+    assert base64.b64decode(attachment["contentInBase64"]) == part.get_payload(decode=True)
+    assert csv_attachment(original)[1].count(b"\r\n") == 10_001  # a header and every VM
 
 
 def test_a_short_email_has_no_attachments(acs):
