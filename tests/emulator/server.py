@@ -71,9 +71,9 @@ _ROUTES += MONITOR_ROUTES
 # "No other syntax is allowed" besides a few `eq` clauses after the time range; the relay sends only the range.
 _TIME_RANGE = re.compile(r"\s*eventTimestamp\s+ge\s+'([^']+)'\s+and\s+eventTimestamp\s+le\s+'([^']+)'\s*",
                          re.IGNORECASE)
-_ADDRESSES_QUERY = ("microsoft.network/networkinterfaces", "mv-expand ipconfiguration", "where vmid in (",
-                    "microsoft.network/publicipaddresses", "summarize allocations = make_set(allocation) by vmid",
-                    "project id = vmid, allocations")
+_ADDRESSES_QUERY = ("microsoft.network/networkinterfaces", "mv-expand ipconfiguration", "and targetid in (",
+                    "microsoft.network/publicipaddresses", "summarize allocations = make_set(allocation) by targetid",
+                    "project id = targetid, allocations")
 _OUR_QUERY = ("servicehealthresources", "microsoft.resourcehealth/events/impactedresources", "join kind=leftouter",
               "microsoft.network/publicipaddresses", "make_set(allocation)", "project id,", "order by impactedname asc, id asc")
 
@@ -263,7 +263,7 @@ class ArmEmulator:
 
     def _addresses(self, text: str, subscriptions: list[str]) -> web.Response:
         """The public IP allocations of the VMs the query names, in the subscriptions it was sent to."""
-        named = set(re.findall(r"'(/subscriptions/[^']+)'", text.split("where vmid in (", 1)[1].split(")", 1)[0]))
+        named = set(re.findall(r"'(/subscriptions/[^']+)'", text))
         readable = {s.lower() for s in subscriptions} - self.forbidden - self.graph_missing
         rows = [{"id": vm.id.lower(), "allocations": [vm.public_ip]} for vm in self.estate.vms
                 if vm.id.lower() in named and vm.public_ip and not vm.scale_set and vm.subscription in readable]

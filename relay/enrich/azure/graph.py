@@ -13,6 +13,7 @@ wait for the last page).
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import AsyncIterator
 
 from ...model import Vm
@@ -24,6 +25,22 @@ TRACKING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 VM_TYPE = "microsoft.compute/virtualmachines"
 SCALE_SET_TYPE = "microsoft.compute/virtualmachinescalesets"
 SCALE_SET_VM_TYPE = "microsoft.compute/virtualmachinescalesets/virtualmachines"
+
+# The allocations (Dynamic, Static) of each VM's public IP addresses, found through its network interfaces
+# and keyed by `targetId`, the VM's id in lower case; `{filter}` may narrow it to some VMs.
+_ALLOCATIONS = """\
+resources
+| where type =~ 'microsoft.network/networkinterfaces'
+| mv-expand ipConfiguration = properties.ipConfigurations
+| project targetId = tolower(tostring(properties.virtualMachine.id)),
+          publicIpId = tolower(tostring(ipConfiguration.properties.publicIPAddress.id))
+| where isnotempty(publicIpId){filter}
+| join kind=inner (
+    resources
+    | where type =~ 'microsoft.network/publicipaddresses'
+    | project publicIpId = tolower(id), allocation = tostring(properties.publicIPAllocationMethod)
+  ) on publicIpId
+| summarize allocations = make_set(allocation) by targetId"""
 
 _QUERY = """\
 servicehealthresources
@@ -42,18 +59,7 @@ servicehealthresources
               scaleSet = tostring(properties.virtualMachineScaleSet.id),
               powerState = tostring(properties.extended.instanceView.powerState.code)
     | join kind=leftouter (
-        resources
-        | where type =~ 'microsoft.network/networkinterfaces'
-        | mv-expand ipConfiguration = properties.ipConfigurations
-        | project targetId = tolower(tostring(properties.virtualMachine.id)),
-                  publicIpId = tolower(tostring(ipConfiguration.properties.publicIPAddress.id))
-        | where isnotempty(publicIpId)
-        | join kind=inner (
-            resources
-            | where type =~ 'microsoft.network/publicipaddresses'
-            | project publicIpId = tolower(id), allocation = tostring(properties.publicIPAllocationMethod)
-          ) on publicIpId
-        | summarize allocations = make_set(allocation) by targetId
+{allocations}
       ) on targetId
   ) on targetId
 | project id, impactedName, subscriptionId, targetType, target, vmId, name, resourceGroup, location, zones, tags,
@@ -61,21 +67,6 @@ servicehealthresources
 | order by impactedName asc, id asc"""
 
 
-# The public IP addresses of named VMs (`relay maintain start --vm`), for the dynamic-address warning.
-_ADDRESSES_QUERY = """\
-resources
-| where type =~ 'microsoft.network/networkinterfaces'
-| mv-expand ipConfiguration = properties.ipConfigurations
-| project vmId = tolower(tostring(properties.virtualMachine.id)),
-          publicIpId = tolower(tostring(ipConfiguration.properties.publicIPAddress.id))
-| where vmId in ({ids}) and isnotempty(publicIpId)
-| join kind=inner (
-    resources
-    | where type =~ 'microsoft.network/publicipaddresses'
-    | project publicIpId = tolower(id), allocation = tostring(properties.publicIPAllocationMethod)
-  ) on publicIpId
-| summarize allocations = make_set(allocation) by vmId
-| project id = vmId, allocations"""
 IDS_PER_QUERY = 200  # VM ids written into one query's text
 _PLAIN_ID = re.compile(r"^/subscriptions/[0-9a-f-]{36}/resourcegroups/[\w().-]+/providers/microsoft\.compute/"
                        r"virtualmachines/[\w.-]+$")
@@ -85,7 +76,7 @@ def query(tracking_id: str) -> str:
     """The query for one trackingId (checked: it goes into the query text)."""
     if not TRACKING_ID.match(tracking_id):
         raise ValueError(f"not a trackingId: {tracking_id!r}")
-    return _QUERY.format(tracking_id=tracking_id.lower())
+    return _QUERY.format(tracking_id=tracking_id.lower(), allocations=textwrap.indent(_ALLOCATIONS.format(filter=""), " " * 8))
 
 
 async def impacted_rows(azure, tracking_id: str, subscriptions: list[str] | None) -> AsyncIterator[list[dict]]:
@@ -107,11 +98,14 @@ async def impacted_rows(azure, tracking_id: str, subscriptions: list[str] | None
 
 
 def addresses_query(vm_ids: list[str]) -> str:
-    """The query for these VM ids (checked: they go into the query text)."""
+    """The public IP allocations of these VMs (`relay maintain start --vm`, for the dynamic-address
+    warning). The ids are checked: they go into the query text."""
     ids = [vm_id.strip().rstrip("/").lower() for vm_id in vm_ids]
     if bad := [vm_id for vm_id in ids if not _PLAIN_ID.match(vm_id)]:
         raise ValueError(f"not a VM id: {bad[0]!r}")
-    return _ADDRESSES_QUERY.format(ids=", ".join(f"'{vm_id}'" for vm_id in ids))
+    quoted = ", ".join(f"'{vm_id}'" for vm_id in ids)
+    narrowed = _ALLOCATIONS.format(filter=f" and targetId in ({quoted})")
+    return f"{narrowed}\n| project id = targetId, allocations"
 
 
 async def public_ip_allocations(azure, vm_ids: list[str]) -> dict[str, str]:
