@@ -62,20 +62,20 @@ def run(args) -> int:
 def route_plan(notification: Notification, routes) -> dict:
     """Who gets what, as plain data: receivers that get a message first, in routing order, then the others."""
     event, vms = notification.enriched.event, notification.enriched.vms
-    receivers = []
-    for receiver, part in split(notification, routes):
-        gets = "all" if part is notification else "some"
-        receivers.append({"name": receiver.name, "channel": receiver.channel, "transport": receiver.transport,
-                          "language": receiver.language, "gets": gets,
-                          "vms": [{"name": a.vm.name, "id": a.vm.id} for a in part.enriched.vms]})
+    receivers = [_share(receiver, "all" if part is notification else "some", part.enriched.vms)
+                 for receiver, part in split(notification, routes)]
     reached = {r["name"] for r in receivers}
     for route in routes:
         if route.receiver.name in reached:
             continue
         why = "no route gives it any of this event" if route.wants(event) else \
             f"does not want {event.kind.value} {event.stage or ''}".rstrip()
-        receivers.append({"name": route.receiver.name, "channel": route.receiver.channel,
-                          "transport": route.receiver.transport, "language": route.receiver.language,
-                          "gets": "nothing", "why": why, "vms": []})
+        receivers.append(_share(route.receiver, "nothing", (), why))
     return {"kind": event.kind.value, "stage": event.stage, "tracking_id": event.tracking_id,
             "vm_count": len(vms), "lookup": notification.enriched.lookup, "receivers": receivers}
+
+
+def _share(receiver, gets: str, vms, why: str | None = None) -> dict:
+    share = {"name": receiver.name, "channel": receiver.channel, "transport": receiver.transport,
+             "language": receiver.language, "gets": gets, "vms": [{"name": a.vm.name, "id": a.vm.id} for a in vms]}
+    return {**share, "why": why} if why else share
