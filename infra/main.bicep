@@ -22,6 +22,10 @@ param location string
 @description('Object id of the person running azd: may set Key Vault secrets and read the relay queue and ledger (for `relay poison`). Empty: none.')
 param principalId string = ''
 
+@description('What principalId is: User when a person runs azd, ServicePrincipal when a pipeline does (set AZURE_PRINCIPAL_TYPE).')
+@allowed([ 'User', 'ServicePrincipal' ])
+param principalType string = 'User'
+
 @description('Comma-separated subscription ids to watch (Reader for the relay, alert rules). Empty: the subscription deployed to.')
 param targetSubscriptionIds string = ''
 
@@ -84,6 +88,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     identityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 
@@ -108,6 +113,7 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     identityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
     secrets: receiverSecrets
   }
 }

@@ -184,3 +184,28 @@ def test_azd_project():
     assert parameters["environmentName"]["value"] == "${AZURE_ENV_NAME}"
     assert parameters["location"]["value"] == "${AZURE_LOCATION}"
     assert set(parameters) <= set(main["parameters"])
+
+
+def test_the_deployer_may_be_a_pipeline_not_only_a_person():
+    """A role assignment's principalType must match the principal: azd run by a service principal passes
+    AZURE_PRINCIPAL_TYPE=ServicePrincipal, and every grant to the deployer follows it."""
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    main = parse("main.bicep")
+    assert main["parameters"]["principalType"]["default"] == "User"
+    granted = []
+    for module in ("storage", "keyVault"):
+        params = main["modules"][module]["config"]["params"]
+        assert (params["userPrincipalId"], params["userPrincipalType"]) == ("principalId", "principalType")
+    for path in ("modules/storage.bicep", "modules/keyvault.bicep"):
+        tree = parse(path)
+        decorators = tree["parameters"]["userPrincipalType"]["decorators"]
+        allowed = next(d["argument"] for d in decorators if d["type"] == "allowed")
+        assert allowed == ["User", "ServicePrincipal"]
+        for name, found in tree["resources"].items():
+            config = found["config"]["config"] if "condition" in found["config"] else found["config"]
+            properties = config.get("properties") or {}
+            if properties.get("principalId") == "userPrincipalId":
+                assert properties["principalType"] == "userPrincipalType", (path, name)
+                granted.append(name)
+    assert len(granted) == 3  # queue and table data, Key Vault secrets

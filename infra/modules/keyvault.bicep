@@ -6,6 +6,10 @@ param tags object
 param identityPrincipalId string
 @description('Gets Key Vault Secrets Officer when set, to add or rotate secrets.')
 param userPrincipalId string = ''
+
+@description('User or ServicePrincipal: what userPrincipalId is.')
+@allowed([ 'User', 'ServicePrincipal' ])
+param userPrincipalType string = 'User'
 @secure()
 @description('Environment variable name → secret value; empty values are skipped.')
 param secrets object
@@ -61,7 +65,7 @@ resource userManages 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', secretsOfficer)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 

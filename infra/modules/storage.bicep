@@ -8,6 +8,10 @@ param identityPrincipalId string
 @description('Also granted the queue and table roles when set (for `relay poison` from a workstation).')
 param userPrincipalId string = ''
 
+@description('User or ServicePrincipal: what userPrincipalId is.')
+@allowed([ 'User', 'ServicePrincipal' ])
+param userPrincipalType string = 'User'
+
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -65,7 +69,7 @@ resource userQueueRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 
@@ -75,7 +79,7 @@ resource userTableRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataContributor)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 
