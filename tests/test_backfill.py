@@ -74,8 +74,9 @@ def credential_of(emu: ArmEmulator, secret: str = CLIENT_SECRET):
     return create
 
 
-def backfill(emu: ArmEmulator, ledger, keep, now: datetime = NOW, subscriptions=None, secret=CLIENT_SECRET, **kw):
-    settings = AzureSettings(arm_url=emu.url, authority=emu.url)
+def backfill(emu: ArmEmulator, ledger, keep, now: datetime = NOW, subscriptions=None, secret=CLIENT_SECRET,
+             scope: dict | None = None, **kw):
+    settings = AzureSettings(arm_url=emu.url, authority=emu.url, **(scope or {}))
     return find_missed(settings, emu.estate.subscriptions if subscriptions is None else subscriptions, ledger, keep,
                        now, credential=credential_of(emu, secret), connection_verify=str(emu.tls.bundle), **kw)
 
@@ -131,6 +132,20 @@ def test_the_first_run_queues_what_was_missed_once(ca, ledger, inbox):
         bodies.append(parse_alert(item.body).dedup_key)
     assert bodies == queued(report)  # oldest first, then the Resource Health event
     assert all(ledger.watermark(watermark_name(sub)) == NOW for sub in emu.estate.subscriptions)
+
+
+def test_only_the_services_and_regions_of_the_alert_rule_are_queued(ca, ledger, inbox):
+    """The Activity Log has every Service Health event of the subscription; the alert rule let through only
+    some. The incident (06) is in Japan West, the maintenance in Japan East."""
+    with ArmEmulator(news(subscriptions=1), tls=ca) as emu:
+        scoped = backfill(emu, ledger, None, since=WEEK,
+                          scope={"backfill_regions": ("japan east",), "backfill_services": ("Virtual Machines",)})
+        other = backfill(emu, ledger, None, since=WEEK, scope={"backfill_services": ("Storage",)})
+    (a,) = scoped.subscriptions
+    assert [e.dedup_key for e in a.queued] == ["xy12-3zq/700000000000000002", "ab12-3cd/resourcehealth-active"]
+    assert a.outside == 1 and "1 outside azure.backfill's services and regions" in a.summary()
+    (b,) = other.subscriptions
+    assert (b.queued, b.outside) == ([], b.seen)
 
 
 def test_what_was_queued_is_relayed_and_a_second_run_queues_nothing(ca, ledger, inbox, tmp_path):

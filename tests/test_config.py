@@ -68,3 +68,16 @@ def test_unreadable_and_invalid_yaml(tmp_path):
     bad.write_text("receivers: [", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_the_backfill_scope_is_read_and_checked():
+    config = parse_config({"azure": {"backfill": {"services": ["Virtual Machines"], "regions": ["Japan East", "Global"]}}})
+    assert config.azure.backfill_services == ("Virtual Machines",)
+    assert config.azure.backfill_regions == ("Japan East", "Global")
+    with pytest.raises(ConfigError) as problem:
+        parse_config({"azure": {"backfill": {"services": "Virtual Machines", "region": ["Japan East"]}}})
+    assert problem.value.problems == (
+        "azure.backfill.region: unknown setting; did you mean regions?",
+        "azure.backfill.services: a list of names as Service Health writes them, like"
+        " [Virtual Machines, Virtual Machine Scale Sets]",
+    )

@@ -5,7 +5,8 @@ sent again. So, for each subscription, from its watermark (less OVERLAP: the Act
 
 1. read the Activity Log and the Resource Health events (read.py); both must be read, or nothing of
    the subscription is queued and its watermark stays;
-2. keep the ServiceHealth records and the PlannedMaintenance events, as alert bodies (convert.py);
+2. keep the ServiceHealth records and the PlannedMaintenance events, as alert bodies (convert.py), of
+   the services and regions `azure.backfill` names (the alert rule's own filter: the log has every event);
 3. skip what the ledger has settled: a communication it admitted with no delivery left to retry; a
    Resource Health event whose trackingId has any communication in the ledger, or in this run's Activity
    Log (the Service Health path covers it);
@@ -52,6 +53,7 @@ class Found:
     seen: int = 0
     known: int = 0
     queued: list[Event] = field(default_factory=list)
+    outside: int = 0  # of services or regions azure.backfill leaves out
     unreadable: int = 0  # bodies our own parser refused (say, over 256 KB): logged, not queued
     error: str | None = None
 
@@ -60,6 +62,7 @@ class Found:
             return f"{self.subscription}: {self.error}"
         line = (f"{self.subscription}: {self.seen} Service Health event(s) since {self.start:%Y-%m-%d %H:%M} UTC,"
                 f" {self.known} already known, {len(self.queued)} queued")
+        line += f", {self.outside} outside azure.backfill's services and regions" if self.outside else ""
         return line + (f", {self.unreadable} unreadable (see the log)" if self.unreadable else "")
 
 
@@ -104,7 +107,7 @@ def find_missed(settings: AzureSettings, subscriptions: Iterable[str], ledger: L
     found = [Found(sub, _start(ledger, sub, since, end)) for sub in dict.fromkeys(s.lower() for s in subscriptions)]
     read_all = _read_all(settings, found, end, credential, connection_verify, budget_seconds, progress)
     readable = [(sub, *records) for sub, records in zip(found, asyncio.run(read_all)) if sub.error is None]
-    run = _Run(ledger, keep)
+    run = _Run(ledger, keep, settings)
     # Every Activity Log first: a Resource Health event is only queued for a trackingId no subscription's log has.
     for sub, activity, _ in readable:
         run.queue(sub, [convert.activity_log_alert(r) for r in activity if convert.is_service_health(r)], False)
@@ -152,8 +155,10 @@ class _Run:
     """What this run queued and which threads it saw, over all subscriptions: the same communication is
     in the log of every subscription it concerns."""
 
-    def __init__(self, ledger: Ledger, keep: Keep | None):
+    def __init__(self, ledger: Ledger, keep: Keep | None, settings: AzureSettings):
         self.ledger, self.keep = ledger, keep
+        self.services = {s.lower() for s in settings.backfill_services}
+        self.regions = {r.lower() for r in settings.backfill_regions}
         self.queued: set[str] = set()  # dedup keys
         self.covered: set[str] = set()  # thread keys seen (known or queued)
 
@@ -171,11 +176,20 @@ class _Run:
                 sub.unreadable += 1
         for event, body in sorted(events, key=lambda pair: pair[0].event_time or _NEVER):
             sub.seen += 1
+            if not self._in_scope(event):
+                sub.outside += 1
+                continue
             if self._known(event, from_health):
                 sub.known += 1
             elif not self._keep(sub, body, event):
                 return
             self.covered.add(event.thread_key)
+
+    def _in_scope(self, event: Event) -> bool:
+        def named(wanted: set[str], names: tuple[str, ...]) -> bool:
+            return not wanted or any(name.lower() in wanted for name in names)
+
+        return named(self.services, event.services) and named(self.regions, event.regions)
 
     def _known(self, event: Event, from_health: bool) -> bool:
         if from_health:
