@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from . import telemetry
 from .alerts import PayloadError, parse_alert
 from .model import Event, EventKind
 from .render.markup import macros, plain
@@ -47,6 +48,7 @@ def notice(item_id: str, body: bytes, attempts: int, reason: str, now) -> Event:
 def tell_operations(relay, item_id: str, body: bytes, attempts: int, reason: str) -> bool:
     """Send the notice to the operations receivers; True when all of them got it. Never raises."""
     log.error("parked %s after %d tries: %s", item_id, attempts, reason)
+    telemetry.count("parked")
     return _send(relay, item_id, lambda: notice(item_id, body, attempts, reason, relay.clock()))
 
 
@@ -59,6 +61,8 @@ def announce_parked(store, relay) -> list[str]:
         if relay.ledger.settled(event):
             continue
         log.error("parked %s was not announced; telling the operations receivers now", parked.id)
+        if parked.reason is None:  # parked by the Functions host: not counted when it happened
+            telemetry.count("parked")
         if _send(relay, parked.id, lambda: event):
             told.append(parked.id)
     return told

@@ -1,5 +1,5 @@
-"""What the relay counts, for Application Insights: alerts received and duplicate, deliveries delivered
-and failed by channel. Sent only when APPLICATIONINSIGHTS_CONNECTION_STRING is set (through the Azure
+"""What the relay counts, for Application Insights: alerts received, duplicate and parked, deliveries
+delivered and failed by channel. Sent only when APPLICATIONINSIGHTS_CONNECTION_STRING is set (through the Azure
 Monitor OpenTelemetry distro); otherwise nothing is sent and the OpenTelemetry packages are not loaded.
 
     telemetry.setup(os.environ)                     # once, as the process starts
@@ -19,6 +19,7 @@ COUNTERS = {  # name → what it counts
     "duplicate": "alerts already delivered, so not sent again",
     "delivered": "messages a destination accepted",
     "failed": "messages not delivered after every retry",
+    "parked": "alerts given up on after their last try (relay poison list shows them): worth an alert rule",
 }
 METER = "azure_maintenance_relay"
 

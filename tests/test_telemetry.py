@@ -100,3 +100,24 @@ def test_the_intake_and_the_pipeline_count_what_they_do(reader, tmp_path):
     assert counted[("relay.duplicate", (("kind", "maintenance"),))] == 1
     assert {k: v for k, v in counted.items() if k[0] == "relay.delivered"} == {
         ("relay.delivered", (("channel", channel),)): 1 for channel in ("email", "slack", "teams")}
+
+
+def test_parked_alerts_are_counted_once_whoever_parked_them(reader, tmp_path):
+    from relay.app import Paths, open_relay
+    from relay.config import default_config
+    from relay.inbox import Parked
+    from relay.poison import announce_parked, tell_operations
+
+    class HostParked:  # what a Storage poison queue shows of a message the Functions host moved: no reason
+        def parked(self, limit):
+            return [Parked("host-copy", b"{}", 5, None, None)]
+
+    planned = (ROOT / "examples" / "alerts" / "01-planned.json").read_bytes()
+    relay = open_relay(default_config(tmp_path / "out"), Paths(ledger=tmp_path / "ledger.sqlite"))
+    try:
+        tell_operations(relay, "relay-copy", planned, 5, "not delivered to teams")
+        announce_parked(HostParked(), relay)
+        announce_parked(HostParked(), relay)  # announced already: not counted again
+    finally:
+        relay.ledger.close()
+    assert sums(reader)[("relay.parked", ())] == 2
