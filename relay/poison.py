@@ -20,7 +20,6 @@ log = logging.getLogger("relay.poison")
 
 NOTICE_BUDGET_SECONDS = 30.0  # the notice is sent on the way out of a last try; keep it short
 ANNOUNCE_LIMIT = 32  # parked items looked at per run, oldest first (a Storage peek shows no more)
-UNSAID = "the relay stopped during its last try (killed, or past the function timeout), so it could not say why"
 
 
 def describe(body: bytes) -> str | None:
@@ -33,7 +32,8 @@ def describe(body: bytes) -> str | None:
     return " · ".join(p for p in parts if p)
 
 
-def notice(item_id: str, body: bytes, attempts: int, reason: str, now) -> Event:
+def notice(item_id: str, body: bytes, attempts: int, reason: str | None, now) -> Event:
+    """`reason` None: the parking side did not say (the Functions host never does)."""
     wording = macros("text", "common/poison.j2")
     return Event(
         kind=EventKind.RELAY,
@@ -57,7 +57,7 @@ def announce_parked(store, relay) -> list[str]:
     or whose notice is still to be retried; the ids told. Items already announced cost a ledger lookup."""
     told = []
     for parked in store.parked(ANNOUNCE_LIMIT):
-        event = notice(parked.id, parked.body, parked.attempts, parked.reason or UNSAID, relay.clock())
+        event = notice(parked.id, parked.body, parked.attempts, parked.reason, relay.clock())
         if relay.ledger.settled(event):
             continue
         log.error("parked %s was not announced; telling the operations receivers now", parked.id)

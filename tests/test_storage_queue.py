@@ -293,6 +293,7 @@ def test_what_the_host_parked_is_announced_once_by_the_timer(function_env, queue
     for notice in notices:
         text = readable(notice)
         assert f"relay poison replay {parked.id}" in text and "killed, or past the function timeout" in text
+        assert "理由: 最後の試行中にリレーが停止したため" in text
         assert "XY12-3ZQ" in text  # which alert: its trackingId, read from the parked body
     caplog.clear()
     announce_parked(None)  # the next run finds it announced, and says nothing
