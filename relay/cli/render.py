@@ -5,9 +5,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..app import NoInventory
+from ..app import vm_source
+from ..config import default_config
 from ..enrich import enrich
-from ..enrich.inventory import Inventory
 from ..model import Notification, Receiver
 from ..render import render
 from .common import EXIT_BAD_INPUT, EXIT_OK, add_now, parse_file
@@ -29,7 +29,7 @@ def run(args) -> int:
     event = parse_file(args.file)
     if event is None:
         return EXIT_BAD_INPUT
-    source = Inventory.load(args.inventory) if args.inventory else NoInventory()
+    source = vm_source(default_config(), args.inventory)  # the inventory file, else no VM list
     now = args.now or datetime.now(UTC)
     message = render(Notification(enrich(event, source, now)), Receiver(name="render", channel=args.channel,
                                                                         language=args.lang))

@@ -67,4 +67,4 @@ async def _with_addresses(azure, vms: list[Vm]) -> list[Vm]:
         log.warning("could not read the VMs' public IP addresses from Resource Graph (%s): dynamic addresses, which"
                     " change on a self-service redeploy, are not pointed out", type(e).__name__)
         return vms
-    return [replace(vm, public_ip_allocation=allocations.get(vm.id.lower(), vm.public_ip_allocation)) for vm in vms]
+    return [replace(vm, public_ip_allocation=allocations.get(id_key(vm.id), vm.public_ip_allocation)) for vm in vms]

@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import AsyncIterator
 
 from ...model import Vm
+from ..arm_ids import id_key, parse_vm_id
 
 PAGE = 1000
 SUBSCRIPTIONS_PER_QUERY = 300
@@ -100,7 +101,7 @@ async def impacted_rows(azure, tracking_id: str, subscriptions: list[str] | None
 def addresses_query(vm_ids: list[str]) -> str:
     """The public IP allocations of these VMs (`relay maintain start --vm`, for the dynamic-address
     warning). The ids are checked: they go into the query text."""
-    ids = [vm_id.strip().rstrip("/").lower() for vm_id in vm_ids]
+    ids = [id_key(vm_id) for vm_id in vm_ids]
     if bad := [vm_id for vm_id in ids if not _PLAIN_ID.match(vm_id)]:
         raise ValueError(f"not a VM id: {bad[0]!r}")
     quoted = ", ".join(f"'{vm_id}'" for vm_id in ids)
@@ -109,19 +110,19 @@ def addresses_query(vm_ids: list[str]) -> str:
 
 
 async def public_ip_allocations(azure, vm_ids: list[str]) -> dict[str, str]:
-    """{lower-case VM id: "Dynamic" or "Static"} for the VMs with a public IP address."""
+    """{id_key of the VM: "Dynamic" or "Static"} for the VMs with a public IP address."""
     from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
     found: dict[str, str] = {}
     for i in range(0, len(vm_ids), IDS_PER_QUERY):
         batch = vm_ids[i:i + IDS_PER_QUERY]
-        subscriptions = sorted({vm_id.strip("/").split("/")[1].lower() for vm_id in batch})
+        subscriptions = sorted({parse_vm_id(vm_id).subscription_id.lower() for vm_id in batch})
         options = QueryRequestOptions(top=PAGE, result_format="objectArray")
         response = await azure.graph.resources(QueryRequest(subscriptions=subscriptions, query=addresses_query(batch),
                                                             options=options))
         for row in response.data or []:
             if allocation := allocation_of(row.get("allocations")):
-                found[str(row["id"]).lower()] = allocation
+                found[id_key(str(row["id"]))] = allocation
     return found
 
 
