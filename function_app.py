@@ -1,27 +1,30 @@
-"""The Azure Function App: registers the blueprints in handlers/ and nothing else."""
+"""The Azure Function App: one FunctionHost, and the blueprints in handlers/ registered on it; nothing else."""
 import os
 
 import azure.functions as func
 
-from handlers.backfill import bp as backfill
-from handlers.digest import bp as digest
-from handlers.ingest import bp as ingest
-from handlers.poison import bp as poison
-from handlers.process import bp as process
-from relay.backfill.timer import subscriptions
-from relay.digest.timer import configured as digest_configured
-from relay.inbox.storage import queue_configured
-from relay.redact import install as install_redaction
-from relay.telemetry import setup as setup_telemetry
+from handlers import backfill, digest, ingest, poison, process
+from relay.hosts.function import FunctionHost
+from relay.runtime.redact import install as install_redaction
+from relay.runtime.telemetry import setup as setup_telemetry
+
+
+def build_app(host: FunctionHost) -> func.FunctionApp:
+    """The app for the host's settings: the intake always; the queue trigger and the parked-alert timer with a
+    queue (without one, alerts are relayed inline); the backfill when the config names subscriptions; the digest
+    when it has a digest: section."""
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    app.register_functions(ingest.blueprint(host))
+    if host.has_queue:
+        app.register_functions(process.blueprint(host))
+        app.register_functions(poison.blueprint(host))
+    if host.backfill_subscriptions:
+        app.register_functions(backfill.blueprint(host))
+    if host.has_digest:
+        app.register_functions(digest.blueprint(host))
+    return app
+
 
 install_redaction()  # before anything logs: secrets never reach Application Insights
 setup_telemetry(os.environ)  # counters and logs to Application Insights when its connection string is set
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(ingest)
-if queue_configured(os.environ):  # the same test as the intake's: without a queue, alerts are relayed inline
-    app.register_functions(process)
-    app.register_functions(poison)  # tells about what the host parked with nobody told
-if subscriptions(os.environ):  # the config names subscriptions to read the Activity Log of
-    app.register_functions(backfill)
-if digest_configured(os.environ):  # the config has a digest: section
-    app.register_functions(digest)
+app = build_app(FunctionHost(os.environ))

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from relay.app import Paths, open_relay  # noqa: E402
+from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.config import parse_config  # noqa: E402
 from relay.pipeline import process  # noqa: E402
 from tests.sinks.slack import SlackSink  # noqa: E402

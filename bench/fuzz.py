@@ -3,7 +3,7 @@
 Each case is a real example alert with one to four hostile changes (wrong types, missing and extra keys,
 nesting a thousand deep, 70 KB strings, markup and mention injection, broken dates), sometimes broken at
 the byte level (truncated, flipped bytes, UTF-16, a byte order mark) — tests/mutations.py. Every body
-goes through `relay.ingest.ingest`, as the Function's HTTP trigger and `relay serve` call it. A clean
+goes through `relay.hosts.intake.ingest`, as the Function's HTTP trigger and `relay serve` call it. A clean
 answer is 202 (usable) or 400/413 with problem details; anything raised is a finding.
 
 Figures: cases a second, answers by status, findings (with the seed that reproduces each), the slowest
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from relay.ingest import ingest  # noqa: E402
+from relay.hosts.intake import ingest  # noqa: E402
 from tests.mutations import mutate  # noqa: E402
 
 

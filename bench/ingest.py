@@ -421,21 +421,17 @@ def bench_function(requests: int, clients: int, warmup: int, workdir: Path, rate
     pool_log = logging.getLogger("urllib3.connectionpool")
     pool_log.addHandler(discarded)
     pool_log.propagate = False
-    saved = dict(os.environ)
     try:
-        for name in [name for name in os.environ if name.startswith(("AzureWebJobsStorage", "RELAY_"))]:
-            del os.environ[name]
-        os.environ.update({
+        from function_app import build_app
+        from relay.hosts.function import FunctionHost
+
+        app = build_app(FunctionHost({
             "AzureWebJobsStorage": azurite.connection_string,
             "RELAY_INVENTORY": str(ROOT / "examples" / "inventory.json"),
             "RELAY_LEDGER": str(workdir / "function-ledger.sqlite"),
             "RELAY_OUTBOX": str(workdir / "function-outbox"),
-        })
-        import function_app
-        from handlers import ingest as module
-
-        module._keep.cache_clear()  # it reads the environment on its first call
-        handler = {f.get_function_name(): f for f in function_app.app.get_functions()}["ingest"].get_user_function()
+        }))
+        handler = {f.get_function_name(): f for f in app.get_functions()}["ingest"].get_user_function()
         if warmup:
             _call(handler, alerts(warmup, "V"), clients)  # also creates the queue
         bodies = alerts(requests, "F", start=warmup)
@@ -460,11 +456,8 @@ def bench_function(requests: int, clients: int, warmup: int, workdir: Path, rate
               f"{clients} threads) {row['handler_cpu_seconds']} s, Azurite {row['azurite_cpu_seconds']} s", flush=True)
         print(f"  the queue holds {row['queue_messages']:,} messages ({row['queue_messages_expected']:,} expected); "
               f"the Storage client opened and dropped {discarded.count:,} connections over its pool of 10", flush=True)
-        module._keep.cache_clear()
         return row
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         pool_log.removeHandler(discarded)
         pool_log.propagate = True
         azurite.close()

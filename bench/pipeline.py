@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relay.alerts import parse_alert  # noqa: E402
-from relay.app import Paths, open_relay  # noqa: E402
+from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.config import default_config  # noqa: E402
 from relay.enrich import enrich  # noqa: E402
 from relay.enrich.inventory import Inventory  # noqa: E402

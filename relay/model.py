@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 
 class EventKind(StrEnum):
@@ -17,7 +18,7 @@ class EventKind(StrEnum):
     SECURITY = "security"
     RESOURCE_HEALTH = "resource_health"
     SCHEDULED = "scheduled"  # a Scheduled Event of a VM's Instance Metadata Service, sent by the agent on the VM
-    RELAY = "relay"  # the relay's own notices: a connection test, an alert it gave up on
+    RELAY = "relay"  # the relay's own notices (Event.notice): a connection test, an alert it gave up on, a maintain run
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,47 @@ class ScheduledEvent:
 
 
 @dataclass(frozen=True)
+class ParkedAlert:
+    """The relay gave up on an accepted alert and parked it (templates/notices/parked.j2)."""
+
+    topic: ClassVar[str] = "parked"
+    item_id: str  # the id `relay poison replay` takes
+    alert: str | None  # one line naming the alert (kind · trackingId · stage · title); None: it does not parse
+    attempts: int
+    reason: str | None  # None: whoever parked it did not say (the Functions host never does)
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConnectionTest:
+    """`relay send-test`: a message that only proves the destination works (templates/notices/send_test.j2)."""
+
+    topic: ClassVar[str] = "send_test"
+    receiver: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SelfServiceRun:
+    """What `relay maintain start` did, at one of its phases (templates/notices/maintain.j2)."""
+
+    topic: ClassVar[str] = "maintain"
+    phase: str  # started, finished, interrupted
+    by: str  # who started it
+    tracking_id: str | None
+    at: datetime
+    started: tuple[str, ...] = ()  # the VMs started (names)
+    waves: int = 0
+    max_parallel: int = 0
+    completed: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()  # (VM, Azure's message; "" when no end came in time)
+    skipped: tuple[tuple[str, str], ...] = ()  # (VM, why: a relay.maintain.plan.Skip value)
+
+
+RelayNotice = ParkedAlert | ConnectionTest | SelfServiceRun
+
+
+@dataclass(frozen=True)
 class Event:
     """One Service Health or Resource Health communication, whatever schema it came in."""
 
@@ -80,6 +122,7 @@ class Event:
     event_time: datetime | None = None
     resource: ResourceHealthChange | None = None
     scheduled: ScheduledEvent | None = None
+    notice: RelayNotice | None = None  # what a relay notice (kind RELAY) is about; its wording is in templates/notices/
     warnings: tuple[str, ...] = ()
 
     @property

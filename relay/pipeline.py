@@ -14,16 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from . import telemetry
-from .alerts import parse_alert
-from .channels import Channel
-from .enrich import VmSource, enrich
-from .liveness import this_process
-from .model import Delivery, Event, Message, Notification, Receiver, SendResult
-from .pacing import Pacer
-from .render import render
-from .routing import Routes, split, wanted
-from .store import Ledger, Seen
+from relay.runtime import telemetry
+from relay.alerts import parse_alert
+from relay.channels import Channel
+from relay.enrich import VmSource, enrich
+from relay.runtime.leases import this_process
+from relay.model import Delivery, Event, Message, Notification, Receiver, SendResult
+from relay.channels.pacing import Pacer
+from relay.render import render
+from relay.routing import Routes, split, wanted
+from relay.store import Ledger, Seen
 
 log = logging.getLogger("relay")
 
@@ -70,6 +70,12 @@ class Outcome:
     def retryable(self) -> bool:
         """True when some delivery failed and a later attempt may still succeed."""
         return any(not d.result.ok and d.result.retryable for d in self.deliveries)
+
+    @property
+    def why_retry(self) -> str:
+        """Which receivers a later try may still reach."""
+        failed = sorted(d.receiver for d in self.deliveries if not d.result.ok and d.result.retryable)
+        return f"not delivered to {', '.join(failed)}"
 
     @property
     def status(self) -> str:

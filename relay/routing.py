@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from .model import AffectedVm, EventKind, Event, Notification, Receiver, Vm
+from relay.model import AffectedVm, EventKind, Event, Notification, Receiver, Vm
 
 FIELDS = ("subscription", "resource_group", "tag", "region", "service", "kind", "stage", "level")
 

@@ -1,6 +1,6 @@
 """Builders of Notifications for the render tests: realistic defaults, any field overridable.
 
-VM states are not set by hand: each VM gets the maintenanceRedeployStatus that relay.maintenance reads
+VM states are not set by hand: each VM gets the maintenanceRedeployStatus that relay.enrich.state reads
 as the wanted state, so the rows are what enrich would produce.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from relay.maintenance import assess, by_urgency
+from relay.enrich.state import assess, by_urgency
 from relay.model import (
     AffectedVm,
     Enriched,
@@ -44,7 +44,7 @@ ABORTED_MESSAGE = "Maintenance was aborted because the VM did not respond. Retry
 
 
 def redeploy_for(state: MaintenanceState, now: datetime = NOW) -> RedeployStatus | None:
-    """The redeploy status relay.maintenance.state_of reads as `state` at `now`."""
+    """The redeploy status relay.enrich.state.state_of reads as `state` at `now`."""
     if state is MaintenanceState.NONE:
         return None
     if state is MaintenanceState.ALREADY_UPDATED:

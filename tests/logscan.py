@@ -1,5 +1,5 @@
 """Runs every log record of the whole test suite through a scanner for secrets: webhook signatures,
-function keys, Slack tokens, JWTs, storage keys, passwords in URLs. The relay's redaction (relay/redact.py)
+function keys, Slack tokens, JWTs, storage keys, passwords in URLs. The relay's redaction (relay/runtime/redact.py)
 is installed as in production; a record that still carries a secret fails the run, naming the test and
 the logger (never the secret). The patterns are written independently of the redaction's.
 
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from relay.redact import install
+from relay.runtime.redact import install
 
 SECRETS = {
     "workflow signature": re.compile(r"sig=(?!\[redacted\])[A-Za-z0-9%_-]{8,}"),

@@ -2,7 +2,7 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.config import default_config
 from relay.pipeline import process
 from relay.store.tables import TableLedger
@@ -30,7 +30,7 @@ def test_relays_on_two_instances_share_the_table_ledger(azurite, tmp_path):
 
 
 def test_a_relative_relay_config_is_read_from_the_app_folder(tmp_path, monkeypatch):
-    from relay.app_settings import APP_ROOT, config_from_environment
+    from relay.hosts.settings import APP_ROOT, config_from_environment
 
     monkeypatch.chdir(tmp_path)  # the worker's working directory is not the app's folder
     config = config_from_environment({"RELAY_CONFIG": "examples/relay.yaml"})
@@ -39,7 +39,7 @@ def test_a_relative_relay_config_is_read_from_the_app_folder(tmp_path, monkeypat
 
 
 def test_the_table_ledger_takes_an_identity_based_connection(monkeypatch):
-    from relay import app
+    from relay.hosts import wiring
 
     made = {}
 
@@ -53,6 +53,6 @@ def test_the_table_ledger_takes_an_identity_based_connection(monkeypatch):
     environ = {"RELAY_TABLES_CONNECTION__tableServiceUri": "https://relay.table.core.windows.net/",
                "RELAY_TABLES_CONNECTION__credential": "managedidentity",
                "RELAY_TABLES_CONNECTION__clientId": "11111111-2222-3333-4444-555555555555"}
-    assert app.open_ledger(Path("unused.sqlite"), environ) == "table ledger"
+    assert wiring.open_ledger(Path("unused.sqlite"), environ) == "table ledger"
     assert made == {"endpoint": "https://relay.table.core.windows.net/", "credential": "ManagedIdentityCredential",
                     "table": "relayledger"}

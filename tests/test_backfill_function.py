@@ -17,6 +17,7 @@ from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueClient
 
 from relay.inbox.storage import QUEUE
+from tests.functions import FunctionApp
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
 from tests.sinks.server import TestCA
 from tests.test_backfill import news
@@ -25,8 +26,9 @@ pytest_plugins = ["tests.azurite"]
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "examples" / "inventory.json"
-TIMER = ("from azure.functions.timer import TimerRequest; from handlers.backfill import backfill;"
-         " backfill(TimerRequest())")  # as the host calls it
+TIMER = ("import os; from azure.functions.timer import TimerRequest; from function_app import app;"
+         " functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()};"
+         " functions['backfill'](TimerRequest())")  # as the host calls it
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def queue(azurite):
     client.close()
 
 
-def test_the_timer_queues_what_was_missed_and_the_queue_trigger_relays_it(ca, tmp_path, azurite, queue, monkeypatch):
+def test_the_timer_queues_what_was_missed_and_the_queue_trigger_relays_it(ca, tmp_path, azurite, queue):
     estate = news(subscriptions=3, now=datetime.now(UTC))  # the timer runs on the real clock: the last day is read
     denied = estate.subscriptions[2]
     with ArmEmulator(estate, tls=ca, forbidden=(denied,)) as emu:
@@ -86,19 +88,13 @@ def test_the_timer_queues_what_was_missed_and_the_queue_trigger_relays_it(ca, tm
         bodies = [(m, base64.b64decode(m.content)) for m in messages]
         assert len(bodies) == 2 and mails(tmp_path) == []
 
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        from handlers import process
-
-        process._relay.cache_clear()
+        app = FunctionApp(settings)
         try:
             for message, body in bodies:
-                process.process(QueueMessage(id=message.id, body=body, dequeue_count=1,
-                                             pop_receipt=message.pop_receipt))
+                app["process"](QueueMessage(id=message.id, body=body, dequeue_count=1, pop_receipt=message.pop_receipt))
                 queue.delete_message(message)
         finally:
-            process._relay().ledger.close()
-            process._relay.cache_clear()
+            app.close()
         assert len(mails(tmp_path)) == 2
 
         again = run_timer(emu, settings)  # the watermark, and the Table ledger

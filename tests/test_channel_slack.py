@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from slack_sdk.models.blocks import Block
 
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.channels import ChannelUnavailable, destination_key
 from relay.channels.slack import SlackBotChannel, SlackWebhookChannel, from_receiver
 from relay.config import parse_config

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.channels import ChannelUnavailable, channel_for, destination_key
 from relay.channels.smtp import SmtpChannel, from_receiver, parse_url
 from relay.config import parse_config

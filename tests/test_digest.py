@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.cli import main
 from relay.config import ConfigError
 from relay.config import load_config
-from relay.digest.settings import parse_digest
-from relay.digest.timer import run as timer_run
+from relay.config.digest import parse_digest
+from relay.hosts.function import FunctionHost
 from relay.model import Receiver
 from relay.pipeline import process
 
@@ -222,9 +222,13 @@ def test_a_dry_run_prints_and_writes_nothing(estate, capsys):
 def test_the_function_app_timer_sends_the_digest(estate):
     environ = {"RELAY_CONFIG": str(estate.config), "RELAY_INVENTORY": str(estate.inventory),
                "RELAY_LEDGER": str(estate.ledger), "RELAY_OUTBOX": str(estate.outbox)}
-    outcomes = timer_run(environ, now=at("2027-01-11T00:00:00"))
-    assert [(o.receiver, o.status) for o in outcomes] == [("managers", "sent"), ("leads", "sent")]
-    assert [o.status for o in timer_run(environ, now=at("2027-01-11T00:00:05"))] == ["sent before"] * 2
+    host = FunctionHost(environ)
+    try:
+        outcomes = host.digest(now=at("2027-01-11T00:00:00"))
+        assert [(o.receiver, o.status) for o in outcomes] == [("managers", "sent"), ("leads", "sent")]
+        assert [o.status for o in host.digest(now=at("2027-01-11T00:00:05"))] == ["sent before"] * 2
+    finally:
+        host.relay.ledger.close()
 
 
 # -- the settings
@@ -315,7 +319,7 @@ def test_the_timer_is_registered_only_when_the_config_has_a_digest(tmp_path):
     (binding,) = json.loads(with_digest["digest"])["bindings"]
     assert binding == {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 0 0 * * *",
                        "runOnStartup": False}
-    assert modules == "['relay.digest.settings', 'relay.digest.timer']"  # a cold start builds no digest
+    assert modules == "[]"  # a cold start builds no digest
     assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["ingest", "scheduled_events"]
     assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["ingest", "scheduled_events"]  # logged, not fatal
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from relay.alerts import parse_alert
-from relay.app import NoInventory
+from relay.enrich import NoInventory
 from relay.enrich import enrich
 from relay.model import Notification, Receiver
 from relay.render import render

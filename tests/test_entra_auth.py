@@ -20,18 +20,18 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.auth import SettingsError, entra_check
 from relay.auth.entra import EntraCheck
 from relay.auth.settings import EntraSettings, entra_settings
 from relay.cli import main
 from relay.config import default_config
 from relay.inbox.sqlite import SqliteInbox
-from relay.server import RelayServer
+from relay.hosts.serve import RelayServer
 from tests.polling import wait_for
 from tests.sinks.entra import APP_ID_URI, CLIENT_ID, TENANT, EntraIssuer, SigningKey
 from tests.sinks.server import TestCA
-from tests.test_function import functions  # the app can be indexed once a process
+from tests.functions import FunctionApp
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -70,20 +70,19 @@ def serve(tmp_path, issuer, ca):
 
 
 @pytest.fixture
-def function(tmp_path, monkeypatch, issuer, ca):
-    """The Function's trigger with Entra ID required, the intake relaying inline (no queue)."""
-    for name, value in {"RELAY_INVENTORY": str(EXAMPLES / "inventory.json"), "RELAY_LEDGER": str(tmp_path / "l.sqlite"),
-                        "RELAY_OUTBOX": str(tmp_path / "out"), "RELAY_ENTRA_TENANT_ID": TENANT,
-                        "RELAY_ENTRA_AUDIENCE": f"{CLIENT_ID}, {APP_ID_URI}",
-                        "RELAY_ENTRA_AUTHORITY": issuer.authority, "SSL_CERT_FILE": str(ca.bundle)}.items():
-        monkeypatch.setenv(name, value)
-    from handlers import ingest as handler
+def function_app(tmp_path, monkeypatch, issuer, ca):
+    """The Function App with Entra ID required, the intake relaying inline (no queue)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.bundle))  # read by the HTTP client that fetches the tenant's keys
+    app = FunctionApp({"RELAY_INVENTORY": str(EXAMPLES / "inventory.json"), "RELAY_LEDGER": str(tmp_path / "l.sqlite"),
+                       "RELAY_OUTBOX": str(tmp_path / "out"), "RELAY_ENTRA_TENANT_ID": TENANT,
+                       "RELAY_ENTRA_AUDIENCE": f"{CLIENT_ID}, {APP_ID_URI}", "RELAY_ENTRA_AUTHORITY": issuer.authority})
+    yield app
+    app.close()
 
-    handler._keep.cache_clear()
-    handler._entra.cache_clear()
-    yield functions()["ingest"].get_user_function()
-    handler._keep.cache_clear()
-    handler._entra.cache_clear()
+
+@pytest.fixture
+def function(function_app):
+    return function_app["ingest"]
 
 
 def post_serve(server, authorization: str | None):
@@ -102,7 +101,6 @@ def post_function(fn, authorization: str | None):
     headers = {"content-type": "application/json"} | ({"authorization": authorization} if authorization else {})
     response = fn(func.HttpRequest(method="POST", url="/api/alerts", body=ALERT, headers=headers))
     return response.status_code, response.headers, json.loads(response.get_body())
-
 
 
 def sent(tmp_path) -> list[Path]:
@@ -282,15 +280,15 @@ def test_serve_refuses_to_start_half_configured(monkeypatch, capsys, tmp_path):
     assert not (tmp_path / "inbox.sqlite").exists()
 
 
-def test_function_half_configured_answers_503_naming_the_setting(function, monkeypatch, issuer, tmp_path):
-    monkeypatch.delenv("RELAY_ENTRA_TENANT_ID")
-    status, headers, body = post_function(function, bearer(issuer.token()))
+def test_function_half_configured_answers_503_naming_the_setting(function_app, issuer, tmp_path):
+    half = FunctionApp({k: v for k, v in function_app.host.environ.items() if k != "RELAY_ENTRA_TENANT_ID"})
+    status, headers, body = post_function(half["ingest"], bearer(issuer.token()))
     assert status == 503 and headers["Retry-After"] and "RELAY_ENTRA_TENANT_ID" in body["detail"], body
     assert not (tmp_path / "l.sqlite").exists()
 
 
 def test_intake_without_entra_loads_no_jwt_library():
-    code = ("import sys, function_app; from relay.ingest import authenticate; from relay.auth import entra_check;"
+    code = ("import sys, function_app; from relay.hosts.intake import authenticate; from relay.auth import entra_check;"
             " assert authenticate(lambda: entra_check({}), None) is None; print('jwt' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -303,16 +301,13 @@ SCHEDULED = json.dumps({"schemaId": "relay/scheduledEvent", "data": {
               "Resources": ["vm-web-01"], "NotBefore": "Tue, 12 Jan 2027 00:15:00 GMT"}}}).encode()
 
 
-def test_the_agents_endpoint_takes_the_function_key_without_a_token(serve, function):
+def test_the_agents_endpoint_takes_the_function_key_without_a_token(serve, function_app, function):
     """The Entra ID check admits only the Action Groups app: the VMs' agents send the function key alone."""
     conn = http.client.HTTPConnection(*serve.server_address[:2], timeout=30)
     conn.request("POST", "/api/scheduled-events", body=SCHEDULED,
                  headers={"x-functions-key": "k3y", "Content-Type": "application/json"})
     assert conn.getresponse().status == 202
     conn.close()
-    from handlers.ingest import scheduled_events
-
-    response = scheduled_events(func.HttpRequest(method="POST", url="/api/scheduled-events", body=SCHEDULED,
-                                                 headers={"content-type": "application/json"}))
+    response = function_app.post(SCHEDULED, "scheduled-events", "scheduled_events")
     assert response.status_code == 202, response.get_body()
     assert post_function(function, None)[0] == 401  # while alerts still need the token

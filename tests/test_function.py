@@ -1,39 +1,26 @@
 """The Function App's HTTP trigger, called with azure.functions request objects."""
-import functools
 from pathlib import Path
 
-import azure.functions as func
 import pytest
+
+from relay.hosts.function import FunctionHost
+from tests.functions import FunctionApp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@functools.cache
-def functions() -> dict:
-    """The app's functions by name; the app validates (and refuses) a second indexing of itself."""
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
-
-
 @pytest.fixture
-def ingest(tmp_path, monkeypatch):
-    monkeypatch.setenv("RELAY_INVENTORY", str(EXAMPLES / "inventory.json"))
-    monkeypatch.setenv("RELAY_LEDGER", str(tmp_path / "ledger.sqlite"))
-    monkeypatch.setenv("RELAY_OUTBOX", str(tmp_path / "out"))
-    from handlers import ingest as handler
-
-    handler._keep.cache_clear()
-    yield functions()["ingest"].get_user_function()
-    handler._keep.cache_clear()
-
-
-def post(fn, body: bytes) -> func.HttpResponse:
-    return fn(func.HttpRequest(method="POST", url="/api/alerts", body=body, headers={"content-type": "application/json"}))
+def app(tmp_path):
+    app = FunctionApp({"RELAY_INVENTORY": str(EXAMPLES / "inventory.json"),
+                       "RELAY_LEDGER": str(tmp_path / "ledger.sqlite"), "RELAY_OUTBOX": str(tmp_path / "out")})
+    yield app
+    app.close()
 
 
 def test_function_registers_two_post_routes_with_function_auth():
-    registered = functions()
+    from function_app import build_app
+
+    registered = {f.get_function_name(): f for f in build_app(FunctionHost({})).get_functions()}
     assert sorted(registered) == ["ingest", "scheduled_events"]
     for name, route in (("ingest", "alerts"), ("scheduled_events", "scheduled-events")):
         trigger = registered[name].get_trigger()
@@ -41,16 +28,16 @@ def test_function_registers_two_post_routes_with_function_auth():
         assert "function" in str(trigger.auth_level).lower()
 
 
-def test_alert_is_relayed_inline(ingest, tmp_path):
-    response = post(ingest, next((EXAMPLES / "alerts").glob("01*.json")).read_bytes())
+def test_alert_is_relayed_inline(app, tmp_path):
+    response = app.post(next((EXAMPLES / "alerts").glob("01*.json")).read_bytes())
     assert response.status_code == 202, response.get_body()
     assert len(list((tmp_path / "out").glob("*/*"))) == 3
-    again = post(ingest, next((EXAMPLES / "alerts").glob("02*.json")).read_bytes())
+    again = app.post(next((EXAMPLES / "alerts").glob("02*.json")).read_bytes())
     assert again.status_code == 202 and len(list((tmp_path / "out").glob("*/*"))) == 3
 
 
-def test_bad_payload_is_400_problem(ingest):
-    response = post(ingest, b"{")
+def test_bad_payload_is_400_problem(app):
+    response = app.post(b"{")
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
 

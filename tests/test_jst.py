@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from relay.jst import (
+from relay.render.times import (
     format_countdown,
     format_time,
     format_time_both,

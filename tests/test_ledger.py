@@ -50,7 +50,7 @@ def test_table_keys_are_digests_and_the_values_stay_readable(azurite):
 
 
 def test_importing_the_relay_loads_no_table_sdk():
-    code = ("import relay.app, relay.pipeline, relay.store.tables, function_app, sys;"
+    code = ("import relay.hosts.wiring, relay.pipeline, relay.store.tables, function_app, sys;"
             " print(sorted(m for m in sys.modules if m.startswith('azure.data')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from relay.liveness import this_process
+from relay.runtime.leases import this_process
 from relay.model import Event, EventKind, SendResult, Window
 from relay.store import Seen
 from relay.store.sqlite import SqliteLedger

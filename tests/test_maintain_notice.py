@@ -6,12 +6,21 @@ import json
 from datetime import UTC, datetime
 
 from relay.maintain.execute import Outcome, Result
-from relay.maintain.notice import LIST_LIMIT, Run, finished, interrupted, operator, started
+from relay.maintain.notice import Run, finished, interrupted, operator, started
 from relay.maintain.plan import Skip, Skipped
-from relay.model import EventKind
+from relay.model import Enriched, Event, EventKind, Notification
+from relay.render.notices import worded
+from relay.render.view import build_view
 from tests.factories import make_vm
 
 AT = datetime(2026, 1, 20, 3, 0, tzinfo=UTC)
+LIST_LIMIT = 20  # VMs a list names (templates/notices/maintain.j2); the rest are counted
+
+
+def words(event: Event) -> tuple[str, str]:
+    """The notice's title and text, as every channel words them for a bilingual receiver."""
+    view = worded(build_view(Notification(Enriched(event, AT))), ("ja", "en"))
+    return view.title, view.communication
 
 
 def token(claims: dict) -> str:
@@ -31,17 +40,19 @@ def test_started_and_finished_notices_share_the_thread_and_differ_as_files():
     run = Run("abc123", "Sato", "XY12-3ZQ", vms, waves=5, max_parallel=5)
     first = started(run, AT)
     assert first.kind is EventKind.RELAY and first.thread_key == "XY12-3ZQ"
-    assert "Sato" in first.communication and "VM 23 台" in first.communication
-    assert "ほか 3 台" in first.communication and "and 3 more" in first.communication
+    _, text = words(first)
+    assert "Sato" in text and "VM 23 台" in text
+    assert "ほか 3 台" in text and "and 3 more" in text
     results = [Result(vms[0], Outcome.COMPLETED), Result(vms[1], Outcome.FAILED, "OperationNotAllowed: no"),
                Result(vms[2], Outcome.TIMED_OUT)]
     last = finished(run, results, [Skipped(vms[3], Skip.SCHEDULED)], AT)
     assert last.thread_key == first.thread_key and last.dedup_key != first.dedup_key
     assert last.status != first.status
-    assert "完了 1 台・失敗 2 台" in last.title and "1 completed, 2 failed" in last.title
-    assert "OperationNotAllowed: no" in last.communication
-    assert "did not end in time" in last.communication and "時間内に終わりませんでした" in last.communication
-    assert "セルフサービスの対象外です" in last.communication
+    title, text = words(last)
+    assert "完了 1 台・失敗 2 台" in title and "1 completed, 2 failed" in title
+    assert "OperationNotAllowed: no" in text
+    assert "did not end in time" in text and "時間内に終わりませんでした" in text
+    assert "セルフサービスの対象外です" in text
 
 
 def test_an_interrupted_run_says_the_operations_go_on_in_the_same_thread():
@@ -49,6 +60,7 @@ def test_an_interrupted_run_says_the_operations_go_on_in_the_same_thread():
     run = Run("abc123", "Sato", "XY12-3ZQ", vms, waves=1, max_parallel=5)
     stopped = interrupted(run, AT)
     assert stopped.thread_key == started(run, AT).thread_key and stopped.dedup_key != started(run, AT).dedup_key
-    assert "開始済みの操作は Azure で続いています" in stopped.communication
-    assert "Operations already started go on in Azure" in stopped.communication
-    assert "vm-0、vm-1、vm-2" in stopped.communication
+    _, text = words(stopped)
+    assert "開始済みの操作は Azure で続いています" in text
+    assert "Operations already started go on in Azure" in text
+    assert "vm-0、vm-1、vm-2" in text

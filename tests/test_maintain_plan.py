@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from relay.maintain.plan import Skip, groups, in_scope, plan, waves
-from relay.maintenance import assess
+from relay.enrich.state import assess
 from relay.model import MaintenanceState as S
 from tests.factories import NOW, SUB, SUB2, make_vm
 

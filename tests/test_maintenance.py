@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from relay.maintenance import assess, by_urgency, count_by_state, risks_of, state_of
+from relay.enrich.state import assess, by_urgency, count_by_state, risks_of, state_of
 from relay.model import MaintenanceState as S
 from relay.model import RedeployStatus, Risk, Vm, Window
 

@@ -1,7 +1,7 @@
 """outbox/index.html: every message shown, nothing from a payload live in the page."""
 import json
 
-from relay.outbox_index import slack_mrkdwn, teams_markdown, write_index
+from relay.cli.outbox_page import slack_mrkdwn, teams_markdown, write_index
 
 
 def test_markdown_previews_show_bold_and_escape_everything_else():

@@ -1,5 +1,5 @@
 from relay.channels import RateLimit
-from relay.pacing import Pacer
+from relay.channels.pacing import Pacer
 
 
 class FakeTime:

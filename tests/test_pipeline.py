@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.config import default_config
 from relay.model import SendResult
 from relay.pipeline import process

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from relay.redact import install, redact
+from relay.runtime.redact import install, redact
 from tests.logscan import scan
 
 SECRETS = {

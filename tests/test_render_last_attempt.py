@@ -8,7 +8,7 @@ from dataclasses import replace
 from relay.model import MaintenanceState
 from relay.render import render
 from relay.render.email import vm_csv
-from relay.views import build_view
+from relay.render.view import build_view
 from tests import factories as f
 from tests.render_fixtures import card_of, email_parts, parse_email, slack_payload, slack_texts, strings, vm_rows
 

@@ -12,7 +12,8 @@ from relay.model import ResourceHealthChange
 from relay.render import render
 from relay.render.markup import slack_escape, teams_escape
 from relay.render.teams import TEAMS_MAX_BYTES
-from relay.views import ITEM_LIMIT, portal_link, shorten
+from relay.render.view import ITEM_LIMIT, portal_link
+from relay.text import shorten
 from tests import factories as f
 from tests.render_fixtures import (
     assert_cards_valid,

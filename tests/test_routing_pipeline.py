@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.config import load_config
 from relay.pipeline import process
 

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from relay.agent.wire import report
 from relay.alerts import PayloadError, parse_alert
-from relay.app import NoInventory
+from relay.enrich import NoInventory
 from relay.enrich import enrich
-from relay.ingest import SCHEDULED_EVENTS, ingest
+from relay.hosts.intake import SCHEDULED_EVENTS, ingest
 from relay.model import EventKind, Notification, PriorNotice, Receiver, Window
 from relay.render import render
 from relay.routing import Route, Routes, split

@@ -17,11 +17,12 @@ from relay.agent.imds import Imds
 from relay.agent.intake import Intake
 from relay.agent.watch import Watch
 from relay.agent.wire import report
-from relay.app import Paths, open_relay
+from relay.hosts.wiring import Paths, open_relay
 from relay.config import default_config
 from relay.inbox.sqlite import SqliteInbox
-from relay.jst import format_time_both
-from relay.server import RelayServer
+from relay.render.times import format_time_both
+from relay.hosts.serve import RelayServer
+from tests.functions import FunctionApp
 from tests.polling import wait_for
 from tests.sinks.imds import ImdsEmulator
 from tests.sinks.server import LoopbackServer, Reply
@@ -279,21 +280,14 @@ def test_the_function_registers_the_route():
     assert trigger["authLevel"].lower() == "function"
 
 
-def test_the_function_handler_relays_a_report(tmp_path, monkeypatch):
-    monkeypatch.setenv("RELAY_LEDGER", str(tmp_path / "ledger.sqlite"))
-    monkeypatch.setenv("RELAY_OUTBOX", str(tmp_path / "out"))
-    from handlers import ingest as shared
-    from handlers.ingest import scheduled_events
-
-    shared._keep.cache_clear()
+def test_the_function_handler_relays_a_report(tmp_path):
+    app = FunctionApp({"RELAY_LEDGER": str(tmp_path / "ledger.sqlite"), "RELAY_OUTBOX": str(tmp_path / "out")})
     try:
         event = {"EventId": SHARED, "EventType": "Reboot", "EventStatus": "Scheduled", "Resources": ["vm-web-01"],
                  "NotBefore": "Tue, 20 Jan 2026 15:20:00 GMT", "DurationInSeconds": -1}
 
         def post(data: dict) -> func.HttpResponse:
-            return scheduled_events(func.HttpRequest(method="POST", url="/api/scheduled-events",
-                                                     body=json.dumps(data).encode(),
-                                                     headers={"content-type": "application/json"}))
+            return app.post(json.dumps(data).encode(), "scheduled-events", "scheduled_events")
 
         kept = post(report({"name": "vm-web-01"}, event, datetime.now(UTC)))
         assert kept.status_code == 202 and json.loads(kept.get_body())["kind"] == "scheduled"
@@ -302,8 +296,7 @@ def test_the_function_handler_relays_a_report(tmp_path, monkeypatch):
         assert again.status_code == 202 and count(tmp_path) == 3
         bad = post(report({"name": "vm-web-01"}, {}, datetime.now(UTC)))
         assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
-        alert = scheduled_events(func.HttpRequest(method="POST", url="/api/scheduled-events", body=ALERT_BODY,
-                                                  headers={"content-type": "application/json"}))
+        alert = app.post(ALERT_BODY, "scheduled-events", "scheduled_events")
         assert alert.status_code == 400 and "/api/alerts" in json.loads(alert.get_body())["detail"]
     finally:
-        shared._keep.cache_clear()
+        app.close()

@@ -20,7 +20,9 @@ from azure.storage.queue import QueueClient
 
 from relay.inbox.storage import MAX_BODY_BYTES, QUEUE, StorageQueueInbox
 from relay.model import SendResult
-from relay.queue_processing import MAX_DEQUEUE_COUNT, NotRelayed
+from tests.functions import FunctionApp
+from relay.hosts.queue import NotRelayed
+from relay.inbox.retry import MAX_TRIES, RETRY_SECONDS
 
 pytest_plugins = ["tests.azurite"]
 
@@ -133,27 +135,17 @@ class FailingAlerts:
 
 
 @pytest.fixture
-def function_env(azurite, queues, tmp_path, monkeypatch):
-    monkeypatch.setenv("AzureWebJobsStorage", azurite)
-    monkeypatch.setenv("RELAY_INVENTORY", str(EXAMPLES / "inventory.json"))
-    monkeypatch.setenv("RELAY_LEDGER", str(tmp_path / "ledger.sqlite"))
-    monkeypatch.setenv("RELAY_OUTBOX", str(tmp_path / "out"))
-    from handlers import ingest, process
-
-    ingest._keep.cache_clear()
-    process._relay.cache_clear()
-    process._inbox.cache_clear()
-    yield tmp_path / "out"
-    ingest._keep.cache_clear()
-    process._relay.cache_clear()
-    process._inbox.cache_clear()
+def app(azurite, queues, tmp_path):
+    """The Function App with a Storage Queue; its outbox is tmp_path/out."""
+    app = FunctionApp({"AzureWebJobsStorage": azurite, "RELAY_INVENTORY": str(EXAMPLES / "inventory.json"),
+                       "RELAY_LEDGER": str(tmp_path / "ledger.sqlite"), "RELAY_OUTBOX": str(tmp_path / "out")})
+    yield app
+    app.close()
 
 
-def post(body: bytes) -> func.HttpResponse:
-    from handlers.ingest import ingest
-
-    return ingest(func.HttpRequest(method="POST", url="/api/alerts", body=body,
-                                   headers={"content-type": "application/json"}))
+@pytest.fixture
+def outbox(app, tmp_path) -> Path:
+    return tmp_path / "out"
 
 
 def receive(queue: QueueClient) -> QueueMessage:
@@ -163,13 +155,11 @@ def receive(queue: QueueClient) -> QueueMessage:
                         dequeue_count=message.dequeue_count, pop_receipt=message.pop_receipt)
 
 
-def trigger(queue: QueueClient, message: QueueMessage) -> None:
+def trigger(app: FunctionApp, queue: QueueClient, message: QueueMessage) -> None:
     """Calls the queue trigger, then does what the host does: deletes the message when the function returns,
     makes it visible again when it raises (after visibilityTimeout; at once here)."""
-    from handlers.process import process
-
     try:
-        process(message)
+        app["process"](message)
     except Exception:
         queue.update_message(message.id, pop_receipt=message.pop_receipt, visibility_timeout=0)
         raise
@@ -188,53 +178,49 @@ def readable(path: Path) -> str:
     return "\n".join(part.get_content() for part in message.walk() if part.get_content_maintype() == "text")
 
 
-def test_the_intake_queues_and_the_queue_trigger_relays(function_env, queues):
-    response = post(PLANNED)
+def test_the_intake_queues_and_the_queue_trigger_relays(app, outbox, queues):
+    response = app.post(PLANNED)
     assert response.status_code == 202, response.get_body()
-    assert files(function_env) == []  # nothing relayed inside the HTTP call
+    assert files(outbox) == []  # nothing relayed inside the HTTP call
     message = receive(queues[0])
     assert message.get_body() == PLANNED and message.dequeue_count == 1
     assert json.loads(response.get_body())["id"] == message.id
-    trigger(queues[0], message)
-    assert len(files(function_env)) == 3
+    trigger(app, queues[0], message)
+    assert len(files(outbox)) == 3
     assert queues[0].peek_messages() == []
 
 
-def test_a_redelivered_alert_is_queued_again_and_sends_nothing(function_env, queues):
-    post(PLANNED)
-    trigger(queues[0], receive(queues[0]))
-    assert post(REDELIVERED).status_code == 202
-    trigger(queues[0], receive(queues[0]))
-    assert len(files(function_env)) == 3
+def test_a_redelivered_alert_is_queued_again_and_sends_nothing(app, outbox, queues):
+    app.post(PLANNED)
+    trigger(app, queues[0], receive(queues[0]))
+    assert app.post(REDELIVERED).status_code == 202
+    trigger(app, queues[0], receive(queues[0]))
+    assert len(files(outbox)) == 3
 
 
-def test_a_failed_delivery_raises_so_the_host_tries_again(function_env, queues, caplog):
-    from handlers.process import _relay
-
-    post(PLANNED)
-    relay = _relay()
+def test_a_failed_delivery_raises_so_the_host_tries_again(app, outbox, queues, caplog):
+    app.post(PLANNED)
+    relay = app.host.relay
     working, relay.channel_for, relay.max_attempts = relay.channel_for, lambda receiver: Failing(), 1
     with pytest.raises(NotRelayed, match="not delivered to email, slack, teams"):
-        trigger(queues[0], receive(queues[0]))
+        trigger(app, queues[0], receive(queues[0]))
     assert "try 1 of 5" in caplog.text
     again = receive(queues[0])
     assert again.dequeue_count == 2
     relay.channel_for = working
-    trigger(queues[0], again)
-    assert len(files(function_env)) == 3
+    trigger(app, queues[0], again)
+    assert len(files(outbox)) == 3
     assert queues[0].peek_messages() == []
 
 
-def last_try_of_an_undeliverable_alert(queues) -> QueueMessage:
+def last_try_of_an_undeliverable_alert(app: FunctionApp, queues) -> QueueMessage:
     """The alert's fifth dequeue, with every destination refusing it (but taking the relay's notices)."""
-    from handlers.process import _relay
-
-    post(PLANNED)
-    relay = _relay()
+    app.post(PLANNED)
+    relay = app.host.relay
     working = relay.channel_for
     relay.channel_for, relay.max_attempts = lambda receiver: FailingAlerts(working(receiver)), 1
     message = receive(queues[0])
-    return QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_DEQUEUE_COUNT,
+    return QueueMessage(id=message.id, body=message.get_body(), dequeue_count=MAX_TRIES,
                         pop_receipt=message.pop_receipt)
 
 
@@ -242,22 +228,22 @@ def poisoned(queues) -> list:
     return [m for m in queues[1].peek_messages(max_messages=32)]
 
 
-def test_the_last_try_parks_the_alert_and_tells_operations_the_id_that_replays_it(function_env, azurite, queues, caplog):
-    last = last_try_of_an_undeliverable_alert(queues)
+def test_the_last_try_parks_the_alert_and_tells_operations_the_id_that_replays_it(app, outbox, azurite, queues, caplog):
+    last = last_try_of_an_undeliverable_alert(app, queues)
     with caplog.at_level(logging.ERROR, logger="relay.poison"):
-        trigger(queues[0], last)  # returns: the relay parked it itself, so the host deletes the original
+        trigger(app, queues[0], last)  # returns: the relay parked it itself, so the host deletes the original
     assert queues[0].peek_messages() == []
     (parked,) = poisoned(queues)
     assert base64.b64decode(parked.content) == PLANNED and parked.id != last.id
     assert f"parked {parked.id} after 5 tries" in caplog.text
     # every operations receiver (all of them, as none are named) got the notice, with the command to replay
-    notices = files(function_env)
+    notices = files(outbox)
     assert len(notices) == 3
     for notice in notices:
         text = readable(notice)
         assert f"relay poison replay {parked.id}" in text and "relay-inbox-poison" in text, notice
     # every delivery of the alert is recorded as failed, with its reason, and not as final: a replay may send it
-    with sqlite3.connect(function_env.parent / "ledger.sqlite") as db:
+    with sqlite3.connect(outbox.parent / "ledger.sqlite") as db:
         recorded = db.execute("SELECT receiver, ok, final, detail FROM deliveries"
                               " WHERE notification_key NOT LIKE 'event/poison-%' ORDER BY receiver").fetchall()
     assert [row[:3] for row in recorded] == [("email", 0, 0), ("slack", 0, 0), ("teams", 0, 0)]
@@ -268,27 +254,24 @@ def test_the_last_try_parks_the_alert_and_tells_operations_the_id_that_replays_i
     assert receive(queues[0]).get_body() == PLANNED
 
 
-def test_without_a_way_to_park_the_last_try_is_left_to_the_host(function_env, queues):
-    from handlers.process import _relay
-    from relay.queue_processing import handle_message
+def test_without_a_way_to_park_the_last_try_is_left_to_the_host(app, outbox, queues):
+    from relay.hosts.queue import handle_message
 
-    last = last_try_of_an_undeliverable_alert(queues)
+    last = last_try_of_an_undeliverable_alert(app, queues)
     with pytest.raises(NotRelayed, match="not delivered"):
-        handle_message(last.get_body(), last.dequeue_count, _relay(), last.id)
-    assert files(function_env) == []  # the host's copy gets an id of its own: the timer tells that one
+        handle_message(last.get_body(), last.dequeue_count, app.host.relay, last.id)
+    assert files(outbox) == []  # the host's copy gets an id of its own: the timer tells that one
 
 
-def test_what_the_host_parked_is_announced_once_by_the_timer(function_env, queues, caplog):
-    from handlers.poison import announce_parked
-
-    post(PLANNED)
+def test_what_the_host_parked_is_announced_once_by_the_timer(app, outbox, queues, caplog):
+    app.post(PLANNED)
     taken = queues[0].receive_message()
     queues[1].send_message(taken.content)  # a last try killed or timed out: the host parks it, nobody tells
     queues[0].delete_message(taken)
     (parked,) = poisoned(queues)
 
-    announce_parked(None)
-    notices = files(function_env)
+    app["announce_parked"](None)
+    notices = files(outbox)
     assert len(notices) == 3
     for notice in notices:
         text = readable(notice)
@@ -296,32 +279,32 @@ def test_what_the_host_parked_is_announced_once_by_the_timer(function_env, queue
         assert "理由: 最後の試行中にリレーが停止したため" in text
         assert "XY12-3ZQ" in text  # which alert: its trackingId, read from the parked body
     caplog.clear()
-    announce_parked(None)  # the next run finds it announced, and says nothing
-    assert files(function_env) == notices and "not announced" not in caplog.text
+    app["announce_parked"](None)  # the next run finds it announced, and says nothing
+    assert files(outbox) == notices and "not announced" not in caplog.text
     assert [m.id for m in poisoned(queues)] == [parked.id]  # still parked, for people to replay
 
 
-def test_an_invalid_message_raises_every_time(function_env, queues):
+def test_an_invalid_message_raises_every_time(app, outbox, queues):
     queues[0].send_message(base64.b64encode(b"{").decode())
     with pytest.raises(NotRelayed, match="invalid payload"):
-        trigger(queues[0], receive(queues[0]))
+        trigger(app, queues[0], receive(queues[0]))
 
 
-def test_an_alert_too_large_for_a_message_is_relayed_at_once(function_env, queues):
+def test_an_alert_too_large_for_a_message_is_relayed_at_once(app, outbox, queues):
     large = PLANNED + b" " * MAX_BODY_BYTES  # still valid JSON, and well under the intake's 256 KB
-    assert post(large).status_code == 202
+    assert app.post(large).status_code == 202
     assert queues[0].peek_messages() == []
-    assert len(files(function_env)) == 3
+    assert len(files(outbox)) == 3
 
 
-def test_an_inbox_that_cannot_be_written_is_503_and_the_key_stays_out_of_the_log(
-        function_env, azurite, monkeypatch, caplog):
+def test_an_inbox_that_cannot_be_written_is_503_and_the_key_stays_out_of_the_log(azurite, tmp_path, caplog):
     key = dict(part.split("=", 1) for part in azurite.split(";") if part)["AccountKey"]
     dead = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};" \
            "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
-    monkeypatch.setenv("AzureWebJobsStorage", dead)
+    app = FunctionApp({"AzureWebJobsStorage": dead, "RELAY_LEDGER": str(tmp_path / "ledger.sqlite"),
+                       "RELAY_OUTBOX": str(tmp_path / "out")})
     with caplog.at_level(logging.DEBUG):
-        response = post(PLANNED)
+        response = app.post(PLANNED)
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert key not in caplog.text and key not in response.get_body().decode()
@@ -356,5 +339,7 @@ def test_the_queue_trigger_is_registered_only_with_a_queue_connection(azurite):
 
 def test_host_json_retries_as_the_relay_expects():
     queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
-    assert queues["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+    assert queues["maxDequeueCount"] == MAX_TRIES
+    hours, minutes, seconds = (int(part) for part in queues["visibilityTimeout"].split(":"))
+    assert hours * 3600 + minutes * 60 + seconds == RETRY_SECONDS
     assert queues["messageEncoding"] == "base64"

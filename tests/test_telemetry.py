@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from relay import telemetry
+from relay.runtime import telemetry
 from tests.sinks.server import LoopbackServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def test_with_the_connection_string_the_counters_reach_the_ingestion_endpoint(tm
         return Reply(200, {"itemsReceived": 1, "itemsAccepted": 1, "errors": []})
 
     script = ("import os, sys; sys.path.insert(0, sys.argv[1]);"
-              "from opentelemetry import metrics; from relay import telemetry;"
+              "from opentelemetry import metrics; from relay.runtime import telemetry;"
               "assert telemetry.setup(os.environ);"
               "telemetry.count('delivered', channel='teams'); telemetry.count('duplicate');"
               "metrics.get_meter_provider().force_flush(); metrics.get_meter_provider().shutdown()")
@@ -81,9 +81,9 @@ def test_with_the_connection_string_the_counters_reach_the_ingestion_endpoint(tm
 
 
 def test_the_intake_and_the_pipeline_count_what_they_do(reader, tmp_path):
-    from relay.app import Paths, open_relay
+    from relay.hosts.wiring import Paths, open_relay
     from relay.config import default_config
-    from relay.ingest import ingest
+    from relay.hosts.intake import ingest
     from relay.pipeline import process
 
     examples = ROOT / "examples" / "alerts"
@@ -103,10 +103,10 @@ def test_the_intake_and_the_pipeline_count_what_they_do(reader, tmp_path):
 
 
 def test_parked_alerts_are_counted_once_whoever_parked_them(reader, tmp_path):
-    from relay.app import Paths, open_relay
+    from relay.hosts.wiring import Paths, open_relay
     from relay.config import default_config
     from relay.inbox import Parked
-    from relay.poison import announce_parked, tell_operations
+    from relay.hosts.parked import announce_parked, tell_operations
 
     class HostParked:  # what a Storage poison queue shows of a message the Functions host moved: no reason
         def parked(self, limit):

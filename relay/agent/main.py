@@ -8,9 +8,9 @@ import signal
 import sys
 import threading
 
-from .imds import DEFAULT_URL, Imds
-from .intake import Intake
-from .watch import DRAIN_TIMEOUT, Watch
+from relay.agent.imds import DEFAULT_URL, Imds
+from relay.agent.intake import Intake
+from relay.agent.watch import DRAIN_TIMEOUT, Watch
 
 DESCRIPTION = """\
 Runs on a VM: asks the Instance Metadata Service for Scheduled Events about once a second and reports

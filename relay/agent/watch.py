@@ -16,9 +16,9 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from .imds import FIRST_CALL_SECONDS, Imds, ImdsError
-from .intake import Intake
-from .wire import report
+from relay.agent.imds import FIRST_CALL_SECONDS, Imds, ImdsError
+from relay.agent.intake import Intake
+from relay.agent.wire import report
 
 log = logging.getLogger("relay.agent")
 

@@ -6,7 +6,7 @@
               "observedAt": "2026-01-20T15:05:01Z",
               "event": {…the event exactly as the Instance Metadata Service gave it…}}}
 
-The relay reads it in relay/scheduled_events.py. Standard library only, like the rest of the agent.
+The relay reads it in relay/alerts/scheduled_event.py. Standard library only, like the rest of the agent.
 """
 from __future__ import annotations
 

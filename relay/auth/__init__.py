@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .settings import SettingsError, entra_settings
+from relay.auth.settings import SettingsError, entra_settings
 
 if TYPE_CHECKING:
-    from .entra import EntraCheck
+    from relay.auth.entra import EntraCheck
 
 __all__ = ["SettingsError", "entra_check"]
 
@@ -24,6 +24,6 @@ def entra_check(environ: Mapping[str, str]) -> EntraCheck | None:
     settings = entra_settings(environ)
     if settings is None:
         return None
-    from .entra import EntraCheck
+    from relay.auth.entra import EntraCheck
 
     return EntraCheck(settings)

@@ -31,7 +31,7 @@ from http.client import HTTPException
 import jwt
 from jwt import PyJWK, PyJWKClient
 
-from .settings import ACTION_GROUPS_APP_ID, EntraSettings
+from relay.auth.settings import ACTION_GROUPS_APP_ID, EntraSettings
 
 ALGORITHMS = ["RS256"]
 LEEWAY = 60  # seconds of clock skew

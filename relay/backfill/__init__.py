@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ..alerts import PayloadError, parse_alert
-from ..config import AzureSettings
-from ..model import Event
-from ..store import Ledger
-from . import convert
+from relay.alerts import PayloadError, parse_alert
+from relay.config import AzureSettings
+from relay.model import Event
+from relay.store import Ledger
+from relay.backfill import convert
 
 log = logging.getLogger("relay.backfill")
 
@@ -40,7 +40,7 @@ RETENTION = timedelta(days=90)  # the Activity Log keeps 90 days
 BUDGET_SECONDS = 240.0  # for all reads of one run, well inside the Functions timeout
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
-Keep = Callable[[bytes, Event], str]  # relay.ingest's keep: into the inbox (or relayed at once); returns an id
+Keep = Callable[[bytes, Event], str]  # relay.hosts.intake's keep: into the inbox (or relayed at once); returns an id
 Progress = Callable[[str], None]
 
 
@@ -133,9 +133,9 @@ async def _read_all(settings: AzureSettings, found: list[Found], end: datetime, 
                     budget_seconds: float, progress: Progress) -> list[tuple[list, list]]:
     """(Activity Log records, Resource Health events) of each subscription; ([], []) and its error set
     for one that could not be read."""
-    from ..enrich.azure.clients import default_credential
-    from ..enrich.azure.throttle import Throttle
-    from . import read
+    from relay.enrich.azure.clients import default_credential
+    from relay.enrich.azure.throttle import Throttle
+    from relay.backfill import read
 
     async def one(azure: read.Clients, sub: Found) -> tuple[list, list]:
         progress(f"{sub.subscription}: reading from {sub.start:%Y-%m-%d %H:%M} UTC…")

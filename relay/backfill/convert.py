@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..alerts import parse_timestamp
+from relay.alerts import parse_timestamp
 
 SCHEMA = "Microsoft.Insights/activityLogs"
 MAINTENANCE_OPERATION = "Microsoft.ServiceHealth/maintenance/action"

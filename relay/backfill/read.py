@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..enrich import FAILED, THROTTLED, TIMEOUT
-from ..enrich.azure.clients import Azure
-from ..enrich.azure.throttle import Unavailable
+from relay.enrich import FAILED, THROTTLED, TIMEOUT
+from relay.enrich.azure.clients import Azure
+from relay.enrich.azure.throttle import Unavailable
 
 _REASONS = {THROTTLED: "throttled", TIMEOUT: "timeout", FAILED: "unreachable"}
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..model import Message, Receiver, SendResult
+from relay.model import Message, Receiver, SendResult
 
 TRANSPORTS = {
     "teams": "relay.channels.teams",
@@ -74,7 +74,7 @@ def rate_of(receiver: Receiver, default: float) -> float:
 
 def channel_for(receiver: Receiver, outbox: Path, threads: ThreadStore, environ: Mapping[str, str]) -> Channel:
     if receiver.transport == "outbox":
-        from .outbox import OutboxChannel
+        from relay.channels.outbox import OutboxChannel
 
         return OutboxChannel(outbox)
     module = TRANSPORTS.get(receiver.transport)

@@ -10,7 +10,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from ..model import Message, SendResult
+from relay.model import Message, SendResult
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

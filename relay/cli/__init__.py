@@ -6,13 +6,12 @@ import argparse
 import logging
 import sys
 
-from ..channels import ChannelUnavailable
-from ..config import ConfigError
-from ..enrich.inventory import InventoryError
-from ..redact import install as install_redaction
-from . import (agent, backfill, config_check, demo, digest, maintain, poison, process, provision, render, route,
-               send_test, serve, validate, vms)
-from .common import EXIT_BAD_INPUT, EXIT_OK
+from relay.channels import ChannelUnavailable
+from relay.config import ConfigError
+from relay.enrich.inventory import InventoryError
+from relay.runtime.redact import install as install_redaction
+from relay.cli import agent, backfill, config_check, demo, digest, maintain, poison, process, provision, render, route, send_test, serve, validate, vms
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK
 
 COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, send_test, vms, maintain, provision,
             config_check, demo, agent)

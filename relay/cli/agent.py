@@ -5,7 +5,7 @@ import logging
 
 
 def register(command) -> None:
-    from ..agent.main import DESCRIPTION, add_options
+    from relay.agent.main import DESCRIPTION, add_options
 
     p = command("agent", help="on a VM: report its Scheduled Events (reboot in 15 minutes …) to the relay",
                 description=DESCRIPTION)
@@ -14,7 +14,7 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from ..agent.main import run as run_agent
+    from relay.agent.main import run as run_agent
 
     # The agent says what it does (unlike the other commands, which are quiet without -v); -v adds every failed call.
     logging.getLogger("relay.agent").setLevel(logging.DEBUG if args.verbose else logging.INFO)

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, instant, subscription_id
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, instant, subscription_id
 
 _AGO = re.compile(r"(\d+)([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -71,10 +71,10 @@ def since(text: str):
 
 
 def run(args) -> int:
-    from ..app import open_inbox, open_ledger
-    from ..backfill import find_missed
-    from ..config import AzureSettings
-    from ..vms import Progress
+    from relay.hosts.wiring import open_inbox, open_ledger
+    from relay.backfill import find_missed
+    from relay.config import AzureSettings
+    from relay.cli.vm_table import Progress
 
     config = config_of(args)
     settings = config.azure or AzureSettings()
@@ -106,12 +106,13 @@ def run(args) -> int:
 
 def _keeper(inbox, config, args):
     """Into the inbox; an alert too large for a queue message is relayed at once instead, as the intake does."""
-    from ..app import Paths, open_relay
-    from ..inbox.storage import StorageQueueInbox
-    from ..queue_processing import keep_in_queue
+    from relay.hosts.inline import process_inline
+    from relay.hosts.intake import keep_in_queue
+    from relay.hosts.wiring import Paths, open_relay
+    from relay.inbox.storage import StorageQueueInbox
 
     if inbox is None:
         return None
     if isinstance(inbox, StorageQueueInbox):
-        return keep_in_queue(inbox, lambda: open_relay(config, Paths(ledger=args.state)))
+        return keep_in_queue(inbox, lambda: process_inline(open_relay(config, Paths(ledger=args.state))))
     return lambda body, event: inbox.put(body)

@@ -7,9 +7,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..alerts import PayloadError, parse_alert
-from ..config import Config, default_config, load_config
-from ..model import Event
+from relay.alerts import PayloadError, parse_alert
+from relay.config import Config, default_config, load_config
+from relay.model import Event
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_BAD_INPUT = 0, 1, 2
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from ..channels.teams import RETIRED_CONNECTOR, is_retired_connector
-from ..config import ConfigError, parse_config
-from ..config.receivers import parse_receiver
-from .common import EXIT_BAD_INPUT, EXIT_OK, fail
+from relay.channels.teams import RETIRED_CONNECTOR, is_retired_connector
+from relay.config import ConfigError, parse_config
+from relay.config.receivers import parse_receiver
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, fail
 
 # What the environment variable of each transport holds.
 _HOLDS = {

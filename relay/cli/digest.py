@@ -5,8 +5,8 @@ import argparse
 import os
 from datetime import UTC, datetime
 
-from ..config import Config, load_config
-from .common import EXIT_OK, EXIT_UNDELIVERED, add_run_options, fail
+from relay.config import Config, load_config
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_run_options, fail
 
 DESCRIPTION = """\
 Sends each receiver of the config's `digest:` section one email: the maintenance in the next 14 days
@@ -34,7 +34,7 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from ..app import Paths
+    from relay.hosts.wiring import Paths
 
     if args.config is None:
         return fail("the digest needs a config with a digest: section (--config FILE)")
@@ -47,8 +47,8 @@ def run(args) -> int:
 
 def send_digests_reporting(config: Config, paths, now: datetime, dry_run: bool = False) -> int:
     """Each digest receiver's email, a line each; exit 1 when one could not be sent."""
-    from ..app import open_relay
-    from ..digest.send import send_digests
+    from relay.hosts.wiring import open_relay
+    from relay.digest.send import send_digests
 
     relay = open_relay(config, paths, now=now, environ=os.environ)
     try:

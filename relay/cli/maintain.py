@@ -9,8 +9,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..config import AzureSettings
-from .common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, subscription_id
+from relay.config import AzureSettings
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, subscription_id
 
 DEFAULT_PARALLEL = 5
 DEFAULT_TIMEOUT_MINUTES = 60.0  # a VM's operation; Azure's take about 10 to 30 minutes
@@ -71,9 +71,10 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from .. import vms
-    from ..enrich.azure.graph import TRACKING_ID
-    from ..maintain import find, plan, report
+    from relay.cli import vm_table
+    from relay.enrich.azure.graph import TRACKING_ID
+    from relay.cli import maintain_report as report
+    from relay.maintain import find, plan
 
     if args.tracking_id and not TRACKING_ID.match(args.tracking_id):
         return fail(f"not a trackingId: {args.tracking_id!r} (like XY12-3ZQ)")
@@ -84,9 +85,9 @@ def run(args) -> int:
     config = config_of(args)
     settings = config.azure or AzureSettings()
     now = args.now or datetime.now(UTC)
-    progress = vms.Progress()
+    progress = vm_table.Progress()
     if args.tracking_id:
-        found, gaps = vms.lookup(args.tracking_id, settings, tuple(args.subscription), now, progress)
+        found, gaps = vm_table.lookup(args.tracking_id, settings, tuple(args.subscription), now, progress)
         found = [a for a in found if plan.in_scope(a.vm, tuple(args.resource_group), tuple(args.tag))]
         unknown: list = []
     else:
@@ -97,7 +98,7 @@ def run(args) -> int:
     sys.stdout.write(report.plan_text(planned))
     print(report.summary(planned, args.max_parallel))
     for gap in gaps:
-        print(vms.gap_line(gap), file=sys.stderr)
+        print(vm_table.gap_line(gap), file=sys.stderr)
     incomplete = EXIT_UNDELIVERED if gaps else EXIT_OK
     if not planned.chosen or args.dry_run:
         print("nothing started" + (" (dry run)" if args.dry_run and planned.chosen else ""))
@@ -115,10 +116,11 @@ def run(args) -> int:
 
 def _start(args, config, settings, planned, now: datetime, progress) -> bool:
     """Tell, start, follow, tell; print the table. True when every VM started completed."""
-    from ..app import Paths, open_relay
-    from ..enrich.azure.throttle import Throttle
-    from ..maintain import notice, report
-    from ..maintain.execute import Outcome, execute
+    from relay.hosts.wiring import Paths, open_relay
+    from relay.enrich.azure.throttle import Throttle
+    from relay.cli import maintain_report as report
+    from relay.maintain import notice
+    from relay.maintain.execute import Outcome, execute
 
     relay = open_relay(config, Paths(ledger=args.state, outbox=args.outbox))
     timeout = args.timeout * 60
@@ -158,8 +160,8 @@ def _start(args, config, settings, planned, now: datetime, progress) -> bool:
 
 
 async def _with_azure(settings: AzureSettings, work, throttle=None):
-    from ..enrich.azure.clients import Azure, default_credential
-    from ..enrich.azure.throttle import Throttle
+    from relay.enrich.azure.clients import Azure, default_credential
+    from relay.enrich.azure.throttle import Throttle
 
     async with Azure(settings, default_credential(settings), throttle or Throttle(settings.time_budget_seconds)) as azure:
         return await work(azure)
@@ -173,7 +175,7 @@ async def _token(azure, settings: AzureSettings) -> str | None:
 
 
 def _tell(event, relay) -> None:
-    from ..pipeline import process_event
+    from relay.pipeline import process_event
 
     for delivery in process_event(event, relay).deliveries:
         if not delivery.result.ok:

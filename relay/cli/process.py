@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..app import Paths, open_relay
-from ..config import Config
-from ..model import Event
-from ..outbox_index import write_index
-from ..pipeline import Outcome, process_event
-from .common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNDELIVERED, add_run_options, config_of, parse_file
+from relay.hosts.wiring import Paths, open_relay
+from relay.config import Config
+from relay.model import Event
+from relay.cli.outbox_page import write_index
+from relay.pipeline import Outcome, process_event
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNDELIVERED, add_run_options, config_of, parse_file
 
 
 def register(command) -> None:

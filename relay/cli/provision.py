@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import EXIT_OK, EXIT_UNDELIVERED, config_of, fail, subscription_id
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, config_of, fail, subscription_id
 
 DESCRIPTION = """\
 Sets up, in each subscription given, what makes Azure call the relay, as `azd provision` does for the
@@ -45,7 +45,7 @@ The key in the function URL: the one the Bicep gives its Action Group is the hos
 
 
 def register(command) -> None:
-    from ..provision.wanted import REGIONS, SERVICES, Options
+    from relay.provision.wanted import REGIONS, SERVICES, Options
 
     defaults = Options(function_url="")
     p = command("provision", help="set up the Action Group and alert rules in more subscriptions",
@@ -86,9 +86,9 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from ..config import AzureSettings
-    from ..provision import provision, report
-    from ..provision.wanted import REGIONS, SERVICES, Options, SecureWebhook, problems
+    from relay.config import AzureSettings
+    from relay.provision import provision, report
+    from relay.provision.wanted import REGIONS, SERVICES, Options, SecureWebhook, problems
 
     aad = (args.tenant_id, args.object_id, args.identifier_uri)
     if args.secure_webhook and None in aad:

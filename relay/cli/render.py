@@ -5,12 +5,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..app import vm_source
-from ..config import default_config
-from ..enrich import enrich
-from ..model import Notification, Receiver
-from ..render import render
-from .common import EXIT_BAD_INPUT, EXIT_OK, add_now, parse_file
+from relay.hosts.wiring import vm_source
+from relay.config import default_config
+from relay.enrich import enrich
+from relay.model import Notification, Receiver
+from relay.render import render
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, parse_file
 
 
 def register(command) -> None:

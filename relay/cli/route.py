@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..enrich import enrich
-from ..model import Notification
-from ..routing import split
-from .common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, parse_file
+from relay.enrich import enrich
+from relay.model import Notification
+from relay.routing import split
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, parse_file
 
 
 def register(command) -> None:
@@ -32,7 +32,7 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from ..app import vm_source
+    from relay.hosts.wiring import vm_source
 
     event = parse_file(args.file)
     if event is None:

@@ -5,7 +5,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .common import EXIT_OK, EXIT_UNDELIVERED, config_of, fail
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, config_of, fail
+from relay.model import Receiver, SendResult
 
 
 def register(command) -> None:
@@ -20,9 +21,8 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from ..channels import channel_for
-    from ..sendtest import send_test
-    from ..store.sqlite import SqliteLedger
+    from relay.channels import channel_for
+    from relay.store.sqlite import SqliteLedger
 
     config = config_of(args)
     receivers = config.receivers()
@@ -38,3 +38,15 @@ def run(args) -> int:
     retry = "yes" + (f", after {result.retry_after:g} s" if result.retry_after else "") if result.retryable else "no"
     print(f"{where}: NOT delivered: {result.detail} (worth retrying: {retry})")
     return EXIT_UNDELIVERED
+
+
+def send_test(receiver: Receiver, channel, now: datetime) -> SendResult:
+    """Render and send once: no ledger, no retries, so the answer is the destination's own."""
+    from relay.notices.connection_test import connection_test
+    from relay.render import render
+
+    message = render(connection_test(receiver, now), receiver)
+    try:
+        return channel.send(message)
+    except Exception as e:  # report it like any failed send; the text may hold a secret
+        return SendResult.failed(f"channel error: {type(e).__name__}", retryable=True)

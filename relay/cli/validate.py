@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from ..jst import iso_utc
-from ..model import Event
-from .common import EXIT_BAD_INPUT, EXIT_OK, parse_file
+from relay.render.times import iso_utc
+from relay.model import Event
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, parse_file
 
 
 def register(command) -> None:

@@ -6,8 +6,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..config import AzureSettings
-from .common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, subscription_id
+from relay.config import AzureSettings
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, subscription_id
 
 
 def register(command) -> None:
@@ -34,21 +34,21 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from .. import vms
-    from ..enrich.azure.graph import TRACKING_ID
+    from relay.cli import vm_table
+    from relay.enrich.azure.graph import TRACKING_ID
 
     if not TRACKING_ID.match(args.tracking_id):
         return fail(f"not a trackingId: {args.tracking_id!r} (like XY12-3ZQ)")
     config = config_of(args)
-    progress = vms.Progress()
-    found, gaps = vms.lookup(args.tracking_id, config.azure or AzureSettings(), tuple(args.subscription),
+    progress = vm_table.Progress()
+    found, gaps = vm_table.lookup(args.tracking_id, config.azure or AzureSettings(), tuple(args.subscription),
                              args.now or datetime.now(UTC), progress)
     progress.done()
-    text = {"json": lambda: vms.as_json(found, gaps) + "\n", "csv": lambda: vms.as_csv(found),
-            "table": lambda: vms.as_table(found)}[args.format]()
+    text = {"json": lambda: vm_table.as_json(found, gaps) + "\n", "csv": lambda: vm_table.as_csv(found),
+            "table": lambda: vm_table.as_table(found)}[args.format]()
     sys.stdout.write(text)
     sys.stdout.flush()
     print(f"{len(found)} VM(s) affected by {args.tracking_id}", file=sys.stderr)
     for gap in gaps:
-        print(vms.gap_line(gap), file=sys.stderr)
+        print(vm_table.gap_line(gap), file=sys.stderr)
     return EXIT_UNDELIVERED if gaps else EXIT_OK

@@ -50,13 +50,13 @@ from pathlib import Path
 
 import yaml
 
-from ..digest.settings import DigestSettings, parse_digest
-from ..model import Receiver
-from ..routing import Route, Routes
-from .azure import PUBLIC_ARM, PUBLIC_AUTHORITY, AzureSettings, parse_azure
-from .checks import unknown
-from .receivers import CHANNELS, parse_receiver
-from .routes import parse_tree
+from relay.config.digest import DigestSettings, parse_digest
+from relay.model import Receiver
+from relay.routing import Route, Routes
+from relay.config.azure import PUBLIC_ARM, PUBLIC_AUTHORITY, AzureSettings, parse_azure
+from relay.config.checks import unknown
+from relay.config.receivers import CHANNELS, parse_receiver
+from relay.config.routes import parse_tree
 
 __all__ = ["PUBLIC_ARM", "PUBLIC_AUTHORITY", "AzureSettings", "Config", "ConfigError", "default_config", "load_config",
            "parse_config"]

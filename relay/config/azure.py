@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checks import GUID, unknown
+from relay.config.checks import GUID, unknown
 
 PUBLIC_ARM = "https://management.azure.com"
 PUBLIC_AUTHORITY = "https://login.microsoftonline.com"

@@ -2,9 +2,9 @@
 that holds it), language, kinds, stages and channel options, checked."""
 from __future__ import annotations
 
-from ..model import EventKind, Receiver
-from ..routing import Route
-from .checks import ENV_NAME, NAME, STAGES, unknown, words
+from relay.model import EventKind, Receiver
+from relay.routing import Route
+from relay.config.checks import ENV_NAME, NAME, STAGES, unknown, words
 
 CHANNELS = ("teams", "slack", "email")
 LANGUAGES = ("ja", "en", "both")

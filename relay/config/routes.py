@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from ..model import EventKind
-from ..routing import FIELDS, Condition, RouteNode, region_key
-from .checks import GUID, LEVELS, STAGES, unknown, words
+from relay.model import EventKind
+from relay.routing import FIELDS, Condition, RouteNode, region_key
+from relay.config.checks import GUID, LEVELS, STAGES, unknown, words
 
 _ROUTE_KEYS = {"receiver", "match", "match_re", "continue", "routes"}
 

@@ -1,12 +1,12 @@
 """The digest as an email: text and HTML from templates/digest/, every VM in a CSV attachment (zipped when large)."""
 from __future__ import annotations
 
-from .. import jst
-from ..model import Message, Receiver
-from ..render import LANGUAGES, RenderError
-from ..render.email import Attachment, assemble, vm_csv
-from ..render.markup import FMT, environment
-from .view import DigestView
+from relay.render import times
+from relay.model import Message, Receiver
+from relay.render.markup import LANGUAGES, RenderError
+from relay.render.email import Attachment, assemble, vm_csv
+from relay.render.markup import FMT, environment
+from relay.digest.view import DigestView
 
 
 def digest_message(view: DigestView, receiver: Receiver, key: str) -> Message:
@@ -14,7 +14,7 @@ def digest_message(view: DigestView, receiver: Receiver, key: str) -> Message:
     langs = LANGUAGES.get(receiver.language)
     if langs is None:
         raise RenderError(f"receiver {receiver.name!r}: unknown language {receiver.language!r}")
-    day = f"{jst.to_jst(view.now):%Y%m%d}"
+    day = f"{times.to_jst(view.now):%Y%m%d}"
     attachment = Attachment.csv(f"maintenance-vms-{day}", vm_csv(view, langs), view.now) if view.rows else None
     context = {"d": view, "langs": langs, "attached": attachment.kind if attachment else None}
     text_env, html_env = environment("text"), environment("html")

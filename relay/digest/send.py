@@ -14,18 +14,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .. import jst
-from ..enrich import enrich
-from ..liveness import this_process
-from ..model import Receiver
-from ..pipeline import CLAIM_MARGIN_SECONDS, Relay, send_with_retries
-from .message import digest_message, summary_line
-from .settings import DigestReceiver, DigestSettings
-from .view import build_view, upcoming
+from relay.render import times
+from relay.enrich import enrich
+from relay.runtime.leases import this_process
+from relay.model import Receiver
+from relay.pipeline import CLAIM_MARGIN_SECONDS, Relay, send_with_retries
+from relay.digest.message import digest_message, summary_line
+from relay.config.digest import DigestReceiver, DigestSettings
+from relay.digest.view import build_view, upcoming
 
 log = logging.getLogger("relay.digest")
 
 FIRST_SINCE = timedelta(days=1)  # a receiver's first digest counts changes from a day before it
+
+
+class DigestIncomplete(RuntimeError):
+    """Some receiver's digest could not be sent: the timer's invocation shows as failed."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Outcome:
 
 
 def digest_key(receiver: str, now: datetime) -> str:
-    return f"digest/{receiver}/{jst.to_jst(now):%Y-%m-%d}"
+    return f"digest/{receiver}/{times.to_jst(now):%Y-%m-%d}"
 
 
 def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str, Receiver],

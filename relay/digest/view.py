@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..enrich.arm_ids import id_key
-from ..maintenance import by_urgency, count_by_state, urgency
-from ..model import AffectedVm, Enriched, Event, MaintenanceState, Window
-from ..store import Communication
-from ..views import ITEM_LIMIT, TITLE_LIMIT, VmRow, one_line, portal_link, short_line, shorten
-from .settings import DigestSettings
+from relay.enrich.arm_ids import id_key
+from relay.enrich.state import by_urgency, count_by_state, urgency
+from relay.model import AffectedVm, Enriched, Event, MaintenanceState, Window
+from relay.store import Communication
+from relay.render.view import ITEM_LIMIT, TITLE_LIMIT, VmRow, portal_link, short_line
+from relay.text import one_line, shorten
+from relay.config.digest import DigestSettings
 
 _CLOSED = {"complete": "complete", "completed": "complete", "canceled": "canceled", "cancelled": "canceled"}
 # VMs Azure reboots in their scheduled window unless they are maintained before it.

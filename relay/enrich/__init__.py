@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from ..maintenance import assess, by_urgency
-from ..model import Enriched, Event, Vm
+from relay.enrich.state import assess, by_urgency
+from relay.model import Enriched, Event, Vm
 
 # How a source found the VMs of an event (Enriched.lookup).
 BY_IMPACTED_LIST = "impacted list"  # Azure's impacted resources of the trackingId
@@ -61,6 +61,14 @@ class VmSource(Protocol):
     def affected_vms(self, event: Event) -> VmLookup:
         """The VMs the event hits, how they were found, and what could not be seen."""
         ...
+
+
+
+class NoInventory:
+    """The VM source when none is configured: events are relayed without a VM list."""
+
+    def affected_vms(self, event: Event) -> VmLookup:
+        return VmLookup([], "no inventory")
 
 
 def concerns_vms(event: Event) -> bool:

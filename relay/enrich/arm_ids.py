@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..model import Vm
+from relay.model import Vm
 
 _VM_SHAPE = ("subscriptions", None, "resourcegroups", None, "providers", "microsoft.compute", "virtualmachines", None)
 

@@ -12,8 +12,9 @@ import math
 import threading
 from collections.abc import Mapping
 
-from .. import identity
-from . import Item, Parked
+from relay.runtime import connections
+from relay.inbox import Item, Parked
+from relay.inbox.retry import MAX_TRIES
 
 log = logging.getLogger("relay.inbox")
 
@@ -21,7 +22,6 @@ QUEUE = "relay-inbox"
 MAX_BODY_BYTES = 48 * 1024  # a message holds 64 KiB, and base64 makes 4 characters of every 3 bytes
 LEASE_SECONDS = 300  # a taken message of a worker that died is due again after this
 NEVER_EXPIRES = -1  # the service default drops messages after 7 days
-MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 PEEK_MAX = 32  # the most messages one peek or receive returns
 REPLAY_HOLD_SECONDS = 60  # while replay reads the poison queue, what it read is hidden from other readers
 
@@ -39,7 +39,7 @@ def queue_configured(environ: Mapping[str, str]) -> bool:
     """Whether the connection is set: to a connection string, or (managed identity) through
     `<name>__queueServiceUri` or `<name>__accountName`, with `<name>__credential=managedidentity` and
     `<name>__clientId` for a user-assigned identity."""
-    return identity.configured(environ, connection_name(environ), "queue")
+    return connections.configured(environ, connection_name(environ), "queue")
 
 
 def queue_inbox(environ: Mapping[str, str], queue: str = QUEUE) -> StorageQueueInbox | None:
@@ -49,8 +49,8 @@ def queue_inbox(environ: Mapping[str, str], queue: str = QUEUE) -> StorageQueueI
     name = connection_name(environ)
     if environ.get(name):
         return StorageQueueInbox.from_connection_string(environ[name], queue)
-    return StorageQueueInbox.from_account(identity.account_url(environ, name, "queue"),
-                                          identity.credential(environ, name), queue)
+    return StorageQueueInbox.from_account(connections.account_url(environ, name, "queue"),
+                                          connections.credential(environ, name), queue)
 
 
 class StorageQueueInbox:
@@ -120,7 +120,7 @@ class StorageQueueInbox:
             messages = self._poison.peek_messages(max_messages=min(limit, PEEK_MAX))
         except ResourceNotFoundError:  # nothing was ever poisoned
             return []
-        return [Parked(m.id, m.content.encode("utf-8"), MAX_DEQUEUE_COUNT, None, m.inserted_on)
+        return [Parked(m.id, m.content.encode("utf-8"), MAX_TRIES, None, m.inserted_on)
                 for m in messages]
 
     def poisoned_count(self) -> int:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..enrich.azure.buckets import Bucket
-from ..enrich.azure.throttle import Unavailable
-from ..model import Vm
-from .plan import Group, Plan, Skip, Skipped, groups, scale_set_of
+from relay.enrich.azure.buckets import Bucket
+from relay.enrich.azure.throttle import Unavailable
+from relay.model import Vm
+from relay.maintain.plan import Group, Plan, Skip, Skipped, groups, scale_set_of
 
 UPDATE_VM = (1_500, 500 / 60)  # Compute "Update VM", a subscription: 1,500, refilled 500 a minute
 

@@ -12,10 +12,10 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from ..enrich.arm_ids import id_key, parse_vm_id, vm_from_id
-from ..enrich.azure import compute, graph
-from ..maintenance import assess
-from ..model import AffectedVm, Vm
+from relay.enrich.arm_ids import id_key, parse_vm_id, vm_from_id
+from relay.enrich.azure import compute, graph
+from relay.enrich.state import assess
+from relay.model import AffectedVm, Vm
 
 log = logging.getLogger("relay.maintain")
 

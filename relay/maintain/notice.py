@@ -9,15 +9,12 @@ from __future__ import annotations
 import base64
 import getpass
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..model import Event, EventKind, Vm
-from ..render.markup import macros, plain
-from .execute import Outcome, Result
-from .plan import Skipped
-
-LIST_LIMIT = 20  # VMs named a list; the rest are counted
+from relay.maintain.execute import Outcome, Result
+from relay.maintain.plan import Skipped
+from relay.model import Event, EventKind, SelfServiceRun, Vm
 
 
 @dataclass(frozen=True)
@@ -31,48 +28,42 @@ class Run:
 
 
 def started(run: Run, at: datetime) -> Event:
-    wording = macros("text", "common/maintain.j2")
-    names, more = _few([vm.name for vm in run.vms])
-    body = wording.started_body(len(run.vms), run.by, run.tracking_id, names, more, run.waves, run.max_parallel, at)
-    return _event(run, "started", plain(wording.started_title(len(run.vms))), plain(body), at)
+    return _event(run, _notice(run, "started", at))
 
 
 def finished(run: Run, results: list[Result], skipped: list[Skipped], at: datetime) -> Event:
-    wording = macros("text", "common/maintain.j2")
-    completed, completed_more = _few([r.vm.name for r in results if r.outcome is Outcome.COMPLETED])
-    failed, failed_more = _few([(r.vm.name, r.message) for r in results if r.outcome is not Outcome.COMPLETED])
-    passed, passed_more = _few([(s.vm.name, s.reason.value) for s in skipped])
-    title = wording.finished_title(len(completed) + completed_more, len(failed) + failed_more)
-    body = wording.finished_body(run.by, run.tracking_id, completed, completed_more, failed, failed_more,
-                                 passed, passed_more, at)
-    return _event(run, "finished", plain(title), plain(body), at)
+    return _event(run, replace(
+        _notice(run, "finished", at),
+        completed=tuple(r.vm.name for r in results if r.outcome is Outcome.COMPLETED),
+        failed=tuple((r.vm.name, r.message) for r in results if r.outcome is not Outcome.COMPLETED),
+        skipped=tuple((s.vm.name, s.reason.value) for s in skipped),
+    ))
 
 
 def interrupted(run: Run, at: datetime) -> Event:
     """The run was stopped (Ctrl-C) while operations it started may still be going on in Azure."""
-    wording = macros("text", "common/maintain.j2")
-    names, more = _few([vm.name for vm in run.vms])
-    body = wording.interrupted_body(run.by, run.tracking_id, names, more, at)
-    return _event(run, "interrupted", plain(wording.interrupted_title(len(run.vms))), plain(body), at)
+    return _event(run, _notice(run, "interrupted", at))
 
 
-def _event(run: Run, phase: str, title: str, body: str, at: datetime) -> Event:
+def _notice(run: Run, phase: str, at: datetime) -> SelfServiceRun:
+    return SelfServiceRun(phase=phase, by=run.by, tracking_id=run.tracking_id, at=at,
+                          started=tuple(vm.name for vm in run.vms), waves=run.waves, max_parallel=run.max_parallel)
+
+
+def _event(run: Run, notice: SelfServiceRun) -> Event:
     return Event(
         kind=EventKind.RELAY,
         schema="relay",
-        title=title,
-        communication=body,
+        title="",
+        communication="",
         tracking_id=run.tracking_id,
-        event_data_id=f"maintain-{run.id}-{phase}",
-        status=f"self-service-{phase}",  # names the outbox file: the two notices of a run share a time
+        event_data_id=f"maintain-{run.id}-{notice.phase}",
+        status=f"self-service-{notice.phase}",  # names the outbox file: the two notices of a run share a time
         subscription_ids=tuple(sorted({vm.subscription_id.lower() for vm in run.vms})),
         regions=tuple(sorted({vm.location for vm in run.vms if vm.location})),
-        event_time=at,
+        event_time=notice.at,
+        notice=notice,
     )
-
-
-def _few(items: list) -> tuple[list, int]:
-    return items[:LIST_LIMIT], max(0, len(items) - LIST_LIMIT)
 
 
 def operator(token: str | None) -> str:

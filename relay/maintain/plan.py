@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..maintenance import by_urgency
-from ..model import AffectedVm, MaintenanceState, Risk, Vm
+from relay.enrich.state import by_urgency
+from relay.model import AffectedVm, MaintenanceState, Risk, Vm
 
 Group = tuple[str, ...]
 

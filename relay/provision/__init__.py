@@ -17,10 +17,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import AzureSettings
-from ..redact import redact
-from .plan import CREATE, UNCHANGED, Change, compare
-from .wanted import RESOURCE_GROUP, Options, Resource, resources
+from relay.config import AzureSettings
+from relay.runtime.redact import redact
+from relay.provision.plan import CREATE, UNCHANGED, Change, compare
+from relay.provision.wanted import RESOURCE_GROUP, Options, Resource, resources
 
 BUDGET_SECONDS = 300.0  # the whole run; ARM answers each of these calls within seconds
 Progress = Callable[[str], None]
@@ -45,9 +45,9 @@ def provision(settings: AzureSettings, options: Options, subscriptions: list[str
 
 
 async def _all(settings, options, subscriptions, dry_run, progress, credential, connection_verify) -> list[Outcome]:
-    from ..backfill.read import Clients
-    from ..enrich.azure.clients import default_credential
-    from ..enrich.azure.throttle import Throttle
+    from relay.backfill.read import Clients
+    from relay.enrich.azure.clients import default_credential
+    from relay.enrich.azure.throttle import Throttle
 
     credential = credential or default_credential(settings, connection_verify)
     async with Clients(settings, credential, Throttle(BUDGET_SECONDS), connection_verify) as azure:
@@ -55,7 +55,7 @@ async def _all(settings, options, subscriptions, dry_run, progress, credential, 
 
 
 async def _one(azure, options: Options, subscription: str, dry_run: bool, progress: Progress) -> Outcome:
-    from . import arm
+    from relay.provision import arm
 
     outcome = Outcome(subscription)
     step, writing, group_missing = None, False, None
@@ -87,7 +87,7 @@ async def _one(azure, options: Options, subscription: str, dry_run: bool, progre
 def reason(error: BaseException, step: Resource | None, writing: bool, group_may_be_missing: bool,
            resource_group: str) -> str:
     """Why a subscription failed, in a few words; for a refusal, the role that is missing."""
-    from ..backfill.read import reason as read_reason
+    from relay.backfill.read import reason as read_reason
 
     status = getattr(error, "status_code", None)
     if status == 403:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ..backfill.read import Clients
-from .plan import Change
-from .wanted import ACTION_GROUP, RESOURCE_GROUP, Resource
+from relay.backfill.read import Clients
+from relay.provision.plan import Change
+from relay.provision.wanted import ACTION_GROUP, RESOURCE_GROUP, Resource
 
 _GROUPS_API = "2024-03-01"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .wanted import Resource
+from relay.provision.wanted import Resource
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 _CASELESS = {"location", "actionGroupId", "scopes"}  # ARM ids and locations: any letter case

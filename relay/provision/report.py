@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import Outcome
-from .plan import CREATE, UNCHANGED, UPDATE, Change
-from .wanted import Options, resources
+from relay.provision import Outcome
+from relay.provision.plan import CREATE, UNCHANGED, UPDATE, Change
+from relay.provision.wanted import Options, resources
 
 COLUMNS = ("SUBSCRIPTION", "RESOURCE", "NAME", "RESULT")
 _DONE = {CREATE: "created", UPDATE: "updated"}

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..redact import redact
+from relay.runtime.redact import redact
 
 RESOURCE_GROUP, ACTION_GROUP, SERVICE_HEALTH, RESOURCE_HEALTH = (
     "resource group", "action group", "service health rule", "resource health rule")

@@ -5,26 +5,23 @@
 Wording lives in templates/ (common/ for labels and sentences every channel shares, then teams/, slack/,
 email/). Python here decides layout and size, never words:
 
+    view.py      what a notification says, as plain facts every channel shares (no wording)
+    times.py     JST with weekday and UTC beside, in Japanese or English
     markup.py    each channel's escaping, and the Jinja environments that apply it
+    notices.py   the relay's own notices worded in the receiver's languages (templates/notices/)
     budget.py    fitting the most urgent VMs into a channel's size limits
     teams.py     Adaptive Card in a Workflows envelope, ≤ 24 KiB
     slack.py     Block Kit: ≤ 50 blocks, ≤ 3,000 characters a section, ≤ 12,000 characters of blocks
     email.py     text and HTML, ≤ 50 rows in the body, a CSV of every VM attached
+    sanitize.py  Azure's HTML made safe for an email
 """
 from __future__ import annotations
 
-from ..model import Message, Notification, Receiver
-from ..views import View, build_view
-
-LANGUAGES = {"ja": ("ja",), "en": ("en",), "both": ("ja", "en")}
-
-
-class RenderError(ValueError):
-    """The receiver asks for something render cannot produce (unknown channel or language)."""
-
-
-# The channel modules import RenderError from this package, so they load once it is defined.
-from . import email, slack, teams  # noqa: E402
+from relay.model import Message, Notification, Receiver
+from relay.render import email, slack, teams
+from relay.render.markup import LANGUAGES, RenderError
+from relay.render.notices import worded
+from relay.render.view import View, build_view
 
 _BUILDERS = {"teams": teams.message, "slack": slack.message, "email": email.message}
 
@@ -38,6 +35,8 @@ def render(notification: Notification, receiver: Receiver) -> Message:
     if builder is None:
         raise RenderError(f"receiver {receiver.name!r}: unknown channel {receiver.channel!r}")
     view = build_view(notification)
+    if view.notice is not None:
+        view = worded(view, langs)
     content_type, body = builder(view, langs, receiver)
     return Message(
         receiver=receiver,

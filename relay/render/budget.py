@@ -9,7 +9,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ..views import View, shorten
+from relay.render.view import View
+from relay.text import shorten
 
 P = TypeVar("P")
 

@@ -13,11 +13,12 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from .. import jst
-from ..model import Receiver
-from ..views import View, shorten
-from .markup import FMT, environment, macros
-from .sanitize import safe_html
+from relay.render import times
+from relay.model import Receiver
+from relay.render.view import View
+from relay.text import shorten
+from relay.render.markup import FMT, environment, macros
+from relay.render.sanitize import safe_html
 
 EMAIL_MAX_ROWS = 50
 EMAIL_COMMUNICATION = 20_000
@@ -39,7 +40,7 @@ class Attachment:
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
             # dated in JST, as people unpacking it read it; no other varying field, so the same email is the same bytes
-            archive.writestr(zipfile.ZipInfo(f"{stem}.csv", jst.to_jst(now).timetuple()[:6]), data,
+            archive.writestr(zipfile.ZipInfo(f"{stem}.csv", times.to_jst(now).timetuple()[:6]), data,
                              compress_type=zipfile.ZIP_DEFLATED)
         return cls(f"{stem}.zip", out.getvalue(), True)
 
@@ -148,10 +149,10 @@ def vm_csv(view: View, langs: tuple[str, ...]) -> bytes:
                 _csv_safe(row.subscription_id),
                 _csv_safe(row.location),
                 state_labels[row.state],
-                jst.iso_utc(self_service.start) if self_service else "",
-                jst.iso_utc(self_service.end) if self_service else "",
-                jst.iso_utc(scheduled.start) if scheduled else "",
-                jst.iso_utc(scheduled.end) if scheduled else "",
+                times.iso_utc(self_service.start) if self_service else "",
+                times.iso_utc(self_service.end) if self_service else "",
+                times.iso_utc(scheduled.start) if scheduled else "",
+                times.iso_utc(scheduled.end) if scheduled else "",
                 "; ".join(risks),
                 _csv_safe(row.last_attempt),
             ]

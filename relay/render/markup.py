@@ -18,11 +18,16 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from .. import jst
-from ..views import shorten
-from . import RenderError
+from relay.render import times
+from relay.text import shorten
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+LANGUAGES = {"ja": ("ja",), "en": ("en",), "both": ("ja", "en")}  # a receiver's `language`: what it reads, in order
+
+
+class RenderError(ValueError):
+    """The receiver asks for something render cannot produce (unknown channel or language)."""
+
 
 # ---------------------------------------------------------------------------------------------------
 # Escaping: what payload text becomes in each channel's markup.
@@ -107,13 +112,13 @@ def _filters(escape: Callable[[str], str] | None) -> dict[str, Callable[..., Any
         return Markup(separator.join(i if isinstance(i, Markup) else escape(str(i)) for i in items))
 
     return {
-        "window_both": jst.format_window_both,
-        "window": jst.format_window,
-        "window_utc": jst.format_window_utc,
-        "time_both": jst.format_time_both,
-        "time": jst.format_time,
-        "countdown": jst.format_countdown,
-        "iso_utc": jst.iso_utc,
+        "window_both": times.format_window_both,
+        "window": times.format_window,
+        "window_utc": times.format_window_utc,
+        "time_both": times.format_time_both,
+        "time": times.format_time,
+        "countdown": times.format_countdown,
+        "iso_utc": times.iso_utc,
         "num": _number,
         "short_id": _short_id,
         "shorten": shorten,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from ..model import Event, EventKind, PriorNotice, SendResult, Window
+from relay.model import Event, EventKind, PriorNotice, SendResult, Window
 
 
 class Seen(StrEnum):
@@ -118,7 +118,7 @@ class Ledger(Protocol):
         """May `holder` send this notification to this receiver now? True, and held for lease_seconds, when
         no final delivery is recorded and no other holder's claim is live; False otherwise. The holder
         itself may claim again (renew). A claim whose holder was a process of this machine that has died
-        is not live (relay/liveness.py). record_delivery releases the claim."""
+        is not live (relay/runtime/leases.py). record_delivery releases the claim."""
 
     def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None:
         """Mark the delivery (final when it worked or can never work) and release its claim.

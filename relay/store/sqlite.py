@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..liveness import died_here
-from ..model import Event, EventKind, PriorNotice, SendResult, Window
-from ..sqlitedb import connect
-from . import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
+from relay.runtime.leases import died_here
+from relay.model import Event, EventKind, PriorNotice, SendResult, Window
+from relay.runtime.sqlite import connect
+from relay.store import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS communications (

@@ -10,6 +10,6 @@
 
 Nothing here is imported until Azure is used: the Function App starts without the management SDKs.
 """
-from .source import AzureVmSource
+from relay.enrich.azure.source import AzureVmSource
 
 __all__ = ["AzureVmSource"]

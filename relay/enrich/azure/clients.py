@@ -13,8 +13,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from ...config import PUBLIC_AUTHORITY, AzureSettings
-from .throttle import CONCURRENCY, Throttle, policy
+from relay.config import PUBLIC_AUTHORITY, AzureSettings
+from relay.enrich.azure.throttle import CONCURRENCY, Throttle, policy
 
 USER_AGENT = "azure-maintenance-relay"
 _MICROSOFT_AUTHORITIES = ("login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn")

@@ -6,7 +6,7 @@ subscription when Resource Graph failed. Pages follow nextLink.
 """
 from __future__ import annotations
 
-from .graph import SCALE_SET_TYPE, SCALE_SET_VM_TYPE, VM_TYPE
+from relay.enrich.azure.graph import SCALE_SET_TYPE, SCALE_SET_VM_TYPE, VM_TYPE
 
 _TYPES = (VM_TYPE, SCALE_SET_TYPE, SCALE_SET_VM_TYPE)
 

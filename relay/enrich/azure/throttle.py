@@ -30,8 +30,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 
-from .. import FAILED, THROTTLED, TIMEOUT
-from .buckets import Bucket, Window
+from relay.enrich import FAILED, THROTTLED, TIMEOUT
+from relay.enrich.azure.buckets import Bucket, Window
 
 RETRIES = 3  # for 5xx, 408 and dropped connections; a 429 is retried for as long as the budget allows
 CONCURRENCY = 64  # calls in flight at once

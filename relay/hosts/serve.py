@@ -16,15 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from .alerts import MAX_BYTES
-from .inbox.sqlite import SqliteInbox
-from .ingest import ALERTS, SCHEDULED_EVENTS, Reply, authenticate, ingest, problem, too_large
-from .pipeline import Relay
-from . import worker
-from .poison import announce_parked
+from relay.alerts import MAX_BYTES
+from relay.inbox.sqlite import SqliteInbox
+from relay.hosts.intake import ALERTS, SCHEDULED_EVENTS, Reply, authenticate, ingest, problem, too_large
+from relay.pipeline import Relay
+from relay.hosts import worker
+from relay.hosts.parked import announce_parked
 
 if TYPE_CHECKING:
-    from .auth.entra import EntraCheck
+    from relay.auth.entra import EntraCheck
 
 log = logging.getLogger("relay.serve")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .model import AffectedVm, MaintenanceState, RedeployStatus, Risk, Vm
+from relay.model import AffectedVm, MaintenanceState, RedeployStatus, Risk, Vm
 
 _COMPLETED = "maintenancecompleted"
 _RETRY_LATER = "retrylater"

@@ -1,4 +1,6 @@
-"""Wiring: builds a Relay (ledger, VM source, channels) from the config and command-line overrides."""
+"""Wiring: builds a Relay (ledger, VM source, channels) and an inbox from the config, the environment and
+command-line overrides. Only the hosts' composition roots use it: relay.hosts.function (the Function App)
+and the commands in relay.cli; everything below them is handed what it needs."""
 from __future__ import annotations
 
 import os
@@ -7,23 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import identity
-from .app_settings import config_from_environment
-from .channels import channel_for
-from .config import Config, default_config
-from .enrich import VmLookup, VmSource
-from .enrich.inventory import Inventory
-from .model import Event
-from .pipeline import Relay
-from .store import Ledger
-from .store.sqlite import SqliteLedger
-
-
-class NoInventory:
-    """The VM source when none is configured: events are relayed without a VM list."""
-
-    def affected_vms(self, event: Event) -> VmLookup:
-        return VmLookup([], "no inventory")
+from relay.runtime import connections
+from relay.channels import channel_for
+from relay.config import Config, default_config
+from relay.enrich import NoInventory, VmSource
+from relay.enrich.inventory import Inventory
+from relay.pipeline import Relay
+from relay.store import Ledger
+from relay.store.sqlite import SqliteLedger
 
 
 def vm_source(config: Config, inventory: Path | None = None) -> VmSource:
@@ -34,7 +27,7 @@ def vm_source(config: Config, inventory: Path | None = None) -> VmSource:
         return Inventory.load(inventory or config.inventory)
     if config.azure is None:
         return NoInventory()
-    from .enrich.azure import AzureVmSource
+    from relay.enrich.azure import AzureVmSource
 
     return AzureVmSource(config.azure)
 
@@ -46,15 +39,15 @@ def open_ledger(path: Path, environ: Mapping[str, str]) -> Ledger:
     """Table Storage when RELAY_TABLES_CONNECTION holds a connection string, or names the account as an
     identity-based connection (RELAY_TABLES_CONNECTION__tableServiceUri, __credential, __clientId);
     RELAY_TABLE: the table, default relayledger. Else the SQLite file."""
-    if not identity.configured(environ, TABLES, "table"):
+    if not connections.configured(environ, TABLES, "table"):
         return SqliteLedger(path)
-    from .store.tables import TableLedger
+    from relay.store.tables import TableLedger
 
     table = environ.get("RELAY_TABLE", "relayledger")
     if environ.get(TABLES):
         return TableLedger.from_connection_string(environ[TABLES], table=table)
-    return TableLedger.from_endpoint(identity.account_url(environ, TABLES, "table"),
-                                     identity.credential(environ, TABLES), table=table)
+    return TableLedger.from_endpoint(connections.account_url(environ, TABLES, "table"),
+                                     connections.credential(environ, TABLES), table=table)
 
 
 LOCAL_INBOX = Path(".relay/inbox.sqlite")
@@ -63,8 +56,8 @@ LOCAL_INBOX = Path(".relay/inbox.sqlite")
 def open_inbox(path: Path | None, environ: Mapping[str, str]):
     """The inbox a command reads or fills: the SQLite file when one is named; else the Storage Queue when
     the environment configures one (as in the Function App); else the file `relay serve` reads."""
-    from .inbox.sqlite import SqliteInbox
-    from .inbox.storage import queue_inbox
+    from relay.inbox.sqlite import SqliteInbox
+    from relay.inbox.storage import queue_inbox
 
     if path is None and (queue := queue_inbox(environ)) is not None:
         return queue
@@ -100,19 +93,16 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
     return relay
 
 
-def from_environment(environ: dict[str, str]) -> Relay:
-    """The Relay of a Function App: RELAY_CONFIG (YAML path), RELAY_INVENTORY, RELAY_LEDGER, RELAY_OUTBOX,
-    RELAY_TABLES_CONNECTION (the ledger on Table Storage).
+def function_relay(config: Config | None, environ: Mapping[str, str]) -> Relay:
+    """The Relay of a Function App: its config (RELAY_CONFIG; None when unset), and RELAY_INVENTORY,
+    RELAY_LEDGER, RELAY_OUTBOX, RELAY_TABLES_CONNECTION (the ledger on Table Storage).
 
     The app's own folder is read-only once deployed, so without a config the ledger and outbox go to
     the instance's temporary folder.
     """
     import tempfile
 
-    loaded = config_from_environment(environ)
-    configured = loaded is not None
-    config = loaded or default_config()
-    scratch = None if configured else Path(tempfile.gettempdir()) / "relay"
+    scratch = None if config is not None else Path(tempfile.gettempdir()) / "relay"
 
     def path(name: str, default: Path | None) -> Path | None:
         return Path(environ[name]) if environ.get(name) else default
@@ -122,4 +112,4 @@ def from_environment(environ: dict[str, str]) -> Relay:
         ledger=path("RELAY_LEDGER", scratch and scratch / "ledger.sqlite"),
         outbox=path("RELAY_OUTBOX", scratch and scratch / "outbox"),
     )
-    return open_relay(config, paths, environ=environ)
+    return open_relay(config or default_config(), paths, environ=environ)

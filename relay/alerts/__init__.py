@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NoReturn
 
-from .model import Event, EventKind, ResourceHealthChange, Window
-from .safetext import html_to_text, looks_like_html, one_line
+from relay.model import Event, EventKind, ResourceHealthChange, Window
+from relay.text import html_to_text, looks_like_html, one_line
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 64
@@ -73,7 +73,7 @@ class PayloadError(ValueError):
 def parse_alert(raw: bytes | str) -> Event:
     """Read one alert body (or an agent's Scheduled Event report) into an Event. Raises PayloadError, and nothing
     else, for any input."""
-    from .scheduled_events import is_scheduled_event, read_scheduled_event  # it reads with this module's helpers
+    from relay.alerts.scheduled_event import is_scheduled_event, read_scheduled_event  # it reads with this module's helpers
 
     notes = _Notes()
     root = _Node(_load_document(raw), "$", notes)

@@ -1,18 +1,17 @@
-"""Moves alerts from the inbox through the pipeline, retrying what may still succeed."""
+"""`relay serve`'s worker: moves alerts from the inbox through the pipeline, trying each again what may still
+succeed, as often and as far apart as the Function App's queue (relay.inbox.retry), then parking it."""
 from __future__ import annotations
 
 import logging
 import threading
 
-from .alerts import PayloadError
-from .inbox import Inbox, Item
-from .pipeline import Outcome, Relay, process
-from .poison import tell_operations
+from relay.alerts import PayloadError
+from relay.hosts.parked import tell_operations
+from relay.inbox import Inbox, Item
+from relay.inbox.retry import MAX_TRIES, RETRY_SECONDS
+from relay.pipeline import Outcome, Relay, process
 
 log = logging.getLogger("relay.worker")
-
-MAX_TRIES = 8
-BACKOFF_SECONDS = (5, 30, 60, 300, 600, 1800, 3600)
 
 
 def handle_next(inbox: Inbox, relay: Relay) -> Outcome | None:
@@ -30,8 +29,7 @@ def handle_next(inbox: Inbox, relay: Relay) -> Outcome | None:
         _again(inbox, item, relay, f"{type(e).__name__}")
         return None
     if outcome.retryable:
-        failed = sorted(d.receiver for d in outcome.deliveries if not d.result.ok and d.result.retryable)
-        _again(inbox, item, relay, f"not delivered to {', '.join(failed)}")
+        _again(inbox, item, relay, outcome.why_retry)
     else:
         inbox.done(item.id)
     return outcome
@@ -41,7 +39,7 @@ def _again(inbox: Inbox, item: Item, relay: Relay, reason: str) -> None:
     if item.attempts + 1 >= MAX_TRIES:
         _give_up(inbox, item, relay, reason)
     else:
-        inbox.retry_later(item.id, BACKOFF_SECONDS[min(item.attempts, len(BACKOFF_SECONDS) - 1)])
+        inbox.retry_later(item.id, RETRY_SECONDS)
 
 
 def _give_up(inbox: Inbox, item: Item, relay: Relay, reason: str) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from relay.render.markup import TEMPLATES
+
 
 
 @dataclass

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from .config import AzureSettings
-from .enrich import Gap
-from .enrich.azure import AzureVmSource
-from .jst import to_jst
-from .maintenance import assess, by_urgency
-from .model import AffectedVm, Window
+from relay.config import AzureSettings
+from relay.enrich import Gap
+from relay.enrich.azure import AzureVmSource
+from relay.render.times import to_jst
+from relay.enrich.state import assess, by_urgency
+from relay.model import AffectedVm, Window
 
 COLUMNS = ("name", "resource group", "subscription", "state", "self-service deadline (JST)",
            "scheduled window (JST)", "risks")
@@ -92,7 +92,7 @@ def text_table(columns: tuple[str, ...], rows: list[dict]) -> str:
 
 def gap_line(gap: Gap) -> str:
     """The gap as the messages say it, in English."""
-    from .render.markup import macros
+    from relay.render.markup import macros
 
     return "incomplete: " + str(macros("text", "common/text.j2").gap(gap, "en"))
 

@@ -1,6 +1,6 @@
 """The agent's report of a Scheduled Event (relay/agent/wire.py) → Event. Parsing only, no I/O.
 
-relay/alerts.py's parse_alert hands a body whose schemaId is `relay/scheduledEvent` to `read_scheduled_event`,
+relay/alerts/__init__.py's parse_alert hands a body whose schemaId is `relay/scheduledEvent` to `read_scheduled_event`,
 so the report takes the alerts' way through the inbox and the pipeline. As there, what makes the report
 unusable is a *problem* (no VM name, no EventId, EventType or EventStatus), reported with its JSON path; a
 malformed optional field is a *warning* and read as unknown. The event's fields are Azure's own
@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from .agent.wire import SCHEMA_ID
-from .alerts import _expected, _Node, _subscription_ids, _unique
-from .model import Event, EventKind, ResourceHealthChange, ScheduledEvent, Window
+from relay.agent.wire import SCHEMA_ID
+from relay.alerts import _expected, _Node, _subscription_ids, _unique
+from relay.model import Event, EventKind, ResourceHealthChange, ScheduledEvent, Window
 
 EVENT_TYPES = ("Freeze", "Reboot", "Redeploy", "Preempt", "Terminate")
 EVENT_STATUSES = ("Scheduled", "Started")

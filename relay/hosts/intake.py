@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import telemetry
-from .alerts import MAX_BYTES, PayloadError, parse_alert
-from .model import Event, EventKind
+from relay.runtime import telemetry
+from relay.alerts import MAX_BYTES, PayloadError, parse_alert
+from relay.inbox.storage import StorageQueueInbox, fits
+from relay.model import Event, EventKind
 
 if TYPE_CHECKING:
-    from .auth.entra import EntraCheck
+    from relay.auth.entra import EntraCheck
 
 log = logging.getLogger("relay.ingest")
 
@@ -57,7 +58,7 @@ def authenticate(entra: Callable[[], EntraCheck | None], authorization: str | No
     """None when the call may go on: no token is required, or it carries a good one. Else the answer,
     to send without reading the body: 401/403, or 503 when the settings are half set or wrong, or the tenant's
     keys cannot be fetched (the sender retries). One log line says why, never with the token."""
-    from .auth import SettingsError
+    from relay.auth import SettingsError
 
     if endpoint != ALERTS:  # the check admits the Action Groups app only; the VMs' agents send the function key
         return None
@@ -83,9 +84,9 @@ def authenticate(entra: Callable[[], EntraCheck | None], authorization: str | No
 def _describe(error: Exception) -> str:
     """Our own setup errors say what to fix; anything else is named by type only, since its text may
     carry a connection string or webhook URL."""
-    from .channels import ChannelUnavailable
-    from .config import ConfigError
-    from .enrich.inventory import InventoryError
+    from relay.channels import ChannelUnavailable
+    from relay.config import ConfigError
+    from relay.enrich.inventory import InventoryError
 
     if isinstance(error, (ConfigError, InventoryError, ChannelUnavailable)):
         return f"{type(error).__name__}: {error}"
@@ -96,7 +97,7 @@ def endpoint_for(event: Event) -> str:
     return SCHEDULED_EVENTS if event.kind is EventKind.SCHEDULED else ALERTS
 
 
-def ingest(body: bytes, keep: Callable[[bytes, Event], str], endpoint: str = ALERTS) -> Reply:
+def ingest(body: bytes, keep: Keep, endpoint: str = ALERTS) -> Reply:
     """Check the body, hand it to `keep` (inbox or inline processing), and say how it went. Each endpoint
     takes its own kind of body only: a VM's agent key cannot post Service Health alerts, nor the reverse."""
     if len(body) > MAX_BYTES:
@@ -126,35 +127,17 @@ def ingest(body: bytes, keep: Callable[[bytes, Event], str], endpoint: str = ALE
     })
 
 
-class NotYetDelivered(RuntimeError):
-    """Inline processing could not deliver everything; the sender should try again later."""
+Keep = Callable[[bytes, Event], str]  # keeps an accepted alert (inbox, or relayed at once); returns its id
 
 
-def process_inline(relay) -> Callable[[bytes, Event], str]:
-    """A `keep` that relays at once (no queue): a retryable failure becomes a 503 so the sender retries."""
-    from .pipeline import process_event
+def keep_in_queue(inbox: StorageQueueInbox, inline: Callable[[], Keep]) -> Keep:
+    """Put the alert on the Storage Queue. One too large for a queue message is relayed at once instead, by
+    the keep `inline` makes (as without a queue), rather than refused and lost."""
 
     def keep(body: bytes, event: Event) -> str:
-        outcome = process_event(event, relay)
-        if outcome.retryable:
-            raise NotYetDelivered(event.dedup_key)
-        return event.dedup_key
+        if fits(body):
+            return inbox.put(body)
+        log.warning("alert %s (%d bytes) is too large for a queue message; relaying it now", event.dedup_key, len(body))
+        return inline()(body, event)
 
     return keep
-
-
-def keeper_for(environ: Mapping[str, str]) -> Callable[[bytes, Event], str]:
-    """Where the Function's intake keeps accepted alerts: the Storage Queue when one is configured (the
-    queue trigger relays them), else nowhere — they are relayed at once."""
-    import functools
-
-    from .app import from_environment
-    from .inbox.storage import queue_inbox
-
-    relay = functools.cache(lambda: from_environment(dict(environ)))
-    inbox = queue_inbox(environ)
-    if inbox is None:
-        return process_inline(relay())
-    from .queue_processing import keep_in_queue
-
-    return keep_in_queue(inbox, relay)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .model import Window
+from relay.model import Window
 
 JST = ZoneInfo("Asia/Tokyo")
 

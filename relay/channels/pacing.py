@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .channels import RateLimit
+from relay.channels import RateLimit
 
 
 class Pacer:

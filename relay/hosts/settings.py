@@ -2,13 +2,12 @@
 start-up to decide which triggers to register, before anything else loads."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import Config, load_config
+from relay.config import Config, load_config
 
-APP_ROOT = Path(__file__).resolve().parent.parent  # where function_app.py is, as deployed
+APP_ROOT = Path(__file__).resolve().parents[2] # where function_app.py is, as deployed
 
 
 def config_from_environment(environ: Mapping[str, str]) -> Config | None:
@@ -16,11 +15,4 @@ def config_from_environment(environ: Mapping[str, str]) -> Config | None:
     own folder, where a deployment puts the file, whatever the worker's working directory."""
     if not environ.get("RELAY_CONFIG"):
         return None
-    return _load(APP_ROOT / environ["RELAY_CONFIG"])
-
-
-@functools.cache
-def _load(path: Path) -> Config:
-    # Read once a process: the app decides which triggers to register from it, and each trigger's relay is
-    # built from it again. A deployment that changes the file restarts the app.
-    return load_config(path)
+    return load_config(APP_ROOT / environ["RELAY_CONFIG"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..model import Receiver
+from relay.model import Receiver
 
 
 _KEYS = {"receivers", "team_tag", "all_clear", "horizon_days", "deadline_days"}

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.safetext import html_to_text, one_line
+from relay.text import html_to_text, one_line
 
 
 @pytest.mark.parametrize(

@@ -3,68 +3,29 @@
 `build_view(notification)` turns the model into plain facts: which kind of message this is, what
 changed since the last one, how many VMs are in which state, which advice applies, the portal link.
 It decides nothing about wording or layout (templates/) and nothing about escaping or size (relay/render/).
-Text from the payload is cleaned here of what no channel should ever carry (control and bidi
-characters, lone surrogates) but is otherwise left as it came: each channel escapes it for itself.
+Text from the payload is cleaned here (relay.text) of what no channel should ever carry, but is otherwise
+left as it came: each channel escapes it for itself.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from .enrich import Gap
-from .maintenance import count_by_state
-from .model import (AffectedVm, EventKind, MaintenanceState, Notification, ResourceHealthChange, Risk, ScheduledEvent,
-                    Window)
+from relay.enrich import Gap
+from relay.text import clean, one_line, shorten
+from relay.enrich.state import count_by_state
+from relay.model import (AffectedVm, EventKind, MaintenanceState, Notification, RelayNotice, ResourceHealthChange,
+                         Risk, ScheduledEvent, Window)
 
 _URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
 _RETRY = (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER)  # a self-service attempt failed
-_UNSAFE_CHARS = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f"  # controls other than tab and newline
-    "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # direction marks and overrides (text that reads backwards)
-    "\ud800-\udfff]"  # lone surrogates (valid in Python strings, not in UTF-8)
-)
-_BLANK_RUNS = re.compile(r"\n{3,}")
-_SPACES = re.compile(r"\s+")
 # Azure's own values are far shorter; these only stop a hostile payload from taking over a message.
 TITLE_LIMIT = 250
 NAME_LIMIT = 200  # names, ids, tracking id, lookup
 LIST_LIMIT = 12  # services, regions
 ITEM_LIMIT = 80
 ATTEMPT_LIMIT = 160  # Azure's message about a failed self-service attempt
-
-
-def clean(text: str | None) -> str:
-    """Payload text as every channel may carry it: no control or bidi characters, no lone surrogates."""
-    if not text:
-        return ""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _BLANK_RUNS.sub("\n\n", _UNSAFE_CHARS.sub("", text)).strip()
-
-
-def one_line(text: str | None) -> str:
-    """Payload text for a single line (names, ids, titles): cleaned, whitespace runs as one space."""
-    if not text:
-        return ""
-    if text.isprintable() and "  " not in text and text.strip() == text:
-        return text  # the common case, checked cheaply: 10,000 VMs make 40,000 of these
-    return _SPACES.sub(" ", clean(text)).strip()
-
-
-def shorten(text: str, limit: int, ellipsis: str = "…") -> str:
-    """At most `limit` characters, cut at a line or word end when one is near, marked with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    if limit <= len(ellipsis):
-        return ellipsis[:limit]
-    cut = text[: limit - len(ellipsis)]
-    for boundary in ("\n", "。", ". ", " "):
-        at = cut.rfind(boundary)
-        if at >= len(cut) * 0.8:
-            cut = cut[: at + len(boundary)]
-            break
-    return cut.rstrip() + ellipsis
 
 
 def short_line(text: str | None, limit: int = NAME_LIMIT) -> str:
@@ -223,6 +184,7 @@ class View:
     first_deadline: datetime | None  # the nearest self-service deadline among the VMs
     resource: ResourceView | None
     scheduled: ScheduledView | None = None
+    notice: RelayNotice | None = None  # a relay notice: render words it from templates/notices/
 
     @property
     def total(self) -> int:
@@ -312,6 +274,7 @@ def build_view(notification: Notification) -> View:
         first_deadline=min(deadlines) if deadlines else None,
         resource=resource,
         scheduled=ScheduledView.of(event.scheduled) if event.scheduled else None,
+        notice=event.notice,
     )
 
 
