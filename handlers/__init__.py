@@ -6,4 +6,5 @@ relay.hosts.function.FunctionHost and maps the result to what the Functions host
     poison.py    every 15 minutes: announce what the host parked with nobody told
     backfill.py  every 15 minutes: the alerts Azure has and the relay never got
     digest.py    00:00 UTC (09:00 JST): the managers' digest
+    timer.py     what the three timers share
 """

@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from handlers.timer import timer_blueprint
 from relay.hosts.function import FunctionHost
 
 SCHEDULE = "0 */15 * * * *"  # NCRONTAB with seconds: at :00, :15, :30 and :45
 
 
 def blueprint(host: FunctionHost) -> func.Blueprint:
-    bp = func.Blueprint()
-
-    @bp.function_name("backfill")
-    @bp.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False)
-    def backfill(timer: func.TimerRequest) -> None:
-        host.backfill()
-
-    return bp
+    return timer_blueprint("backfill", SCHEDULE, host.backfill)

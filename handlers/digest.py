@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from handlers.timer import timer_blueprint
 from relay.hosts.function import FunctionHost
 
 SCHEDULE = "0 0 0 * * *"  # NCRONTAB with seconds: every day at 00:00 UTC
 
 
 def blueprint(host: FunctionHost) -> func.Blueprint:
-    bp = func.Blueprint()
-
-    @bp.function_name("digest")
-    @bp.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False)
-    def digest(timer: func.TimerRequest) -> None:
-        host.digest()
-
-    return bp
+    return timer_blueprint("digest", SCHEDULE, host.digest)

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from handlers.timer import timer_blueprint
 from relay.hosts.function import FunctionHost
 
 SCHEDULE = "0 5-59/15 * * * *"  # NCRONTAB with seconds: at :05, :20, :35 and :50, between the backfill's runs
 
 
 def blueprint(host: FunctionHost) -> func.Blueprint:
-    bp = func.Blueprint()
-
-    @bp.function_name("announce_parked")
-    @bp.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False)
-    def announce_parked(timer: func.TimerRequest) -> None:
-        host.announce_parked()
-
-    return bp
+    return timer_blueprint("announce_parked", SCHEDULE, host.announce_parked)

@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from relay.runtime import telemetry
 from relay.alerts import parse_alert
 from relay.channels import Channel
-from relay.enrich import VmSource, enrich
-from relay.runtime.leases import this_process
-from relay.model import Delivery, Event, Message, Notification, Receiver, SendResult
 from relay.channels.pacing import Pacer
+from relay.enrich import VmSource, enrich
+from relay.model import Delivery, Event, Message, Notification, Receiver, SendResult
 from relay.render import render
 from relay.routing import Routes, split, wanted
+from relay.runtime import telemetry
+from relay.runtime.leases import this_process
 from relay.store import Ledger, Seen
 
 log = logging.getLogger("relay")

@@ -13,13 +13,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from relay.model import AffectedVm, EventKind, Event, Notification, Receiver, Vm
+from relay.model import AffectedVm, Event, EventKind, Notification, Receiver, Vm
 
 FIELDS = ("subscription", "resource_group", "tag", "region", "service", "kind", "stage", "level")
 
 
 @dataclass(frozen=True)
-class Route:
+class ReceiverFilter:
     """A receiver and what it wants: these kinds and stages (empty: every one)."""
 
     receiver: Receiver
@@ -44,10 +44,13 @@ class Condition:
 
 
 @dataclass(frozen=True)
-class RouteNode:
+class Route:
+    """A node of the routing tree: the conditions an item must meet, the receiver that takes it when no route
+    below does, and the routes below, tried in order."""
+
     receiver: str | None = None  # None: the parent's
     conditions: tuple[Condition, ...] = ()  # all must hold
-    routes: tuple[RouteNode, ...] = ()
+    routes: tuple[Route, ...] = ()
     continue_: bool = False
 
 
@@ -55,15 +58,15 @@ class RouteNode:
 class Routes:
     """The receivers, and the tree that picks among them."""
 
-    receivers: tuple[Route, ...]
-    tree: RouteNode
+    receivers: tuple[ReceiverFilter, ...]
+    tree: Route
 
     @classmethod
-    def flat(cls, receivers: tuple[Route, ...]) -> Routes:
+    def flat(cls, receivers: tuple[ReceiverFilter, ...]) -> Routes:
         """No tree in the config: every receiver gets every item, then keeps what its kinds and stages allow."""
-        return cls(receivers, RouteNode(routes=tuple(RouteNode(r.receiver.name, continue_=True) for r in receivers)))
+        return cls(receivers, Route(routes=tuple(Route(r.receiver.name, continue_=True) for r in receivers)))
 
-    def __iter__(self) -> Iterator[Route]:
+    def __iter__(self) -> Iterator[ReceiverFilter]:
         return iter(self.receivers)
 
     def __len__(self) -> int:
@@ -84,19 +87,19 @@ def split(notification: Notification, routes: Routes) -> list[tuple[Receiver, No
         for name in dict.fromkeys(_walk(routes.tree, _values(event, item and item.vm), None) or ()):
             taken.setdefault(name, []).append(item)
     shares = []
-    for route in routes:
-        got = taken.get(route.receiver.name)
-        if not got or not route.wants(event):
+    for chosen in routes:
+        got = taken.get(chosen.receiver.name)
+        if not got or not chosen.wants(event):
             continue
         if None in got or len(got) == len(vms):
-            shares.append((route.receiver, notification))
+            shares.append((chosen.receiver, notification))
         else:
             enriched = replace(notification.enriched, vms=tuple(got))
-            shares.append((route.receiver, Notification(enriched, notification.prior, affected=len(vms))))
+            shares.append((chosen.receiver, Notification(enriched, notification.prior, affected=len(vms))))
     return shares
 
 
-def _walk(node: RouteNode, values: dict[str, tuple[str, ...]], inherited: str | None) -> list[str] | None:
+def _walk(node: Route, values: dict[str, tuple[str, ...]], inherited: str | None) -> list[str] | None:
     """The receivers this route and those below it give the item to; None when the route does not match."""
     if not all(c.holds(values.get(f"tag:{c.tag}" if c.field == "tag" else c.field, ())) for c in node.conditions):
         return None

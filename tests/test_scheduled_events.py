@@ -12,7 +12,7 @@ from relay.enrich import enrich
 from relay.hosts.intake import SCHEDULED_EVENTS, ingest
 from relay.model import EventKind, Notification, PriorNotice, Receiver, Window
 from relay.render import render
-from relay.routing import Route, Routes, split
+from relay.routing import ReceiverFilter, Routes, split
 from tests.render_fixtures import assert_cards_valid, slack_payload
 
 NOW = datetime(2026, 1, 20, 15, 6, tzinfo=UTC)
@@ -133,14 +133,14 @@ def test_vms_sharing_an_event_share_its_keys_and_a_change_is_a_new_communication
 
 
 def test_routing_matches_the_kind_subscription_and_resource_group():
-    from relay.routing import Condition, RouteNode
+    from relay.routing import Condition, Route
     import re
 
     oncall, others = Receiver("oncall", "slack"), Receiver("others", "slack")
-    tree = RouteNode(receiver="others", routes=(RouteNode("oncall", (
+    tree = Route(receiver="others", routes=(Route("oncall", (
         Condition("kind", (re.compile("scheduled"),)), Condition("resource_group", (re.compile("rg-web"),)),
         Condition("subscription", (re.compile("0a1b2c3d-.*"),)), Condition("region", (re.compile("japaneast"),)))),))
-    routes = Routes((Route(oncall), Route(others)), tree)
+    routes = Routes((ReceiverFilter(oncall), ReceiverFilter(others)), tree)
     event = parse_alert(body())
     assert [r.name for r, _ in split(Notification(enrich(event, NoInventory(), NOW)), routes)] == ["oncall"]
 

@@ -1,6 +1,6 @@
 """The agent's report of a Scheduled Event (relay/agent/wire.py) → Event. Parsing only, no I/O.
 
-relay/alerts/__init__.py's parse_alert hands a body whose schemaId is `relay/scheduledEvent` to `read_scheduled_event`,
+relay.alerts.parse_alert hands a body whose schemaId is `relay/scheduledEvent` to `read_scheduled_event`,
 so the report takes the alerts' way through the inbox and the pipeline. As there, what makes the report
 unusable is a *problem* (no VM name, no EventId, EventType or EventStatus), reported with its JSON path; a
 malformed optional field is a *warning* and read as unknown. The event's fields are Azure's own
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from relay.agent.wire import SCHEMA_ID
-from relay.alerts import _expected, _Node, _subscription_ids, _unique
+from relay.alerts.document import Node, expecting, subscription_ids, unique
 from relay.model import Event, EventKind, ResourceHealthChange, ScheduledEvent, Window
 
 EVENT_TYPES = ("Freeze", "Reboot", "Redeploy", "Preempt", "Terminate")
@@ -28,7 +28,7 @@ def is_scheduled_event(schema_id: object) -> bool:
     return isinstance(schema_id, str) and schema_id.strip().casefold() == SCHEMA_ID.casefold()
 
 
-def read_scheduled_event(root: _Node) -> Event | None:
+def read_scheduled_event(root: Node) -> Event | None:
     """The Event of a report, or None with the problems noted on `root.notes`."""
     data = root.child("data")
     vm = data.child("vm") if data is not None else None
@@ -49,8 +49,8 @@ def read_scheduled_event(root: _Node) -> Event | None:
         title=event.text("Description") or "",
         communication="",
         stage=status,
-        subscription_ids=_unique(_subscription_ids(subscriptions, root.notes)),
-        regions=_unique([vm.text("location")]),
+        subscription_ids=unique(subscription_ids(subscriptions, root.notes)),
+        regions=unique([vm.text("location")]),
         window=Window(not_before, not_before + timedelta(seconds=duration) if not_before and duration else None),
         event_time=data.time("observedAt"),
         resource=ResourceHealthChange(resource_id) if resource_id else None,
@@ -67,26 +67,26 @@ def read_scheduled_event(root: _Node) -> Event | None:
     )
 
 
-def _required(node: _Node, key: str) -> str | None:
+def _required(node: Node, key: str) -> str | None:
     text = node.text(key)
     if text is None:
-        node.notes.problem(node.at(key), _expected("a non-empty string", node.get(key) or None))
+        node.notes.problem(node.at(key), expecting("a non-empty string", node.get(key) or None))
     return text
 
 
-def _named(node: _Node, key: str, known: tuple[str, ...]) -> str | None:
+def _named(node: Node, key: str, known: tuple[str, ...]) -> str | None:
     """A required name, in Azure's spelling when known; an unknown one is kept as given, with a warning."""
     text = _required(node, key)
     if text is None:
         return None
     named = _CANONICAL.get(text.casefold())
     if named is None or named not in known:
-        node.notes.warn(node.at(key), _expected(f"one of {', '.join(known)}", text) + "; kept as given")
+        node.notes.warn(node.at(key), expecting(f"one of {', '.join(known)}", text) + "; kept as given")
         return text
     return named
 
 
-def _not_before(event: _Node) -> datetime | None:
+def _not_before(event: Node) -> datetime | None:
     value = event.get("NotBefore")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None  # blank once the event has started
@@ -96,24 +96,24 @@ def _not_before(event: _Node) -> datetime | None:
         when = None
     if when is None or when.tzinfo is None:
         expected = "an RFC 1123 time such as Tue, 20 Jan 2026 15:20:00 GMT"
-        event.notes.warn(event.at("NotBefore"), _expected(expected, value))
+        event.notes.warn(event.at("NotBefore"), expecting(expected, value))
         return None
     return when.astimezone(UTC)
 
 
-def _duration(event: _Node) -> int | None:
+def _duration(event: Node) -> int | None:
     value = event.get("DurationInSeconds")
     if value is None or value == -1:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
         return value
-    event.notes.warn(event.at("DurationInSeconds"), _expected("a number of seconds, or -1 for unknown", value))
+    event.notes.warn(event.at("DurationInSeconds"), expecting("a number of seconds, or -1 for unknown", value))
     return None
 
 
-def _resources(event: _Node, reporter: str) -> tuple[str, ...]:
+def _resources(event: Node, reporter: str) -> tuple[str, ...]:
     """The VMs of the event; the reporting VM among them, even when Azure's list is missing or odd."""
     listed = [text for _, text in event.strings("Resources")]
     if not listed:
         event.notes.warn(event.at("Resources"), "missing or empty; the event is taken to be for the reporting VM")
-    return _unique([*listed, reporter])
+    return unique([*listed, reporter])

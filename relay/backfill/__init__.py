@@ -14,7 +14,8 @@ sent again. So, for each subscription, from its watermark (less OVERLAP: the Act
 
     convert.py  Activity Log records and Resource Health events → alert bodies (pure)
     read.py     the two list calls and why one failed
-    timer.py    the Function App's timer: the config's subscriptions, the queue or inline relaying
+
+The Function App's timer is FunctionHost.backfill; the command is `relay backfill`.
 
 Nothing here loads an Azure SDK until Azure is read.
 """
@@ -27,10 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from relay.alerts import PayloadError, parse_alert
+from relay.backfill import convert
 from relay.config import AzureSettings
 from relay.model import Event
 from relay.store import Ledger
-from relay.backfill import convert
 
 log = logging.getLogger("relay.backfill")
 
@@ -133,9 +134,9 @@ async def _read_all(settings: AzureSettings, found: list[Found], end: datetime, 
                     budget_seconds: float, progress: Progress) -> list[tuple[list, list]]:
     """(Activity Log records, Resource Health events) of each subscription; ([], []) and its error set
     for one that could not be read."""
+    from relay.backfill import read
     from relay.enrich.azure.clients import default_credential
     from relay.enrich.azure.throttle import Throttle
-    from relay.backfill import read
 
     async def one(azure: read.Clients, sub: Found) -> tuple[list, list]:
         progress(f"{sub.subscription}: reading from {sub.start:%Y-%m-%d %H:%M} UTC…")

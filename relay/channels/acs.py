@@ -18,8 +18,8 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from urllib.parse import urlsplit
 
-from relay.model import Message, Receiver, SendResult
 from relay.channels import ChannelUnavailable, RateLimit, destination_key, http, rate_of, secret_from
+from relay.model import Message, Receiver, SendResult
 
 WAIT_SECONDS = 20.0  # for the queued send to finish
 POLL_SECONDS = 1.0  # between status checks when ACS gives no Retry-After

@@ -21,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
-from relay.model import Message, Receiver, SendResult
 from relay.channels import ChannelUnavailable, RateLimit, destination_key, http, rate_of
+from relay.model import Message, Receiver, SendResult
 
 GRAPH_URL = "https://graph.microsoft.com"
 AUTHORITY = "https://login.microsoftonline.com"

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-from relay.model import SendResult
 from relay.channels import ChannelUnavailable
+from relay.model import SendResult
 
 DEFAULT_TIMEOUT = 10.0
 NETWORK_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, dropped, timed out, TLS

@@ -20,9 +20,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from relay.channels import ChannelUnavailable, RateLimit, ThreadStore, destination_key, http, rate_of, secret_from
 from relay.model import Message, Receiver, SendResult
-from relay.channels import ChannelUnavailable, RateLimit, ThreadStore, destination_key, rate_of, secret_from
-from relay.channels import http
 
 DEFAULT_API_URL = "https://slack.com/api/"
 RETRYABLE_ERRORS = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",

@@ -21,8 +21,8 @@ from email.policy import default as default_policy
 from email.utils import getaddresses
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from relay.model import Message, Receiver, SendResult
 from relay.channels import ChannelUnavailable, RateLimit, destination_key, rate_of, secret_from
+from relay.model import Message, Receiver, SendResult
 
 TIMEOUT_SECONDS = 20.0
 _DEFAULT_PORTS = {"smtp": 587, "smtps": 465}

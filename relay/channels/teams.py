@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from relay.channels import ChannelUnavailable, RateLimit, ThreadStore, destination_key, http, rate_of, secret_from
 from relay.model import Message, Receiver, SendResult
-from relay.channels import ChannelUnavailable, RateLimit, ThreadStore, destination_key, rate_of, secret_from
-from relay.channels import http
 
 DEFAULT_AUDIENCE = "https://service.flow.microsoft.com/"
 

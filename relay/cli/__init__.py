@@ -1,5 +1,11 @@
 """The `relay` command (also `python -m relay`): one module per command in this package, each with
-`register(command)` to add its options and `run(args)` to do its work."""
+`register(command)` to add its options and `run(args)` to do its work. Each command is a composition root:
+it builds what it needs (relay.hosts.wiring) and hands it down.
+
+Besides the commands: common.py (exit codes, shared options, reading alert files), vm_table.py and
+maintain_report.py (what `relay vms` and `relay maintain` print), outbox_page.py (outbox/index.html, the
+preview of every message written).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +13,27 @@ import logging
 import sys
 
 from relay.channels import ChannelUnavailable
+from relay.cli import (
+    agent,
+    backfill,
+    config_check,
+    demo,
+    digest,
+    maintain,
+    poison,
+    process,
+    provision,
+    render,
+    route,
+    send_test,
+    serve,
+    validate,
+    vms,
+)
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK
 from relay.config import ConfigError
 from relay.enrich.inventory import InventoryError
 from relay.runtime.redact import install as install_redaction
-from relay.cli import agent, backfill, config_check, demo, digest, maintain, poison, process, provision, render, route, send_test, serve, validate, vms
-from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK
 
 COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, send_test, vms, maintain, provision,
             config_check, demo, agent)

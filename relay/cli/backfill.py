@@ -71,10 +71,10 @@ def since(text: str):
 
 
 def run(args) -> int:
-    from relay.hosts.wiring import open_inbox, open_ledger
     from relay.backfill import find_missed
-    from relay.config import AzureSettings
     from relay.cli.vm_table import Progress
+    from relay.config import AzureSettings
+    from relay.hosts.wiring import open_inbox, open_ledger
 
     config = config_of(args)
     settings = config.azure or AzureSettings()

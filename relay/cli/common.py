@@ -9,7 +9,7 @@ from pathlib import Path
 
 from relay.alerts import PayloadError, parse_alert
 from relay.config import Config, default_config, load_config
-from relay.model import Event
+from relay.model import Event, Notification
 
 EXIT_OK, EXIT_UNDELIVERED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -58,6 +58,18 @@ def parse_file(file: str) -> Event | None:
         for problem in e.problems:
             print(f"{file}: {problem}", file=sys.stderr)
     return None
+
+
+def enriched_file(file: str, config: Config, inventory: Path | None, now: datetime | None) -> Notification | None:
+    """The alert in `file` with its VMs (from `inventory`, else the config's source) as of `now`, or None after
+    printing every problem. Nothing is recorded or sent."""
+    from relay.enrich import enrich
+    from relay.hosts.wiring import vm_source
+
+    event = parse_file(file)
+    if event is None:
+        return None
+    return Notification(enrich(event, vm_source(config, inventory), now or datetime.now(UTC)))
 
 
 def fail(message: str) -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 
 from relay.channels.teams import RETIRED_CONNECTOR, is_retired_connector
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, fail
 from relay.config import ConfigError, parse_config
 from relay.config.receivers import parse_receiver
-from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, fail
 
 # What the environment variable of each transport holds.
 _HOLDS = {
@@ -82,10 +82,10 @@ def environment_problems(data: object, base: Path, environ) -> list[str]:
                         " the config")
     items = data.get("receivers")
     for i, item in enumerate(items if isinstance(items, list) else []):
-        route = parse_receiver(item, f"receivers[{i}]", [])  # its problems are the file's, said already
-        if route is None:
+        parsed = parse_receiver(item, f"receivers[{i}]", [])  # its problems are the file's, said already
+        if parsed is None:
             continue
-        receiver, variable = route.receiver, route.receiver.destination_env
+        receiver, variable = parsed.receiver, parsed.receiver.destination_env
         if receiver.transport == "outbox" or variable is None:
             continue
         where = f"receivers[{i}].{'token' if 'token' in item else 'destination'}"

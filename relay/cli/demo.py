@@ -5,11 +5,11 @@ import os
 import shutil
 from pathlib import Path
 
-from relay.hosts.wiring import Paths
-from relay.config import load_config
 from relay.cli.common import fail, instant
 from relay.cli.digest import send_digests_reporting
 from relay.cli.process import relay_files
+from relay.config import load_config
+from relay.hosts.wiring import Paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO_NOW = "2027-01-12T00:00:00Z"

@@ -5,8 +5,8 @@ import argparse
 import os
 from datetime import UTC, datetime
 
-from relay.config import Config, load_config
 from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_run_options, fail
+from relay.config import Config, load_config
 
 DESCRIPTION = """\
 Sends each receiver of the config's `digest:` section one email: the maintenance in the next 14 days
@@ -47,8 +47,8 @@ def run(args) -> int:
 
 def send_digests_reporting(config: Config, paths, now: datetime, dry_run: bool = False) -> int:
     """Each digest receiver's email, a line each; exit 1 when one could not be sent."""
-    from relay.hosts.wiring import open_relay
     from relay.digest.send import send_digests
+    from relay.hosts.wiring import open_relay
 
     relay = open_relay(config, paths, now=now, environ=os.environ)
     try:

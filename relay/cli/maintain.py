@@ -8,9 +8,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from relay.config import AzureSettings
 from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, subscription_id
+from relay.config import AzureSettings
+
+if TYPE_CHECKING:  # the pipeline loads when a run tells the team, not for `relay --help`
+    from relay.model import Event
+    from relay.pipeline import Relay
 
 DEFAULT_PARALLEL = 5
 DEFAULT_TIMEOUT_MINUTES = 60.0  # a VM's operation; Azure's take about 10 to 30 minutes
@@ -71,9 +76,9 @@ def register(command) -> None:
 
 
 def run(args) -> int:
+    from relay.cli import maintain_report as report
     from relay.cli import vm_table
     from relay.enrich.azure.graph import TRACKING_ID
-    from relay.cli import maintain_report as report
     from relay.maintain import find, plan
 
     if args.tracking_id and not TRACKING_ID.match(args.tracking_id):
@@ -116,9 +121,9 @@ def run(args) -> int:
 
 def _start(args, config, settings, planned, now: datetime, progress) -> bool:
     """Tell, start, follow, tell; print the table. True when every VM started completed."""
-    from relay.hosts.wiring import Paths, open_relay
-    from relay.enrich.azure.throttle import Throttle
     from relay.cli import maintain_report as report
+    from relay.enrich.azure.throttle import Throttle
+    from relay.hosts.wiring import Paths, open_relay
     from relay.maintain import notice
     from relay.maintain.execute import Outcome, execute
 
@@ -174,7 +179,7 @@ async def _token(azure, settings: AzureSettings) -> str | None:
         return None
 
 
-def _tell(event, relay) -> None:
+def _tell(event: Event, relay: Relay) -> None:
     from relay.pipeline import process_event
 
     for delivery in process_event(event, relay).deliveries:

@@ -1,11 +1,11 @@
 """What `relay maintain start` prints: the plan before, the table after, for operators (English)."""
 from __future__ import annotations
 
-from relay.model import Risk
-from relay.render.markup import macros, plain
 from relay.cli.vm_table import STATE_NAMES, jst_minute, text_table
 from relay.maintain.execute import Outcome, Result
 from relay.maintain.plan import Plan, Skip, Skipped, scale_set_of
+from relay.model import Risk
+from relay.render.markup import macros, plain
 
 PLAN_COLUMNS = ("wave", "name", "resource group", "set", "zone", "self-service deadline (JST)", "also in its set")
 RESULT_COLUMNS = ("name", "result", "detail")

@@ -20,7 +20,6 @@ from markupsafe import Markup, escape
 from relay.render.markup import TEMPLATES
 
 
-
 @dataclass
 class Entry:
     receiver: str

@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, fail
 from relay.hosts.wiring import LOCAL_INBOX, open_inbox
 from relay.notices.parked import describe
-from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, fail
 
 HELP = f"""\
 An alert the relay could not relay after all its tries is parked, not dropped, and the operations

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from relay.hosts.wiring import Paths, open_relay
-from relay.config import Config
-from relay.model import Event
-from relay.cli.outbox_page import write_index
-from relay.pipeline import Outcome, process_event
 from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNDELIVERED, add_run_options, config_of, parse_file
+from relay.cli.outbox_page import write_index
+from relay.config import Config
+from relay.hosts.wiring import Paths, open_relay
+from relay.model import Event
+from relay.pipeline import Outcome, Relay, process_event
 
 
 def register(command) -> None:
@@ -45,7 +45,7 @@ def relay_files(files: list[str], config: Config, paths: Paths, now: datetime | 
     return worst
 
 
-def process_event_reporting(file: str, event: Event, relay) -> Outcome:
+def process_event_reporting(file: str, event: Event, relay: Relay) -> Outcome:
     outcome = process_event(event, relay)
     what = f"{event.kind.value} {event.tracking_id or '-'} {event.stage or event.status or ''}".strip()
     if outcome.status == "duplicate":

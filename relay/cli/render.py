@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.hosts.wiring import vm_source
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, enriched_file
 from relay.config import default_config
-from relay.enrich import enrich
-from relay.model import Notification, Receiver
+from relay.model import Receiver
 from relay.render import render
-from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, parse_file
 
 
 def register(command) -> None:
@@ -26,13 +23,10 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    event = parse_file(args.file)
-    if event is None:
+    notification = enriched_file(args.file, default_config(), args.inventory, args.now)  # no inventory: no VM list
+    if notification is None:
         return EXIT_BAD_INPUT
-    source = vm_source(default_config(), args.inventory)  # the inventory file, else no VM list
-    now = args.now or datetime.now(UTC)
-    message = render(Notification(enrich(event, source, now)), Receiver(name="render", channel=args.channel,
-                                                                        language=args.lang))
+    message = render(notification, Receiver(name="render", channel=args.channel, language=args.lang))
     sys.stdout.buffer.write(message.body)
     if message.content_type == "application/json":
         sys.stdout.buffer.write(b"\n")

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.enrich import enrich
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, enriched_file
 from relay.model import Notification
 from relay.routing import split
-from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, parse_file
 
 
 def register(command) -> None:
@@ -32,13 +30,10 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from relay.hosts.wiring import vm_source
-
-    event = parse_file(args.file)
-    if event is None:
-        return EXIT_BAD_INPUT
     config = config_of(args)
-    notification = Notification(enrich(event, vm_source(config, args.inventory), args.now or datetime.now(UTC)))
+    notification = enriched_file(args.file, config, args.inventory, args.now)
+    if notification is None:
+        return EXIT_BAD_INPUT
     plan = route_plan(notification, config.routes)
     if args.json:
         print(json.dumps({"file": args.file, **plan}, ensure_ascii=False, indent=2))
@@ -65,12 +60,12 @@ def route_plan(notification: Notification, routes) -> dict:
     receivers = [_share(receiver, "all" if part is notification else "some", part.enriched.vms)
                  for receiver, part in split(notification, routes)]
     reached = {r["name"] for r in receivers}
-    for route in routes:
-        if route.receiver.name in reached:
+    for chosen in routes:
+        if chosen.receiver.name in reached:
             continue
-        why = "no route gives it any of this event" if route.wants(event) else \
+        why = "no route gives it any of this event" if chosen.wants(event) else \
             f"does not want {event.kind.value} {event.stage or ''}".rstrip()
-        receivers.append(_share(route.receiver, "nothing", (), why))
+        receivers.append(_share(chosen.receiver, "nothing", (), why))
     return {"kind": event.kind.value, "stage": event.stage, "tracking_id": event.tracking_id,
             "vm_count": len(vms), "lookup": notification.enriched.lookup, "receivers": receivers}
 

@@ -5,8 +5,8 @@ import os
 import sys
 from pathlib import Path
 
-from relay.hosts.wiring import LOCAL_INBOX, Paths, open_relay
 from relay.cli.common import EXIT_OK, add_run_options, config_of, fail
+from relay.hosts.wiring import LOCAL_INBOX, Paths, open_relay
 
 
 def register(command) -> None:
@@ -29,10 +29,10 @@ def register(command) -> None:
 
 
 def run(args) -> int:
-    from relay.runtime import telemetry
     from relay.auth import SettingsError, entra_check
-    from relay.inbox.sqlite import SqliteInbox
     from relay.hosts.serve import RelayServer
+    from relay.inbox.sqlite import SqliteInbox
+    from relay.runtime import telemetry
 
     key = None
     if args.key_env:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from relay.render.times import iso_utc
-from relay.model import Event
 from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, parse_file
+from relay.model import Event
+from relay.render.times import iso_utc
 
 
 def register(command) -> None:

@@ -18,9 +18,9 @@ from datetime import datetime
 from relay.config import AzureSettings
 from relay.enrich import Gap
 from relay.enrich.azure import AzureVmSource
-from relay.render.times import to_jst
 from relay.enrich.state import assess, by_urgency
 from relay.model import AffectedVm, Window
+from relay.render.times import to_jst
 
 COLUMNS = ("name", "resource group", "subscription", "state", "self-service deadline (JST)",
            "scheduled window (JST)", "risks")

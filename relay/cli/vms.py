@@ -6,8 +6,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.config import AzureSettings
 from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, subscription_id
+from relay.config import AzureSettings
 
 
 def register(command) -> None:

@@ -42,6 +42,12 @@ Match fields: subscription, resource_group, tag, region, service, kind, stage, l
 any case, regions without spaces (japaneast = Japan East). Each affected VM is routed on its own
 subscription, resource group, tags and region, so a receiver gets only the VMs routed to it; an event
 with no VM of ours is routed on what the alert says. Examples: examples/relay.yaml.
+
+    receivers.py  one receiver: channel, transport, language, what it wants
+    routes.py     the routing tree (relay.routing holds what it is parsed into)
+    digest.py     the `digest:` section
+    azure.py      the `azure:` section
+    checks.py     the small checks the parsers share
 """
 from __future__ import annotations
 
@@ -50,13 +56,13 @@ from pathlib import Path
 
 import yaml
 
-from relay.config.digest import DigestSettings, parse_digest
-from relay.model import Receiver
-from relay.routing import Route, Routes
 from relay.config.azure import PUBLIC_ARM, PUBLIC_AUTHORITY, AzureSettings, parse_azure
 from relay.config.checks import unknown
+from relay.config.digest import DigestSettings, parse_digest
 from relay.config.receivers import CHANNELS, parse_receiver
 from relay.config.routes import parse_tree
+from relay.model import Receiver
+from relay.routing import ReceiverFilter, Routes
 
 __all__ = ["PUBLIC_ARM", "PUBLIC_AUTHORITY", "AzureSettings", "Config", "ConfigError", "default_config", "load_config",
            "parse_config"]
@@ -86,12 +92,12 @@ class Config:
 
     def receivers(self) -> dict[str, Receiver]:
         """Every receiver, by name."""
-        return {route.receiver.name: route.receiver for route in self.routes}
+        return {r.receiver.name: r.receiver for r in self.routes}
 
     def operations_routes(self) -> Routes:
         """Where notices about the relay itself go: every kind, to the operations receivers."""
         chosen = [r for r in self.routes if not self.operations or r.receiver.name in self.operations]
-        return Routes.flat(tuple(Route(r.receiver) for r in chosen))
+        return Routes.flat(tuple(ReceiverFilter(r.receiver) for r in chosen))
 
 
 def default_config(outbox: Path = Path("outbox")) -> Config:
@@ -99,8 +105,8 @@ def default_config(outbox: Path = Path("outbox")) -> Config:
     return Config(routes=Routes.flat(_default_receivers()), outbox=outbox)
 
 
-def _default_receivers() -> tuple[Route, ...]:
-    return tuple(Route(Receiver(name=channel, channel=channel)) for channel in CHANNELS)
+def _default_receivers() -> tuple[ReceiverFilter, ...]:
+    return tuple(ReceiverFilter(Receiver(name=channel, channel=channel)) for channel in CHANNELS)
 
 
 def load_config(path: str | Path) -> Config:
@@ -135,7 +141,7 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         problems += [f"receivers[{i}].name: the name {n!r} is used twice; give each receiver its own"
                      for i, n in enumerate(named) if n is not None and n in named[:i]]
     # Every name written, so that a receiver with a problem of its own is not also reported as missing.
-    names = [route.receiver.name for route in routes] if raw_receivers is None else list(dict.fromkeys(
+    names = [r.receiver.name for r in routes] if raw_receivers is None else list(dict.fromkeys(
         item["name"] for item in raw_receivers if isinstance(item, dict) and isinstance(item.get("name"), str)))
     azure = parse_azure(data["azure"], problems) if "azure" in data else None
     operations = _operations(data.get("operations"), names, problems)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from relay.model import Receiver
 
-
 _KEYS = {"receivers", "team_tag", "all_clear", "horizon_days", "deadline_days"}
 
 

@@ -2,9 +2,9 @@
 that holds it), language, kinds, stages and channel options, checked."""
 from __future__ import annotations
 
-from relay.model import EventKind, Receiver
-from relay.routing import Route
 from relay.config.checks import ENV_NAME, NAME, STAGES, unknown, words
+from relay.model import EventKind, Receiver
+from relay.routing import ReceiverFilter
 
 CHANNELS = ("teams", "slack", "email")
 LANGUAGES = ("ja", "en", "both")
@@ -20,7 +20,7 @@ _KEYS = {
 _VIAS = ("smtp", "graph", "acs")
 
 
-def parse_receiver(item: object, where: str, problems: list[str]) -> Route | None:
+def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFilter | None:
     if not isinstance(item, dict):
         problems.append(f"{where}: must be a mapping with name and channel")
         return None
@@ -46,7 +46,7 @@ def parse_receiver(item: object, where: str, problems: list[str]) -> Route | Non
         name=name, channel=message_format, language=language, transport=transport,
         destination_env=item.get("destination") or item.get("token"), options=options,
     )
-    return Route(receiver, kinds, frozenset(s.lower() for s in stages))
+    return ReceiverFilter(receiver, kinds, frozenset(s.lower() for s in stages))
 
 
 def _format_and_transport(item: dict, channel: str, where: str, problems: list[str]) -> tuple[str, str]:

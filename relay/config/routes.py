@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import re
 
-from relay.model import EventKind
-from relay.routing import FIELDS, Condition, RouteNode, region_key
 from relay.config.checks import GUID, LEVELS, STAGES, unknown, words
+from relay.model import EventKind
+from relay.routing import FIELDS, Condition, Route, region_key
 
 _ROUTE_KEYS = {"receiver", "match", "match_re", "continue", "routes"}
 
 
-def parse_tree(raw: object, names: list[str], problems: list[str]) -> RouteNode | None:
+def parse_tree(raw: object, names: list[str], problems: list[str]) -> Route | None:
     """The `route:` section. Its top route takes everything: its receiver is the default."""
     if isinstance(raw, dict):
         if "receiver" not in raw:
@@ -21,7 +21,7 @@ def parse_tree(raw: object, names: list[str], problems: list[str]) -> RouteNode 
     return _node(raw, "route", names, problems)
 
 
-def _node(raw: object, where: str, names: list[str], problems: list[str]) -> RouteNode | None:
+def _node(raw: object, where: str, names: list[str], problems: list[str]) -> Route | None:
     if not isinstance(raw, dict):
         problems.append(f"{where}: a mapping with receiver, match, match_re, continue and routes")
         return None
@@ -40,7 +40,7 @@ def _node(raw: object, where: str, names: list[str], problems: list[str]) -> Rou
         children = []
     nodes = tuple(n for i, child in enumerate(children)
                   if (n := _node(child, f"{where}.routes[{i}]", names, problems)) is not None)
-    return RouteNode(receiver if isinstance(receiver, str) else None, conditions, nodes, carry_on is True)
+    return Route(receiver if isinstance(receiver, str) else None, conditions, nodes, carry_on is True)
 
 
 def _conditions(raw: object, where: str, regex: bool, problems: list[str]) -> tuple[Condition, ...]:

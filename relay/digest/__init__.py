@@ -1,12 +1,11 @@
 """The managers' daily digest: one email a morning per digest receiver, built from the ledger.
 
-    settings.py  the `digest:` section of the config
     view.py      what one receiver's digest says: maintenance in the horizon, changes since its last
                  digest, VMs by state per team or subscription, deadlines, forced reboots (pure)
     message.py   the email: text and HTML from templates/digest/, every VM as a CSV attachment
     send.py      one run: re-enrich the maintenance the ledger knows, then send each receiver its digest
                  at most once a day
-    timer.py     the Function App's timer (00:00 UTC, 09:00 JST)
 
-This package loads nothing heavy on import: the Function App asks timer.py whether a digest is configured.
+Its settings (the `digest:` section) are read by relay.config.digest; the Function App's timer (00:00 UTC,
+09:00 JST) is FunctionHost.digest.
 """

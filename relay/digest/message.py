@@ -1,12 +1,11 @@
 """The digest as an email: text and HTML from templates/digest/, every VM in a CSV attachment (zipped when large)."""
 from __future__ import annotations
 
-from relay.render import times
-from relay.model import Message, Receiver
-from relay.render.markup import LANGUAGES, RenderError
-from relay.render.email import Attachment, assemble, vm_csv
-from relay.render.markup import FMT, environment
 from relay.digest.view import DigestView
+from relay.model import Message, Receiver
+from relay.render import times
+from relay.render.email import Attachment, assemble, vm_csv
+from relay.render.markup import FMT, LANGUAGES, RenderError, environment
 
 
 def digest_message(view: DigestView, receiver: Receiver, key: str) -> Message:

@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from relay.render import times
+from relay.config.digest import DigestReceiver, DigestSettings
+from relay.digest.message import digest_message, summary_line
+from relay.digest.view import digest_view, upcoming
 from relay.enrich import enrich
-from relay.runtime.leases import this_process
 from relay.model import Receiver
 from relay.pipeline import CLAIM_MARGIN_SECONDS, Relay, send_with_retries
-from relay.digest.message import digest_message, summary_line
-from relay.config.digest import DigestReceiver, DigestSettings
-from relay.digest.view import build_view, upcoming
+from relay.render import times
+from relay.runtime.leases import this_process
 
 log = logging.getLogger("relay.digest")
 
@@ -60,7 +60,7 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
         receiver, key = receivers[chosen.name], digest_key(chosen.name, now)
         if relay.ledger.delivered(key, chosen.name):
             return Outcome(chosen.name, "sent before")
-        view = build_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE)
+        view = digest_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE)
         if view.empty and not chosen.all_clear:
             return Outcome(chosen.name, "nothing", summary_line(view))
         try:

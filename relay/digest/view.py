@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from relay.config.digest import DigestSettings
 from relay.enrich.arm_ids import id_key
 from relay.enrich.state import by_urgency, count_by_state, urgency
 from relay.model import AffectedVm, Enriched, Event, MaintenanceState, Window
-from relay.store import Communication
 from relay.render.view import ITEM_LIMIT, TITLE_LIMIT, VmRow, portal_link, short_line
+from relay.store import Communication
 from relay.text import one_line, shorten
-from relay.config.digest import DigestSettings
 
 _CLOSED = {"complete": "complete", "completed": "complete", "canceled": "canceled", "cancelled": "canceled"}
 # VMs Azure reboots in their scheduled window unless they are maintained before it.
@@ -117,7 +117,7 @@ class DigestView:
         return not self.upcoming and not self.closed
 
 
-def build_view(threads: list[Thread], enriched: Mapping[str, Enriched], settings: DigestSettings,
+def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], settings: DigestSettings,
                now: datetime, last: datetime | None, first_since: datetime) -> DigestView:
     """`enriched` holds, by thread key, the latest event of each upcoming thread enriched at `now`; changes
     count from `last`, the receiver's last digest, or from `first_since` when there was none."""

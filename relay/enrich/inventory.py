@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.model import Event, EventKind, RedeployStatus, Vm, Window
 from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, BY_SUBSCRIPTION_AND_REGION, NO_LOOKUP, VmLookup, concerns_vms
 from relay.enrich.arm_ids import id_key, parse_vm_id, vm_from_id
+from relay.model import Event, EventKind, RedeployStatus, Vm, Window
 
 
 class InventoryError(ValueError):

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from relay.runtime import telemetry
 from relay.alerts import MAX_BYTES, PayloadError, parse_alert
 from relay.inbox.storage import StorageQueueInbox, fits
 from relay.model import Event, EventKind
+from relay.runtime import telemetry
 
 if TYPE_CHECKING:
     from relay.auth.entra import EntraCheck

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from relay.alerts import MAX_BYTES
-from relay.inbox.sqlite import SqliteInbox
-from relay.hosts.intake import ALERTS, SCHEDULED_EVENTS, Reply, authenticate, ingest, problem, too_large
-from relay.pipeline import Relay
 from relay.hosts import worker
+from relay.hosts.intake import ALERTS, SCHEDULED_EVENTS, Reply, authenticate, ingest, problem, too_large
 from relay.hosts.parked import announce_parked
+from relay.inbox.sqlite import SqliteInbox
+from relay.pipeline import Relay
 
 if TYPE_CHECKING:
     from relay.auth.entra import EntraCheck

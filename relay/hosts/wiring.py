@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from relay.runtime import connections
 from relay.channels import channel_for
 from relay.config import Config, default_config
 from relay.enrich import NoInventory, VmSource
 from relay.enrich.inventory import Inventory
 from relay.pipeline import Relay
+from relay.runtime import connections
 from relay.store import Ledger
 from relay.store.sqlite import SqliteLedger
 

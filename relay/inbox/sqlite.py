@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from relay.inbox import Item, Parked
 from relay.runtime.leases import died_here, this_process
 from relay.runtime.sqlite import connect
-from relay.inbox import Item, Parked
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (

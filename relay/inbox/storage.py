@@ -12,9 +12,9 @@ import math
 import threading
 from collections.abc import Mapping
 
-from relay.runtime import connections
 from relay.inbox import Item, Parked
 from relay.inbox.retry import MAX_TRIES
+from relay.runtime import connections
 
 log = logging.getLogger("relay.inbox")
 

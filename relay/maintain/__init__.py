@@ -4,5 +4,6 @@
     find.py     the VMs named by id, with their status, from Azure
     execute.py  performMaintenance wave by wave, paced, each operation followed to its end
     notice.py   the started and finished notices, through the pipeline into the event's thread
-    report.py   the plan and the result table the command prints
+
+What the command prints (the plan, the result table) is relay.cli.maintain_report.
 """

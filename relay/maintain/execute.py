@@ -16,8 +16,8 @@ from enum import StrEnum
 
 from relay.enrich.azure.buckets import Bucket
 from relay.enrich.azure.throttle import Unavailable
-from relay.model import Vm
 from relay.maintain.plan import Group, Plan, Skip, Skipped, groups, scale_set_of
+from relay.model import Vm
 
 UPDATE_VM = (1_500, 500 / 60)  # Compute "Update VM", a subscription: 1,500, refilled 500 a minute
 

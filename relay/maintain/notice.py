@@ -14,7 +14,8 @@ from datetime import datetime
 
 from relay.maintain.execute import Outcome, Result
 from relay.maintain.plan import Skipped
-from relay.model import Event, EventKind, SelfServiceRun, Vm
+from relay.model import Event, SelfServiceRun, Vm
+from relay.notices import notice_event
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,12 @@ def _notice(run: Run, phase: str, at: datetime) -> SelfServiceRun:
 
 
 def _event(run: Run, notice: SelfServiceRun) -> Event:
-    return Event(
-        kind=EventKind.RELAY,
-        schema="relay",
-        title="",
-        communication="",
-        tracking_id=run.tracking_id,
-        event_data_id=f"maintain-{run.id}-{notice.phase}",
+    return notice_event(
+        notice, f"maintain-{run.id}-{notice.phase}", notice.at,
+        tracking_id=run.tracking_id,  # the maintenance's thread
         status=f"self-service-{notice.phase}",  # names the outbox file: the two notices of a run share a time
         subscription_ids=tuple(sorted({vm.subscription_id.lower() for vm in run.vms})),
         regions=tuple(sorted({vm.location for vm in run.vms if vm.location})),
-        event_time=notice.at,
-        notice=notice,
     )
 
 

@@ -6,3 +6,15 @@ ParkedAlert, ConnectionTest, SelfServiceRun), worded at render time by templates
 
 The notices of `relay maintain start` are built by relay.maintain.notice, beside the run they describe.
 """
+from __future__ import annotations
+
+from datetime import datetime
+
+from relay.model import Event, EventKind, RelayNotice
+
+
+def notice_event(notice: RelayNotice, key: str, at: datetime, **fields) -> Event:
+    """The event that carries a notice through the pipeline: `key` (its eventDataId) makes it one
+    communication in the ledger; `fields` may give it a thread (tracking_id) or a file name (status)."""
+    return Event(kind=EventKind.RELAY, schema="relay", title="", communication="", event_data_id=key, event_time=at,
+                 notice=notice, **fields)

@@ -3,17 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from relay.model import ConnectionTest, Enriched, Event, EventKind, Notification, Receiver
+from relay.model import ConnectionTest, Enriched, Notification, Receiver
+from relay.notices import notice_event
 
 
 def connection_test(receiver: Receiver, now: datetime) -> Notification:
-    event = Event(
-        kind=EventKind.RELAY,
-        schema="test",
-        title="",
-        communication="",
-        event_data_id=f"send-test-{now.timestamp():.0f}",
-        event_time=now,
-        notice=ConnectionTest(receiver=receiver.name, at=now),
-    )
+    event = notice_event(ConnectionTest(receiver=receiver.name, at=now), f"send-test-{now.timestamp():.0f}", now)
     return Notification(Enriched(event=event, now=now, lookup="none"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from relay.alerts import PayloadError, parse_alert
-from relay.model import Event, EventKind, ParkedAlert
+from relay.model import Event, ParkedAlert
+from relay.notices import notice_event
 
 
 def describe(body: bytes) -> str | None:
@@ -19,12 +20,5 @@ def describe(body: bytes) -> str | None:
 
 def parked_notice(item_id: str, body: bytes, attempts: int, reason: str | None, now: datetime) -> Event:
     """`reason` None: the parking side did not say (the Functions host never does)."""
-    return Event(
-        kind=EventKind.RELAY,
-        schema="relay",
-        title="",
-        communication="",
-        event_data_id=f"poison-{item_id}",
-        event_time=now,
-        notice=ParkedAlert(item_id=item_id, alert=describe(body), attempts=attempts, reason=reason, at=now),
-    )
+    notice = ParkedAlert(item_id=item_id, alert=describe(body), attempts=attempts, reason=reason, at=now)
+    return notice_event(notice, f"poison-{item_id}", now)

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from relay.config import AzureSettings
-from relay.runtime.redact import redact
 from relay.provision.plan import CREATE, UNCHANGED, Change, compare
 from relay.provision.wanted import RESOURCE_GROUP, Options, Resource, resources
+from relay.runtime.redact import redact
 
 BUDGET_SECONDS = 300.0  # the whole run; ARM answers each of these calls within seconds
 Progress = Callable[[str], None]

@@ -13,12 +13,12 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from relay.render import times
 from relay.model import Receiver
-from relay.render.view import View
-from relay.text import shorten
+from relay.render import times
 from relay.render.markup import FMT, environment, macros
 from relay.render.sanitize import safe_html
+from relay.render.view import View
+from relay.text import shorten
 
 EMAIL_MAX_ROWS = 50
 EMAIL_COMMUNICATION = 20_000

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from relay.model import Receiver
+from relay.render.budget import communication, dumps, fit_rows
+from relay.render.markup import FMT, RenderError, macros, plain, slack_entities
 from relay.render.view import View
 from relay.text import shorten
-from relay.render.markup import RenderError
-from relay.render.budget import communication, dumps, fit_rows
-from relay.render.markup import FMT, macros, plain, slack_entities
 
 SLACK_MAX_BLOCKS = 50
 SLACK_MAX_SECTION = 3000

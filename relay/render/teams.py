@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from relay.model import Receiver
-from relay.render.view import View, VmRow
-from relay.render.markup import RenderError
 from relay.render.budget import communication, dumps, fit_rows
-from relay.render.markup import FMT, macros, plain, teams_escape
+from relay.render.markup import FMT, RenderError, macros, plain, teams_escape
+from relay.render.view import View, VmRow
 
 TEAMS_MAX_BYTES = 24 * 1024  # Teams rejects > 28 KB; keep a margin for the Workflows wrapper
 TEAMS_MAX_ROWS = 60  # more never fit; bounds the rows built and measured

@@ -13,10 +13,19 @@ from datetime import datetime
 from urllib.parse import quote
 
 from relay.enrich import Gap
-from relay.text import clean, one_line, shorten
 from relay.enrich.state import count_by_state
-from relay.model import (AffectedVm, EventKind, MaintenanceState, Notification, RelayNotice, ResourceHealthChange,
-                         Risk, ScheduledEvent, Window)
+from relay.model import (
+    AffectedVm,
+    EventKind,
+    MaintenanceState,
+    Notification,
+    RelayNotice,
+    ResourceHealthChange,
+    Risk,
+    ScheduledEvent,
+    Window,
+)
+from relay.text import clean, one_line, shorten
 
 _URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
 _RETRY = (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER)  # a self-service attempt failed

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.runtime.leases import died_here
 from relay.model import Event, EventKind, PriorNotice, SendResult, Window
+from relay.runtime.leases import died_here
 from relay.runtime.sqlite import connect
 from relay.store import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
 

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-from relay.runtime.leases import died_here
 from relay.model import Event, EventKind, PriorNotice, SendResult, Window
+from relay.runtime.leases import died_here
 from relay.store import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
 
 DEFAULT_TABLE = "relayledger"

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from relay.model import RedeployStatus, Vm
 from relay.enrich.arm_ids import VmId, id_key, parse_vm_id
-from relay.enrich.inventory import redeploy_status
 from relay.enrich.azure.graph import group_name, power_state, tags_of
+from relay.enrich.inventory import redeploy_status
+from relay.model import RedeployStatus, Vm
 
 
 async def with_status(azure, vm: Vm) -> Vm:

@@ -16,8 +16,8 @@ import re
 import textwrap
 from collections.abc import AsyncIterator
 
-from relay.model import Vm
 from relay.enrich.arm_ids import id_key, parse_vm_id
+from relay.model import Vm
 
 PAGE = 1000
 SUBSCRIPTIONS_PER_QUERY = 300

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from relay.config import AzureSettings
-from relay.model import Event, EventKind, Vm
 from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, DENIED, FAILED, NO_LOOKUP, TENANT, Gap, VmLookup, concerns_vms
 from relay.enrich.arm_ids import id_key, parse_vm_id, vm_from_id
 from relay.enrich.azure import compute, graph, health
 from relay.enrich.azure.clients import Azure, CredentialFactory, default_credential
 from relay.enrich.azure.throttle import Throttle, Unavailable
+from relay.model import Event, EventKind, Vm
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
