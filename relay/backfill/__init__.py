@@ -107,7 +107,7 @@ def find_missed(settings: AzureSettings, subscriptions: Iterable[str], ledger: L
     end = now.astimezone(UTC).replace(microsecond=0)
     found = [Found(sub, _start(ledger, sub, since, end)) for sub in dict.fromkeys(s.lower() for s in subscriptions)]
     read_all = _read_all(settings, found, end, credential, connection_verify, budget_seconds, progress)
-    readable = [(sub, *records) for sub, records in zip(found, asyncio.run(read_all)) if sub.error is None]
+    readable = [(sub, *records) for sub, records in zip(found, asyncio.run(read_all), strict=True) if sub.error is None]
     run = _Run(ledger, keep, settings)
     # Every Activity Log first: a Resource Health event is only queued for a trackingId no subscription's log has.
     for sub, activity, _ in readable:

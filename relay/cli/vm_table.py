@@ -85,7 +85,7 @@ def as_table(vms: tuple[AffectedVm, ...]) -> str:
 
 def text_table(columns: tuple[str, ...], rows: list[dict]) -> str:
     """Columns padded to their widest cell, a header line first."""
-    every = [dict(zip(columns, columns)), *rows]
+    every = [{c: c for c in columns}, *rows]
     widths = {c: max(len(row[c]) for row in every) for c in columns}
     return "\n".join("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip() for row in every)
 

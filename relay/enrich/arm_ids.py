@@ -30,7 +30,7 @@ def parse_vm_id(resource_id: str) -> VmId | None:
     parts = resource_id.strip().strip("/").split("/")
     if len(parts) != len(_VM_SHAPE):
         return None
-    for part, expected in zip(parts, _VM_SHAPE):
+    for part, expected in zip(parts, _VM_SHAPE, strict=True):
         if not part or (expected is not None and part.lower() != expected):
             return None
     return VmId(subscription_id=parts[1], resource_group=parts[3], name=parts[7])

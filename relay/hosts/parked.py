@@ -8,7 +8,6 @@ Functions host after a try that was killed or timed out, or by a worker killed b
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 
 from relay.inbox import Inbox
@@ -27,7 +26,7 @@ def tell_operations(relay: Relay, item_id: str, body: bytes, attempts: int, reas
     """Send the notice to the operations receivers; True when all of them got it. Never raises."""
     log.error("parked %s after %d tries: %s", item_id, attempts, reason)
     telemetry.count("parked")
-    return _send(relay, item_id, lambda: parked_notice(item_id, body, attempts, reason, relay.clock()))
+    return _send(relay, item_id, parked_notice(item_id, body, attempts, reason, relay.clock()))
 
 
 def announce_parked(inbox: Inbox, relay: Relay) -> list[str]:
@@ -41,16 +40,16 @@ def announce_parked(inbox: Inbox, relay: Relay) -> list[str]:
         log.error("parked %s was not announced; telling the operations receivers now", parked.id)
         if parked.reason is None:  # parked by the Functions host: not counted when it happened
             telemetry.count("parked")
-        if _send(relay, parked.id, lambda: event):
+        if _send(relay, parked.id, event):
             told.append(parked.id)
     return told
 
 
-def _send(relay: Relay, item_id: str, make_notice: Callable[[], Event]) -> bool:
+def _send(relay: Relay, item_id: str, notice: Event) -> bool:
     """Never raises: the item is parked either way, and the log says so."""
     try:
         told = replace(relay, routes=relay.operations or relay.routes, budget_seconds=NOTICE_BUDGET_SECONDS)
-        return process_event(make_notice(), told).ok
+        return process_event(notice, told).ok
     except Exception:
         log.exception("could not tell the operations receivers about %s", item_id)
         return False

@@ -122,7 +122,7 @@ def waves(chosen: list[AffectedVm], max_parallel: int) -> tuple[tuple[AffectedVm
     taken: list[dict[Group, int | None]] = []  # each wave's groups, with the update domain a set is in
     for a in chosen:
         own = groups(a.vm)
-        for wave, used in zip(planned, taken):
+        for wave, used in zip(planned, taken, strict=True):
             if len(wave) < max_parallel and all(_shares(group, used, a.vm) for group in own):
                 wave.append(a)
                 used.update(dict.fromkeys(own, a.vm.update_domain))

@@ -48,7 +48,7 @@ def differences(wanted, existing, path: str = "", key: str = "") -> list[str]:
     if isinstance(wanted, list):
         if not isinstance(existing, list) or len(existing) != len(wanted):
             return [path]
-        return [found for i, (w, e) in enumerate(zip(wanted, existing))
+        return [found for i, (w, e) in enumerate(zip(wanted, existing, strict=True))
                 for found in differences(w, e, f"{path}[{i}]", key)]
     if key in _CASELESS and isinstance(wanted, str) and isinstance(existing, str):
         return [] if wanted.lower() == existing.lower() else [path]

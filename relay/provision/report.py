@@ -19,7 +19,7 @@ def table(outcomes: list[Outcome], options: Options, dry_run: bool) -> str:
             rows.append((outcome.subscription, resource.kind, resource.name,
                          _result(outcome, changes.get(resource.kind), resource.kind, dry_run)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n" for row in rows)
+    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n" for row in rows)
 
 
 def _result(outcome: Outcome, change: Change | None, kind: str, dry_run: bool) -> str:

@@ -37,7 +37,7 @@ def fit_rows(
     first of communication_limits (longest first) at which any payload fits, and the most rows that then
     fit. None when nothing fits at any limit, not even without rows."""
     for limit in communication_limits:
-        k = largest_fitting(n, lambda k: fits(payload(k, limit)))
+        k = largest_fitting(n, lambda k, limit=limit: fits(payload(k, limit)))
         if k is not None:
             return payload(k, limit)
     return None

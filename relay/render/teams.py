@@ -128,7 +128,7 @@ def _columns(cells: list[dict[str, Any]], **style: Any) -> dict[str, Any]:
         **style,
         "columns": [
             {"type": "Column", "width": width, "items": cell if isinstance(cell, list) else [cell]}
-            for width, cell in zip(widths, cells)
+            for width, cell in zip(widths, cells, strict=True)
         ],
     }
 

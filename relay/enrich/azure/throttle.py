@@ -211,7 +211,7 @@ def policy(throttle: Throttle):
                     throttle.sent(keys)
                     try:
                         response = await asyncio.wait_for(self.next.send(request), max(0.0, throttle.remaining()))
-                    except (asyncio.TimeoutError, TimeoutError):
+                    except TimeoutError:
                         raise Unavailable(TIMEOUT) from None
                     except (ServiceRequestError, ServiceResponseError):
                         attempt += 1
