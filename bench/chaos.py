@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import results  # noqa: E402
 from tests.chaos import Plan, run  # noqa: E402
 
 
@@ -36,29 +37,31 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="relay serve --workers (default 2)")
     parser.add_argument("--rate", type=float, default=50.0, help="alerts posted a second (default 50)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    results.add_option(parser)
     args = parser.parse_args()
-    plan = Plan(alerts=args.alerts, duplicates=args.duplicates, failures=args.failures, kills=args.kills,
-                workers=args.workers, post_rate=args.rate, seed=args.seed)
-    print(f"chaos: {plan.alerts} alerts ({plan.duplicates:.0%} twice) at {plan.post_rate:g}/s to relay serve"
-          f" --workers {plan.workers}; sinks fail {plan.failures:.0%}; {plan.kills} SIGKILLs", flush=True)
-    with tempfile.TemporaryDirectory(prefix="relay-chaos-") as workdir:
-        report = run(plan, Path(workdir), progress=lambda text: print(f"  {text}", flush=True))
-    figures = report.figures()
-    pairs = figures["pairs"]
-    print(f"{report.seconds:.1f} s; {report.posts} posts answered 202, {report.refused_posts} sent again after"
-          f" meeting a killed server; sinks answered {report.sink_calls} calls, failed {report.sink_failures}"
-          f" ({report.sink_failures / max(1, report.sink_calls):.1%})")
-    print(f"(alert, receiver) pairs: {pairs}: delivered once {report.delivered_once}, failed and recorded"
-          f" {report.failed_recorded}, lost {len(report.lost)}, duplicated {len(report.duplicated)}"
-          f" (unexplained by a kill: {len(report.unexplained_duplicates)}); parked {report.parked},"
-          f" unfinished {figures['unfinished']}")
-    for tracking, receiver in report.duplicated:
-        print(f"  duplicated: {tracking} to {receiver}")
-    for tracking, receiver in report.lost:
-        print(f"  LOST: {tracking} to {receiver}")
-    goal = not report.lost and not report.duplicated and not report.unfinished
-    print(f"goal (0 lost, 0 duplicated): {'met' if goal else 'NOT met'}")
-    print(json.dumps({**figures, "goal_met": goal}))
+    with results.recorded("chaos", args.write_results):
+        plan = Plan(alerts=args.alerts, duplicates=args.duplicates, failures=args.failures, kills=args.kills,
+                    workers=args.workers, post_rate=args.rate, seed=args.seed)
+        print(f"chaos: {plan.alerts} alerts ({plan.duplicates:.0%} twice) at {plan.post_rate:g}/s to relay serve"
+              f" --workers {plan.workers}; sinks fail {plan.failures:.0%}; {plan.kills} SIGKILLs", flush=True)
+        with tempfile.TemporaryDirectory(prefix="relay-chaos-") as workdir:
+            report = run(plan, Path(workdir), progress=lambda text: print(f"  {text}", flush=True))
+        figures = report.figures()
+        pairs = figures["pairs"]
+        print(f"{report.seconds:.1f} s; {report.posts} posts answered 202, {report.refused_posts} sent again after"
+              f" meeting a killed server; sinks answered {report.sink_calls} calls, failed {report.sink_failures}"
+              f" ({report.sink_failures / max(1, report.sink_calls):.1%})")
+        print(f"(alert, receiver) pairs: {pairs}: delivered once {report.delivered_once}, failed and recorded"
+              f" {report.failed_recorded}, lost {len(report.lost)}, duplicated {len(report.duplicated)}"
+              f" (unexplained by a kill: {len(report.unexplained_duplicates)}); parked {report.parked},"
+              f" unfinished {figures['unfinished']}")
+        for tracking, receiver in report.duplicated:
+            print(f"  duplicated: {tracking} to {receiver}")
+        for tracking, receiver in report.lost:
+            print(f"  LOST: {tracking} to {receiver}")
+        goal = not report.lost and not report.duplicated and not report.unfinished
+        print(f"goal (0 lost, 0 duplicated): {'met' if goal else 'NOT met'}")
+        print(json.dumps({**figures, "goal_met": goal}))
     return 0 if not report.lost and not report.unexplained_duplicates and not report.unfinished else 1
 
 

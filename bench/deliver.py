@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import results  # noqa: E402
 from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.config import parse_config  # noqa: E402
 from relay.pipeline import process  # noqa: E402
@@ -79,25 +80,27 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300, help="messages a sink (default 300)")
     parser.add_argument("--rate", type=float, default=20.0, help="the sinks' time-scaled limit, per second (default 20)")
     parser.add_argument("--skip-overdrive", action="store_true", help="leave out the pass paced too fast")
+    results.add_option(parser)
     args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        passes = [(args.rate, "paced to the limit")]
-        if not args.skip_overdrive:
-            passes.append((args.rate * 2, "paced 2x too fast"))
-        for relay_rate, label in passes:
-            for channel in ("slack", "teams"):
-                row = run(channel, args.messages, args.rate, relay_rate, Path(tmp))
-                rows.append(row)
-                ratio = f"{row['ratio_to_bound']:.3f}x" if row["ratio_to_bound"] else "n/a"
-                print(f"{channel:>5}, {label}: {row['messages']} messages in {row['seconds']:.2f} s "
-                      f"(bound {row['lower_bound_seconds']:.2f} s, {ratio}); "
-                      f"{row['answered_429']} of {row['requests']} requests answered 429 ({row['share_429']:.1%}); "
-                      f"delivered {row['delivered']}, lost {row['lost']}", flush=True)
-    paced = [r for r in rows if r["relay_per_second"] == args.rate]
-    print(f"paced to the limit: worst ratio {max(r['ratio_to_bound'] or 0 for r in paced):.3f}x of the bound, "
-          f"worst 429 share {max(r['share_429'] for r in paced):.1%}, lost {sum(r['lost'] for r in rows)} in all passes")
-    print(json.dumps({"runs": rows}))
+    with results.recorded("deliver", args.write_results):
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            passes = [(args.rate, "paced to the limit")]
+            if not args.skip_overdrive:
+                passes.append((args.rate * 2, "paced 2x too fast"))
+            for relay_rate, label in passes:
+                for channel in ("slack", "teams"):
+                    row = run(channel, args.messages, args.rate, relay_rate, Path(tmp))
+                    rows.append(row)
+                    ratio = f"{row['ratio_to_bound']:.3f}x" if row["ratio_to_bound"] else "n/a"
+                    print(f"{channel:>5}, {label}: {row['messages']} messages in {row['seconds']:.2f} s "
+                          f"(bound {row['lower_bound_seconds']:.2f} s, {ratio}); "
+                          f"{row['answered_429']} of {row['requests']} requests answered 429 ({row['share_429']:.1%}); "
+                          f"delivered {row['delivered']}, lost {row['lost']}", flush=True)
+        paced = [r for r in rows if r["relay_per_second"] == args.rate]
+        print(f"paced to the limit: worst ratio {max(r['ratio_to_bound'] or 0 for r in paced):.3f}x of the bound, "
+              f"worst 429 share {max(r['share_429'] for r in paced):.1%}, lost {sum(r['lost'] for r in rows)} in all passes")
+        print(json.dumps({"runs": rows}))
 
 
 if __name__ == "__main__":

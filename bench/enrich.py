@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import results  # noqa: E402
 from relay.config import AzureSettings  # noqa: E402
 from relay.enrich.azure import AzureVmSource  # noqa: E402
 
@@ -137,63 +138,65 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100, help="VMs of the one-subscription run (default 100)")
     parser.add_argument("--budget", type=float, default=120.0,
                         help="the source's time budget in seconds (default 120: let it finish, to measure it)")
+    results.add_option(parser)
     args = parser.parse_args()
-    figures: dict = {"vms": args.vms, "subscriptions": args.subscriptions, "latency_s": args.latency}
-    print(f"estate: {args.vms:,} impacted VMs over {args.subscriptions} subscriptions, "
-          f"{args.latency * 1000:g} ms latency a call, documented throttles", flush=True)
+    with results.recorded("enrich", args.write_results):
+        figures: dict = {"vms": args.vms, "subscriptions": args.subscriptions, "latency_s": args.latency}
+        print(f"estate: {args.vms:,} impacted VMs over {args.subscriptions} subscriptions, "
+              f"{args.latency * 1000:g} ms latency a call, documented throttles", flush=True)
 
-    emulator = Emulator(args.small, 1, args.latency)
-    try:
-        cold = ours(emulator, args.budget)
-        warm = ours(emulator, args.budget)  # same process, SDKs loaded: a warm Function instance
-    finally:
-        emulator.close()
-    figures["small"] = {"vms": args.small, "first_seconds": cold["seconds"], "warm_seconds": warm["seconds"],
-                        "calls": cold["calls"], "throttled": cold["throttled"] + warm["throttled"]}
-    print(f"small:   {args.small} VMs in 1 subscription: {warm['seconds']:.2f} s "
-          f"({cold['seconds']:.2f} s for the first, loading the SDKs)  calls: {calls_text(cold['calls'])}", flush=True)
+        emulator = Emulator(args.small, 1, args.latency)
+        try:
+            cold = ours(emulator, args.budget)
+            warm = ours(emulator, args.budget)  # same process, SDKs loaded: a warm Function instance
+        finally:
+            emulator.close()
+        figures["small"] = {"vms": args.small, "first_seconds": cold["seconds"], "warm_seconds": warm["seconds"],
+                            "calls": cold["calls"], "throttled": cold["throttled"] + warm["throttled"]}
+        print(f"small:   {args.small} VMs in 1 subscription: {warm['seconds']:.2f} s "
+              f"({cold['seconds']:.2f} s for the first, loading the SDKs)  calls: {calls_text(cold['calls'])}", flush=True)
 
-    emulator = Emulator(args.vms, args.subscriptions, args.latency)
-    try:
-        result = ours(emulator, args.budget)
-    finally:
-        emulator.close()
-    bound = our_lower_bound(args.vms, args.subscriptions, args.latency)
-    result["lower_bound"] = bound
-    result["ratio_to_lower_bound"] = round(result["seconds"] / bound["seconds"], 3)
-    figures["ours"] = result
-    print(f"ours:    {result['seconds']:.2f} s for {result['vms']:,} VMs ({result['with_status']:,} with a status,"
-          f" gaps {len(result['gaps'])})  calls: {calls_text(result['calls'])}", flush=True)
-    print(f"         429s {result['throttled']} (unhonoured {result['unhonoured']})  peak RSS"
-          f" {result['peak_rss_mb']:.0f} MB (+{result['rss_growth_mb']:.0f} MB in the lookup)", flush=True)
-    print(f"         lower bound {bound['seconds']:.2f} s ({calls_text(bound['calls'])}; the read bucket lets"
-          f" {math.ceil(args.vms / args.subscriptions):,} calls a subscription through in"
-          f" {max(0, math.ceil(args.vms / args.subscriptions) - READS_AT_ONCE) / READS_A_SECOND:.1f} s)"
-          f"  → {result['ratio_to_lower_bound']:.2f}× the lower bound", flush=True)
+        emulator = Emulator(args.vms, args.subscriptions, args.latency)
+        try:
+            result = ours(emulator, args.budget)
+        finally:
+            emulator.close()
+        bound = our_lower_bound(args.vms, args.subscriptions, args.latency)
+        result["lower_bound"] = bound
+        result["ratio_to_lower_bound"] = round(result["seconds"] / bound["seconds"], 3)
+        figures["ours"] = result
+        print(f"ours:    {result['seconds']:.2f} s for {result['vms']:,} VMs ({result['with_status']:,} with a status,"
+              f" gaps {len(result['gaps'])})  calls: {calls_text(result['calls'])}", flush=True)
+        print(f"         429s {result['throttled']} (unhonoured {result['unhonoured']})  peak RSS"
+              f" {result['peak_rss_mb']:.0f} MB (+{result['rss_growth_mb']:.0f} MB in the lookup)", flush=True)
+        print(f"         lower bound {bound['seconds']:.2f} s ({calls_text(bound['calls'])}; the read bucket lets"
+              f" {math.ceil(args.vms / args.subscriptions):,} calls a subscription through in"
+              f" {max(0, math.ceil(args.vms / args.subscriptions) - READS_AT_ONCE) / READS_A_SECOND:.1f} s)"
+              f"  → {result['ratio_to_lower_bound']:.2f}× the lower bound", flush=True)
 
-    slice_vms = math.ceil(args.vms / args.subscriptions)
-    emulator = Emulator(slice_vms, 1, args.latency)
-    try:
-        measured = obvious(emulator)
-    finally:
-        emulator.close()
-    scale = args.vms / measured["vms"]
-    calls = {kind: n if kind in ("token", "openid") else n * args.subscriptions for kind, n in measured["calls"].items()}
-    estimate = {
-        "seconds": round(measured["seconds"] * scale, 1), "calls": calls,
-        "throttled": measured["throttled"], "unhonoured": measured["unhonoured"],
-        "measured_slice": measured, "extrapolated": True,
-        "lower_bound": {"seconds": round(sum(calls.values()) * args.latency, 3), "calls": calls},
-    }
-    estimate["speedup_of_ours"] = round(estimate["seconds"] / result["seconds"], 1)
-    figures["obvious"] = estimate
-    figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    print(f"obvious: {measured['seconds']:.2f} s for a slice of {measured['vms']:,} VMs in 1 subscription → "
-          f"≈ {estimate['seconds']:.0f} s for {args.vms:,} (extrapolated ×{scale:g})  calls:"
-          f" {calls_text(estimate['calls'])}  429s {measured['throttled']}", flush=True)
-    print(f"         lower bound {estimate['lower_bound']['seconds']:.1f} s (one call after another)"
-          f"  → ours is {estimate['speedup_of_ours']:.1f}× faster", flush=True)
-    print(json.dumps(figures, ensure_ascii=False))
+        slice_vms = math.ceil(args.vms / args.subscriptions)
+        emulator = Emulator(slice_vms, 1, args.latency)
+        try:
+            measured = obvious(emulator)
+        finally:
+            emulator.close()
+        scale = args.vms / measured["vms"]
+        calls = {kind: n if kind in ("token", "openid") else n * args.subscriptions for kind, n in measured["calls"].items()}
+        estimate = {
+            "seconds": round(measured["seconds"] * scale, 1), "calls": calls,
+            "throttled": measured["throttled"], "unhonoured": measured["unhonoured"],
+            "measured_slice": measured, "extrapolated": True,
+            "lower_bound": {"seconds": round(sum(calls.values()) * args.latency, 3), "calls": calls},
+        }
+        estimate["speedup_of_ours"] = round(estimate["seconds"] / result["seconds"], 1)
+        figures["obvious"] = estimate
+        figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        print(f"obvious: {measured['seconds']:.2f} s for a slice of {measured['vms']:,} VMs in 1 subscription → "
+              f"≈ {estimate['seconds']:.0f} s for {args.vms:,} (extrapolated ×{scale:g})  calls:"
+              f" {calls_text(estimate['calls'])}  429s {measured['throttled']}", flush=True)
+        print(f"         lower bound {estimate['lower_bound']['seconds']:.1f} s (one call after another)"
+              f"  → ours is {estimate['speedup_of_ours']:.1f}× faster", flush=True)
+        print(json.dumps(figures, ensure_ascii=False))
 
 
 if __name__ == "__main__":

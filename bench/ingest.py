@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import results  # noqa: E402
+
 GOAL_MS = 50.0
 HOST = "127.0.0.1"
 TEMPLATES = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((ROOT / "examples" / "alerts").glob("*.json"))]
@@ -502,67 +504,69 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for relay serve's worker to empty the inbox after the intake; "
                              "when it has not, its rate so far gives an estimate (default 30)")
+    results.add_option(parser)
     args = parser.parse_args()
     if args.requests < 1 or args.clients < 1 or args.warmup < 0:
         parser.error("--requests and --clients must be at least 1, --warmup at least 0")
 
-    result: dict = {"requests": args.requests, "clients": args.clients, "warmup": args.warmup,
-                    "goal_p99_ms": GOAL_MS, "cpus": os.cpu_count()}
-    failures: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.only in (None, "serve"):
-            result["serve"] = row = bench_serve(args.requests, args.clients, args.warmup, args.drain_timeout,
-                                                Path(tmp) / "serve")
-            if args.rate:
-                paced = bench_serve(args.rate_requests, args.clients, args.warmup, 0.0, Path(tmp) / "serve-rate",
-                                    args.rate)
-                row["at_rate"] = {"rate": args.rate, **{k: v for k, v in paced.items() if k != "drain"}}
-            drained = row["drain"]
-            if row["non_202"] or row["errors"]:
-                failures.append(f"relay serve: {row['non_202']} answers other than 202, {row['errors']} without answer")
-            if drained["dead"]:
-                failures.append(f"relay serve: the worker gave up on {drained['dead']} alerts")
-            if drained["drained"] and drained["outbox_messages"] != drained["outbox_messages_expected"]:
-                failures.append(f"relay serve: {drained['outbox_messages']} messages in the outbox, "
-                                f"{drained['outbox_messages_expected']} expected")
-        if args.only in (None, "function"):
-            try:
-                result["function"] = row = bench_function(args.requests, args.clients, args.warmup, Path(tmp) / "function",
-                                                          args.rate, args.rate_requests)
+    with results.recorded("ingest", args.write_results):
+        result: dict = {"requests": args.requests, "clients": args.clients, "warmup": args.warmup,
+                        "goal_p99_ms": GOAL_MS, "cpus": os.cpu_count()}
+        failures: list[str] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.only in (None, "serve"):
+                result["serve"] = row = bench_serve(args.requests, args.clients, args.warmup, args.drain_timeout,
+                                                    Path(tmp) / "serve")
+                if args.rate:
+                    paced = bench_serve(args.rate_requests, args.clients, args.warmup, 0.0, Path(tmp) / "serve-rate",
+                                        args.rate)
+                    row["at_rate"] = {"rate": args.rate, **{k: v for k, v in paced.items() if k != "drain"}}
+                drained = row["drain"]
                 if row["non_202"] or row["errors"]:
-                    failures.append(f"Function ingest: {row['non_202']} answers other than 202, {row['errors']} errors")
-                if row["queue_messages"] != row["queue_messages_expected"]:
-                    failures.append(f"Function ingest: {row['queue_messages']} queue messages, "
-                                    f"{row['queue_messages_expected']} expected")
-            except Skipped as e:
-                print(f"Function ingest: skipped: {e}", file=sys.stderr, flush=True)
-                result["function"] = {"skipped": str(e)}
-                if args.only == "function":
-                    failures.append("Function ingest: skipped, and it was the only part asked for")
+                    failures.append(f"relay serve: {row['non_202']} answers other than 202, {row['errors']} without answer")
+                if drained["dead"]:
+                    failures.append(f"relay serve: the worker gave up on {drained['dead']} alerts")
+                if drained["drained"] and drained["outbox_messages"] != drained["outbox_messages_expected"]:
+                    failures.append(f"relay serve: {drained['outbox_messages']} messages in the outbox, "
+                                    f"{drained['outbox_messages_expected']} expected")
+            if args.only in (None, "function"):
+                try:
+                    result["function"] = row = bench_function(args.requests, args.clients, args.warmup, Path(tmp) / "function",
+                                                              args.rate, args.rate_requests)
+                    if row["non_202"] or row["errors"]:
+                        failures.append(f"Function ingest: {row['non_202']} answers other than 202, {row['errors']} errors")
+                    if row["queue_messages"] != row["queue_messages_expected"]:
+                        failures.append(f"Function ingest: {row['queue_messages']} queue messages, "
+                                        f"{row['queue_messages_expected']} expected")
+                except Skipped as e:
+                    print(f"Function ingest: skipped: {e}", file=sys.stderr, flush=True)
+                    result["function"] = {"skipped": str(e)}
+                    if args.only == "function":
+                        failures.append("Function ingest: skipped, and it was the only part asked for")
 
-    parts = [(name, result[name]) for name in ("serve", "function") if "p99_ms" in result.get(name, {})]
-    if len(parts) == 2:
-        (_, serve), (_, function) = parts
-        print(f"{'':>16} {'requests/s':>11} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'not 202':>8}  p99 < 50 ms")
-        rows = [("relay serve", serve), ("Function ingest", function)]
-        rows += [(f"{label} {row['at_rate']['rate']:g}/s", row["at_rate"]) for label, row in
-                 (("serve at", serve), ("Function at", function)) if "at_rate" in row]
-        for label, row in rows:
-            print(f"{label:>16} {row['requests_per_second']:>11,.0f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} "
-                  f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f} {row['non_202'] + row['errors']:>8}  {row['goal_met']}")
-        result["function_to_serve_p99_ratio"] = round(function["p99_ms"] / serve["p99_ms"], 3)
-        result["function_to_serve_throughput_ratio"] = round(
-            function["requests_per_second"] / serve["requests_per_second"], 3)
-    for name, row in parts:
-        # Every client sends again as soon as it is answered, so the mean time to 202 is clients / throughput
-        # (Little's law): at 50 clients a p99 under 50 ms asks for well over 1,000 answers a second.
-        if row["requests_per_second"]:
-            print(f"{name}: {args.clients} clients / {row['requests_per_second']:,.0f} answers a second = "
-                  f"{1000 * args.clients / row['requests_per_second']:.0f} ms, the measured mean {row['mean_ms']:.0f} ms: "
-                  f"the time to 202 is mostly waiting for a turn, set by the throughput")
-    for failure in failures:
-        print(f"FAILED: {failure}", file=sys.stderr, flush=True)
-    print(json.dumps(result))
+        parts = [(name, result[name]) for name in ("serve", "function") if "p99_ms" in result.get(name, {})]
+        if len(parts) == 2:
+            (_, serve), (_, function) = parts
+            print(f"{'':>16} {'requests/s':>11} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'not 202':>8}  p99 < 50 ms")
+            rows = [("relay serve", serve), ("Function ingest", function)]
+            rows += [(f"{label} {row['at_rate']['rate']:g}/s", row["at_rate"]) for label, row in
+                     (("serve at", serve), ("Function at", function)) if "at_rate" in row]
+            for label, row in rows:
+                print(f"{label:>16} {row['requests_per_second']:>11,.0f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} "
+                      f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f} {row['non_202'] + row['errors']:>8}  {row['goal_met']}")
+            result["function_to_serve_p99_ratio"] = round(function["p99_ms"] / serve["p99_ms"], 3)
+            result["function_to_serve_throughput_ratio"] = round(
+                function["requests_per_second"] / serve["requests_per_second"], 3)
+        for name, row in parts:
+            # Every client sends again as soon as it is answered, so the mean time to 202 is clients / throughput
+            # (Little's law): at 50 clients a p99 under 50 ms asks for well over 1,000 answers a second.
+            if row["requests_per_second"]:
+                print(f"{name}: {args.clients} clients / {row['requests_per_second']:,.0f} answers a second = "
+                      f"{1000 * args.clients / row['requests_per_second']:.0f} ms, the measured mean {row['mean_ms']:.0f} ms: "
+                      f"the time to 202 is mostly waiting for a turn, set by the throughput")
+        for failure in failures:
+            print(f"FAILED: {failure}", file=sys.stderr, flush=True)
+        print(json.dumps(result))
     return 1 if failures else 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import results  # noqa: E402
 from relay.alerts import parse_alert  # noqa: E402
 from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.config import default_config  # noqa: E402
@@ -106,22 +107,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 1000, 10000], help="VM counts (default 20 1000 10000)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure; the best is kept (default 5)")
+    results.add_option(parser)
     args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in args.sizes:
-            row = measure(n, args.repeat, Path(tmp))
-            rows.append(row)
-            print(f"{n:>7} VMs: parse {row['parse_ms']:.2f} ms · enrich {row['enrich_ms']:.1f} ms · render teams "
-                  f"{row['render_teams_ms']:.1f} / slack {row['render_slack_ms']:.1f} / email {row['render_email_ms']:.1f} ms"
-                  f" · whole pipeline {row['pipeline_ms']:.1f} ms · teams {row['teams_bytes']:,} B, slack "
-                  f"{row['slack_blocks']} blocks / {row['slack_bytes']:,} B, email {row['email_bytes']:,} B", flush=True)
-    first, last = rows[0], rows[-1]
-    ratio = last["pipeline_ms"] / first["pipeline_ms"] if first["pipeline_ms"] else None
-    print(f"pipeline time grows {ratio:.1f}x for {last['vms'] / first['vms']:.0f}x the VMs; "
-          f"largest Teams envelope {max(r['teams_bytes'] for r in rows):,} B of a 24,576 B budget")
-    print(json.dumps({"sizes": rows, "pipeline_growth_ratio": ratio,
-                      "teams_budget_bytes": 24576, "slack_block_budget": 50}))
+    with results.recorded("pipeline", args.write_results):
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in args.sizes:
+                row = measure(n, args.repeat, Path(tmp))
+                rows.append(row)
+                print(f"{n:>7} VMs: parse {row['parse_ms']:.2f} ms · enrich {row['enrich_ms']:.1f} ms · render teams "
+                      f"{row['render_teams_ms']:.1f} / slack {row['render_slack_ms']:.1f} / email {row['render_email_ms']:.1f} ms"
+                      f" · whole pipeline {row['pipeline_ms']:.1f} ms · teams {row['teams_bytes']:,} B, slack "
+                      f"{row['slack_blocks']} blocks / {row['slack_bytes']:,} B, email {row['email_bytes']:,} B", flush=True)
+        first, last = rows[0], rows[-1]
+        ratio = last["pipeline_ms"] / first["pipeline_ms"] if first["pipeline_ms"] else None
+        print(f"pipeline time grows {ratio:.1f}x for {last['vms'] / first['vms']:.0f}x the VMs; "
+              f"largest Teams envelope {max(r['teams_bytes'] for r in rows):,} B of a 24,576 B budget")
+        print(json.dumps({"sizes": rows, "pipeline_growth_ratio": ratio,
+                          "teams_budget_bytes": 24576, "slack_block_budget": 50}))
 
 
 if __name__ == "__main__":
