@@ -149,10 +149,13 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
     """Send, pacing each attempt to the channel's limit, retrying what may succeed (waiting at least its
     Retry-After, with jittered exponential backoff) until it works, cannot work, or the budget is spent."""
     limit = getattr(channel, "limit", None)
+    pacer = relay.pacer
+    if pacer is None:  # set by Relay.__post_init__; only unset by hand
+        raise ValueError("the relay has no pacer")
     started = relay.monotonic()
     result = SendResult.failed("not sent", retryable=True)
     for attempt in range(1, relay.max_attempts + 1):
-        relay.pacer.wait(limit)
+        pacer.wait(limit)
         result = _attempt(channel, message)
         if result.ok or not result.retryable:
             return result, attempt
@@ -163,7 +166,7 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
         if limit is None:
             relay.sleep(wait)
         else:  # the pacer sleeps before the next attempt, and holds other messages to it off too
-            relay.pacer.hold_off(limit, wait)
+            pacer.hold_off(limit, wait)
     gave_up = f"{result.detail} (gave up after {attempt} attempt(s) in {relay.monotonic() - started:.0f} s)"
     return SendResult.failed(gave_up, retryable=True, retry_after=result.retry_after), attempt
 

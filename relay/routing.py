@@ -84,7 +84,8 @@ def split(notification: Notification, routes: Routes) -> list[tuple[Receiver, No
     items: tuple[AffectedVm | None, ...] = vms or (None,)
     taken: dict[str, list[AffectedVm | None]] = {}
     for item in items:
-        for name in dict.fromkeys(_walk(routes.tree, _values(event, item and item.vm), None) or ()):
+        values = _values(event, item.vm if item is not None else None)
+        for name in dict.fromkeys(_walk(routes.tree, values, None) or ()):
             taken.setdefault(name, []).append(item)
     shares = []
     for chosen in routes:
@@ -94,7 +95,7 @@ def split(notification: Notification, routes: Routes) -> list[tuple[Receiver, No
         if None in got or len(got) == len(vms):
             shares.append((chosen.receiver, notification))
         else:
-            enriched = replace(notification.enriched, vms=tuple(got))
+            enriched = replace(notification.enriched, vms=tuple(vm for vm in got if vm is not None))
             shares.append((chosen.receiver, Notification(enriched, notification.prior, affected=len(vms))))
     return shares
 

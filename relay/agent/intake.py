@@ -56,6 +56,8 @@ def _problem(error: urllib.error.HTTPError) -> str:
         return f"HTTP {error.code}"
     if not isinstance(problem, dict):
         return f"HTTP {error.code}"
-    errors = problem.get("errors") if isinstance(problem.get("errors"), list) else []
+    errors = problem.get("errors")
+    if not isinstance(errors, list):
+        errors = []
     paths = "; ".join(f"{e.get('path')}: {e.get('detail')}" for e in errors[:5] if isinstance(e, dict))
     return f"HTTP {error.code} {problem.get('title') or ''}".strip() + (f" ({paths})" if paths else "")

@@ -63,7 +63,8 @@ class Watch:
 
     def step(self) -> None:
         """Read the events (when the VM is known), queue what is new, send what is due."""
-        if self.vm is None and not self._identify():
+        vm = self.vm if self.vm is not None else self._identify()
+        if vm is None:
             return
         try:
             incarnation, events = self.imds.scheduled_events(timeout=None if self.answered else FIRST_CALL_SECONDS)
@@ -74,24 +75,24 @@ class Watch:
                 log.info("the Instance Metadata Service answers again (after %d failed call(s))", self.failures)
                 self.failures = 0
             if not self.answered or incarnation is None or incarnation != self.incarnation:
-                self._read(events)
+                self._read(vm, events)
             self.answered, self.incarnation = True, incarnation
         self._send_due()
 
-    def _identify(self) -> bool:
+    def _identify(self) -> dict | None:
         try:
             vm = self.imds.instance()
         except ImdsError as e:
             if not self.vm_name:
                 self._trouble(f"cannot learn this VM's name: {e}")
-                return False
+                return None
             log.warning("instance metadata unavailable (%s); reporting as %s without its resource id", e, self.vm_name)
             vm = {}
         if self.vm_name:
             vm["name"] = self.vm_name
         self.vm = vm
         log.info("watching the Scheduled Events of %s", vm["name"])
-        return True
+        return vm
 
     def _trouble(self, what: str) -> None:
         self.failures += 1
@@ -100,22 +101,22 @@ class Watch:
         else:
             log.debug("%s (%d in a row)", what, self.failures)
 
-    def _read(self, events: list[dict]) -> None:
+    def _read(self, vm: dict, events: list[dict]) -> None:
         mine = set()
         for event in events:
             event_id = event.get("EventId")
-            if not isinstance(event_id, str) or not event_id or not self._names_me(event):
+            if not isinstance(event_id, str) or not event_id or not self._names_me(vm, event):
                 continue
             mine.add(event_id)
             state = (event.get("EventStatus"), event.get("NotBefore") or "")
             waiting = self.pending.get(event_id)
             if self.reported.get(event_id) == state or (waiting is not None and waiting.state == state):
                 continue
-            log.info("%s %s of %s: %s%s", event.get("EventType"), event_id, self.vm["name"], state[0],
+            log.info("%s %s of %s: %s%s", event.get("EventType"), event_id, vm["name"], state[0],
                      f", not before {state[1]}" if state[1] else "")
-            self.pending[event_id] = _Pending(report(self.vm, event, datetime.now(timezone.utc)), state, self.clock())
+            self.pending[event_id] = _Pending(report(vm, event, datetime.now(timezone.utc)), state, self.clock())
             if self.drain and state[0] == "Scheduled" and event_id not in self.drained:
-                self._start_drain(event_id, event)
+                self._start_drain(self.drain, event_id, event)
         for event_id in set(self.reported) | set(self.pending) | self.drained:
             if event_id not in mine:
                 if event_id in self.pending:
@@ -126,9 +127,9 @@ class Watch:
                 self.pending.pop(event_id, None)
                 self.drained.discard(event_id)
 
-    def _names_me(self, event: dict) -> bool:
+    def _names_me(self, vm: dict, event: dict) -> bool:
         resources = event.get("Resources")
-        name = self.vm["name"].casefold()
+        name = vm["name"].casefold()
         return isinstance(resources, list) and any(isinstance(r, str) and r.casefold() == name for r in resources)
 
     def _send_due(self) -> None:
@@ -151,21 +152,21 @@ class Watch:
             log.warning("could not report %s to %s (%s); trying again in %d s", event_id, self.intake.where,
                         sent.detail, wait)
 
-    def _start_drain(self, event_id: str, event: dict) -> None:
+    def _start_drain(self, command: str, event_id: str, event: dict) -> None:
         self.drained.add(event_id)
-        thread = threading.Thread(target=self._drain_and_approve, args=(event_id, event), daemon=True,
+        thread = threading.Thread(target=self._drain_and_approve, args=(command, event_id, event), daemon=True,
                                   name=f"drain-{event_id[:8]}")
         self.drains.append(thread)
         thread.start()
 
-    def _drain_and_approve(self, event_id: str, event: dict) -> None:
+    def _drain_and_approve(self, command: str, event_id: str, event: dict) -> None:
         """Run the drain command (it gets RELAY_EVENT_ID, RELAY_EVENT_TYPE and RELAY_EVENT_NOT_BEFORE); on exit
         status 0, approve the event so that Azure need not wait for NotBefore."""
         env = dict(os.environ, RELAY_EVENT_ID=event_id, RELAY_EVENT_TYPE=str(event.get("EventType") or ""),
                    RELAY_EVENT_NOT_BEFORE=str(event.get("NotBefore") or ""))
-        log.info("draining for %s: %s", event_id, self.drain)
+        log.info("draining for %s: %s", event_id, command)
         try:
-            done = subprocess.run(self.drain, shell=True, env=env, timeout=self.drain_timeout)
+            done = subprocess.run(command, shell=True, env=env, timeout=self.drain_timeout)
         except OSError as e:
             log.error("the drain command could not run (%s); %s is not approved", e, event_id)
             return

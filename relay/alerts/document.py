@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import Any, AnyStr, NoReturn
 
 from relay.text import html_to_text, looks_like_html, one_line
 
@@ -119,7 +120,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _line_column(text: str | bytes, offset: int, newline: str | bytes) -> tuple[int, int]:
+def _line_column(text: AnyStr, offset: int, newline: AnyStr) -> tuple[int, int]:
     return text.count(newline, 0, offset) + 1, offset - text.rfind(newline, 0, offset)
 
 
@@ -253,7 +254,7 @@ def subscription_ids(candidates: list[tuple[str, str]], notes: Notes) -> list[st
     return found
 
 
-def unique(values: list[str | None]) -> tuple[str, ...]:
+def unique(values: Iterable[str | None]) -> tuple[str, ...]:
     """Without blanks and repeats (ignoring case), first spelling and order kept."""
     seen: dict[str, str] = {}
     for value in values:

@@ -37,7 +37,9 @@ def read_scheduled_event(root: Node) -> Event | None:
     event_id = _required(event, "EventId") if event is not None else None
     kind = _named(event, "EventType", EVENT_TYPES) if event is not None else None
     status = _named(event, "EventStatus", EVENT_STATUSES) if event is not None else None
-    if None in (data, name, event_id, kind, status):
+    if data is None or vm is None or event is None:
+        return None
+    if name is None or event_id is None or kind is None or status is None:
         return None
     not_before = _not_before(event)
     duration = _duration(event)

@@ -150,11 +150,11 @@ class EntraCheck:
             base = f"{self.settings.authority}/{self.settings.tenant_id}"
             v2 = self._fetch_json(f"{base}/v2.0/.well-known/openid-configuration")
             v1 = self._fetch_json(f"{base}/.well-known/openid-configuration")
-            jwks_uri, issuers = v2.get("jwks_uri"), (v2.get("issuer"), v1.get("issuer"))
+            jwks_uri, v2_issuer, v1_issuer = v2.get("jwks_uri"), v2.get("issuer"), v1.get("issuer")
             if not (isinstance(jwks_uri, str) and jwks_uri.startswith("https://")) \
-                    or not all(isinstance(issuer, str) and issuer for issuer in issuers):
+                    or not (isinstance(v2_issuer, str) and v2_issuer and isinstance(v1_issuer, str) and v1_issuer):
                 raise _Unavailable("the tenant's OpenID configuration lacks an issuer or an https jwks_uri")
-            self._issuers = issuers
+            self._issuers = (v2_issuer, v1_issuer)
             self._keys = PyJWKClient(jwks_uri, lifespan=KEYS_LIFESPAN, timeout=FETCH_TIMEOUT, ssl_context=self._tls)
         return self._keys
 

@@ -37,7 +37,8 @@ class RateLimit:
 
 
 class Channel(Protocol):
-    limit: RateLimit | None
+    @property
+    def limit(self) -> RateLimit | None: ...
 
     def send(self, message: Message) -> SendResult: ...
 

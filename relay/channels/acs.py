@@ -16,10 +16,14 @@ import threading
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from relay.channels import ChannelUnavailable, RateLimit, destination_key, http, rate_of, secret_from
 from relay.model import Message, Receiver, SendResult
+
+if TYPE_CHECKING:
+    from azure.communication.email import EmailClient
 
 WAIT_SECONDS = 20.0  # for the queued send to finish
 POLL_SECONDS = 1.0  # between status checks when ACS gives no Retry-After
@@ -67,11 +71,16 @@ def acs_message(body: bytes) -> dict:
     request = {"senderAddress": senders[0].addr_spec, "recipients": recipients, "content": content,
                "userEngagementTrackingDisabled": True}  # keep links as rendered
     attachments = [{"name": part.get_filename() or "attachment", "contentType": part.get_content_type(),
-                    "contentInBase64": base64.b64encode(part.get_payload(decode=True) or b"").decode("ascii")}
+                    "contentInBase64": base64.b64encode(_decoded(part)).decode("ascii")}
                    for part in mime.iter_attachments()]
     if attachments:
         request["attachments"] = attachments
     return request
+
+
+def _decoded(part: EmailMessage) -> bytes:
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""  # None when the part has no payload of its own
 
 
 class AcsChannel:
@@ -80,10 +89,10 @@ class AcsChannel:
         self._connection_string = connection_string
         self.limit = limit
         self.wait, self.poll_interval = wait, poll_interval
-        self._client = None
+        self._client: EmailClient | None = None
         self._lock = threading.Lock()
 
-    def client(self):
+    def client(self) -> EmailClient:
         from azure.communication.email import EmailClient
 
         with self._lock:

@@ -19,10 +19,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from relay.channels import ChannelUnavailable, RateLimit, destination_key, http, rate_of
 from relay.model import Message, Receiver, SendResult
+
+if TYPE_CHECKING:
+    from azure.identity import ManagedIdentityCredential
 
 GRAPH_URL = "https://graph.microsoft.com"
 AUTHORITY = "https://login.microsoftonline.com"
@@ -91,15 +95,14 @@ class MsalTokens:
 class ManagedIdentityTokens:
     def __init__(self, scope: str, client_id: str | None = None):
         self.scope, self.client_id = scope, client_id
-        self._credential = None
+        self._credential: ManagedIdentityCredential | None = None
 
     def token(self) -> str:
         from azure.core.exceptions import AzureError, ClientAuthenticationError
         from azure.identity import CredentialUnavailableError, ManagedIdentityCredential
 
         if self._credential is None:
-            kwargs = {"client_id": self.client_id} if self.client_id else {}
-            self._credential = ManagedIdentityCredential(**kwargs)
+            self._credential = ManagedIdentityCredential(client_id=self.client_id or None)
         try:
             return self._credential.get_token(self.scope).token
         except CredentialUnavailableError:

@@ -62,7 +62,9 @@ class SlackWebhookChannel:
     def __init__(self, url: str, *, limit: RateLimit | None = None, timeout: float = http.DEFAULT_TIMEOUT,
                  ssl_context: ssl.SSLContext | None = None):
         self.limit = limit
-        self._client = WebhookClient(url, timeout=timeout, ssl=ssl_context, retry_handlers=[], logger=_sdk_logger(url))
+        # slack_sdk annotates timeout as int, but hands it to urlopen, which takes seconds as a float.
+        self._client = WebhookClient(url, timeout=timeout, ssl=ssl_context, retry_handlers=[],  # type: ignore[arg-type]
+                                     logger=_sdk_logger(url))
 
     def send(self, message: Message) -> SendResult:
         try:
@@ -86,6 +88,7 @@ class SlackBotChannel:
         self.receiver = receiver
         self._threads = threads
         base_url = api_url if api_url.endswith("/") else api_url + "/"
+        # As above: slack_sdk annotates timeout as int, but urlopen takes a float.
         self._client = WebClient(token=token, base_url=base_url, timeout=timeout, ssl=ssl_context,  # type: ignore[arg-type]
                                  retry_handlers=[], logger=_sdk_logger(token))
 

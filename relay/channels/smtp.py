@@ -126,6 +126,7 @@ class SmtpChannel:
         if context is not None and not s.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        client: smtplib.SMTP
         if s.implicit_tls:
             client = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
         else:

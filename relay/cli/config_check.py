@@ -62,7 +62,7 @@ def run(args) -> int:
     located = sorted((line_of(root, problem.split(":", 1)[0]), problem) for problem in problems)
     for line, problem in located:
         print(f"{path}:{line}: {problem}")
-    if located:
+    if located or config is None:
         print(f"{path}: {len(located)} problem(s)")
         return EXIT_BAD_INPUT
     tree = "a routing tree" if isinstance(data, dict) and "route" in data else "no routing tree"

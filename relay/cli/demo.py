@@ -44,8 +44,9 @@ def run(args) -> int:
     alerts = [_shown(a) for a in sorted((EXAMPLES / "alerts").glob("*.json"))]
     config = load_config(CONFIG)
     paths, now = Paths(None, outbox / ".ledger.sqlite", outbox), instant(DEMO_NOW)
+    inventory = _shown(config.inventory) if config.inventory else "none"
     print(f"relay demo: {len(alerts)} example alerts, config {_shown(CONFIG)} (a platform channel, two teams"
-          f" that get only their own VMs, managers), inventory {_shown(config.inventory)}, as of {DEMO_NOW}")
+          f" that get only their own VMs, managers), inventory {inventory}, as of {DEMO_NOW}")
     # The announcement and its reschedule; the managers' morning digest; then the rest of the story.
     code = relay_files(alerts[:DIGEST_AFTER], config, paths, now)
     print("\nthe managers' daily digest:")

@@ -38,10 +38,7 @@ def run(args) -> int:
 
     if args.config is None:
         return fail("the digest needs a config with a digest: section (--config FILE)")
-    config = load_config(args.config)
-    if config.digest is None:
-        return fail(f"{args.config}: no digest: section (receivers to send the digest to)")
-    return send_digests_reporting(config, Paths(args.inventory, args.state, args.outbox),
+    return send_digests_reporting(load_config(args.config), Paths(args.inventory, args.state, args.outbox),
                                   args.now or datetime.now(UTC), dry_run=args.dry_run)
 
 
@@ -50,6 +47,8 @@ def send_digests_reporting(config: Config, paths, now: datetime, dry_run: bool =
     from relay.digest.send import send_digests
     from relay.hosts.wiring import open_relay
 
+    if config.digest is None:
+        return fail(f"{config.source}: no digest: section (receivers to send the digest to)")
     relay = open_relay(config, paths, now=now, environ=os.environ)
     try:
         outcomes = send_digests(relay, config.digest, config.receivers(), dry_run=dry_run)

@@ -92,8 +92,8 @@ def run(args) -> int:
     now = args.now or datetime.now(UTC)
     progress = vm_table.Progress()
     if args.tracking_id:
-        found, gaps = vm_table.lookup(args.tracking_id, settings, tuple(args.subscription), now, progress)
-        found = [a for a in found if plan.in_scope(a.vm, tuple(args.resource_group), tuple(args.tag))]
+        affected, gaps = vm_table.lookup(args.tracking_id, settings, tuple(args.subscription), now, progress)
+        found = [a for a in affected if plan.in_scope(a.vm, tuple(args.resource_group), tuple(args.tag))]
         unknown: list = []
     else:
         found, unknown = asyncio.run(_with_azure(settings, lambda azure: find.named(azure, args.vm, now)))

@@ -42,8 +42,8 @@ def _email_entry(entry: Entry, data: bytes) -> Entry:
     for part in message.walk():
         if part.is_multipart():
             continue
-        if part.get_filename():
-            entry.attachments.append((part.get_filename(), len(part.get_payload(decode=True) or b"")))
+        if filename := part.get_filename():
+            entry.attachments.append((filename, len(part.get_payload(decode=True) or b"")))
         elif part.get_content_type() == "text/html":
             entry.html = part.get_content()
         elif part.get_content_type() == "text/plain":

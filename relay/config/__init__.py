@@ -151,15 +151,15 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems), tuple(problems))
 
-    def path_of(key: str, default: Path | None) -> Path | None:
+    def path_of(key: str) -> Path | None:
         value = data.get(key)
-        return base / value if isinstance(value, str) else default
+        return base / value if isinstance(value, str) else None
 
     return Config(
         routes=Routes(routes, tree) if tree else Routes.flat(routes),
-        outbox=path_of("outbox", Path("outbox")),
-        inventory=path_of("inventory", None),
-        ledger=path_of("ledger", Path(".relay/ledger.sqlite")),
+        outbox=path_of("outbox") or Path("outbox"),
+        inventory=path_of("inventory"),
+        ledger=path_of("ledger") or Path(".relay/ledger.sqlite"),
         azure=azure,
         source=source,
         operations=operations,

@@ -40,7 +40,7 @@ def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFil
     kinds = _kinds(item.get("kinds"), where, problems)
     stages = words(item.get("stages"), STAGES, f"{where}.stages", problems)
     options = _options(item, where, problems)
-    if len(problems) > before:
+    if len(problems) > before or not isinstance(name, str):
         return None
     receiver = Receiver(
         name=name, channel=message_format, language=language, transport=transport,

@@ -144,7 +144,7 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
     reboots = sorted(
         (due(a) for a in vms
          if a.state in _NOT_YET_DONE and a.vm.redeploy and _within(a.vm.redeploy.scheduled, now, horizon)),
-        key=lambda d: (d.row.scheduled.start, d.row.name.lower()),
+        key=lambda d: (d.row.scheduled.start if d.row.scheduled else None, d.row.name.lower()),  # _within: all have one
     )
     counts = count_by_state(vms)
     return DigestView(

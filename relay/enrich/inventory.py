@@ -64,7 +64,7 @@ class Inventory:
         if event.kind is EventKind.MAINTENANCE:
             listed = self._impacted.get((event.tracking_id or "").upper())
             if listed is not None:
-                return VmLookup([self._vm(vm_id) for vm_id in listed], BY_IMPACTED_LIST)
+                return VmLookup([vm for vm_id in listed if (vm := self._vm(vm_id))], BY_IMPACTED_LIST)
             if not concerns_vms(event):
                 return VmLookup([], NO_LOOKUP)
             return VmLookup(self._in_wave(event), BY_SUBSCRIPTION_AND_REGION)
@@ -73,7 +73,7 @@ class Inventory:
             return VmLookup([vm] if vm else [], BY_RESOURCE)
         return VmLookup([], NO_LOOKUP)
 
-    def _vm(self, vm_id: str) -> Vm:
+    def _vm(self, vm_id: str) -> Vm | None:
         return self._by_id.get(id_key(vm_id)) or vm_from_id(vm_id)
 
     def _in_wave(self, event: Event) -> list[Vm]:
@@ -105,7 +105,8 @@ def _vms(raw: Any, problems: list[str]) -> list[Vm]:
     if not isinstance(raw, list):
         problems.append("$.vms: expected a list")
         return []
-    vms, seen = [], {}
+    vms: list[Vm] = []
+    seen: dict[str, str] = {}
     for index, item in enumerate(raw):
         path = f"$.vms[{index}]"
         vm = _vm(item, path, problems)

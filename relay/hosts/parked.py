@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from relay.inbox import Inbox
+from relay.inbox import PoisonStore
 from relay.model import Event
 from relay.notices.parked import parked_notice
 from relay.pipeline import Relay, process_event
@@ -29,7 +29,7 @@ def tell_operations(relay: Relay, item_id: str, body: bytes, attempts: int, reas
     return _send(relay, item_id, parked_notice(item_id, body, attempts, reason, relay.clock()))
 
 
-def announce_parked(inbox: Inbox, relay: Relay) -> list[str]:
+def announce_parked(inbox: PoisonStore, relay: Relay) -> list[str]:
     """Tell the operations receivers about the parked items (of the inbox) they were not told about,
     or whose notice is still to be retried; the ids told. Items already announced cost a ledger lookup."""
     told = []

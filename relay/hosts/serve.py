@@ -32,6 +32,7 @@ INTAKE_PATHS = (ALERTS, SCHEDULED_EVENTS)
 
 
 class RelayServer(ThreadingHTTPServer):
+    server_address: tuple[str, int]  # an AF_INET socket's: the host as text, then the port bound
     daemon_threads = True
     request_queue_size = 128  # the default backlog of 5 refuses bursts of new connections
 

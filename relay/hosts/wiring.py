@@ -23,8 +23,8 @@ def vm_source(config: Config, inventory: Path | None = None) -> VmSource:
     """The inventory file (`inventory` overrides the config's); else Azure when the config has an `azure:`
     section; else no VM list. The Azure SDKs load on the first lookup, not before: loading them in the
     background while a lookup imports them too can leave a module half-loaded."""
-    if inventory or config.inventory:
-        return Inventory.load(inventory or config.inventory)
+    if path := inventory or config.inventory:
+        return Inventory.load(path)
     if config.azure is None:
         return NoInventory()
     from relay.enrich.azure import AzureVmSource

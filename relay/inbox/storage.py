@@ -65,15 +65,17 @@ class StorageQueueInbox:
     def from_connection_string(cls, connection_string: str, queue: str = QUEUE) -> StorageQueueInbox:
         from azure.storage.queue import QueueClient
 
-        return cls(*(QueueClient.from_connection_string(connection_string, name, **_options())
-                     for name in (queue, f"{queue}-poison")))
+        main, poison = (QueueClient.from_connection_string(connection_string, name, **_options())
+                        for name in (queue, f"{queue}-poison"))
+        return cls(main, poison)
 
     @classmethod
     def from_account(cls, account_url: str, credential, queue: str = QUEUE) -> StorageQueueInbox:
         from azure.storage.queue import QueueClient
 
-        return cls(*(QueueClient(account_url, name, credential=credential, **_options())
-                     for name in (queue, f"{queue}-poison")))
+        main, poison = (QueueClient(account_url, name, credential=credential, **_options())
+                        for name in (queue, f"{queue}-poison"))
+        return cls(main, poison)
 
     def put(self, body: bytes) -> str:
         if not fits(body):

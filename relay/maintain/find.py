@@ -26,7 +26,7 @@ def not_vm_ids(ids: list[str]) -> list[str]:
 
 async def named(azure, ids: list[str], now: datetime) -> tuple[list[AffectedVm], list[Vm]]:
     """(the VMs found, assessed; the VMs Azure did not tell about)."""
-    plain = [vm_id for vm_id in dict.fromkeys(ids) if parse_vm_id(vm_id)]
+    plain = {vm_id: unknown for vm_id in dict.fromkeys(ids) if (unknown := vm_from_id(vm_id))}
     scale_sets: dict[str, dict[str, str]] = {}  # scale set id: {id key: id as given}
     for vm_id in dict.fromkeys(ids):
         if compute.scale_set_vm_from_id(vm_id):
@@ -35,11 +35,11 @@ async def named(azure, ids: list[str], now: datetime) -> tuple[list[AffectedVm],
     found: list[Vm] = []
     missing: list[Vm] = []
 
-    async def one(vm_id: str) -> None:
+    async def one(vm_id: str, unknown: Vm) -> None:
         try:
             found.append(await compute.described(azure, vm_id))
         except Exception:  # noqa: BLE001 - not found or not readable: said as unknown
-            missing.append(vm_from_id(vm_id))
+            missing.append(unknown)
 
     async def listing(wanted: dict[str, str]) -> None:
         some = next(iter(wanted.values()))
@@ -49,9 +49,11 @@ async def named(azure, ids: list[str], now: datetime) -> tuple[list[AffectedVm],
             vms = []
         found.extend(vms)
         seen = {id_key(vm.id) for vm in vms}
-        missing.extend(compute.scale_set_vm_from_id(vm_id) for key, vm_id in wanted.items() if key not in seen)
+        missing.extend(unknown for key, vm_id in wanted.items()
+                       if key not in seen and (unknown := compute.scale_set_vm_from_id(vm_id)))
 
-    await asyncio.gather(*(one(vm_id) for vm_id in plain), *(listing(wanted) for wanted in scale_sets.values()))
+    await asyncio.gather(*(one(vm_id, unknown) for vm_id, unknown in plain.items()),
+                         *(listing(wanted) for wanted in scale_sets.values()))
     return [assess(vm, now) for vm in await _with_addresses(azure, found)], missing
 
 

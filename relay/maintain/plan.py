@@ -96,7 +96,7 @@ def set_group(vm: Vm) -> Group | None:
 
 
 def groups(vm: Vm) -> frozenset[Group]:
-    found = {("zone", vm.subscription_id.lower(), vm.location.lower(), zone) for zone in vm.zones}
+    found: set[Group] = {("zone", vm.subscription_id.lower(), vm.location.lower(), zone) for zone in vm.zones}
     if (own := set_group(vm)) is not None:
         found.add(own)
     return frozenset(found)

@@ -97,6 +97,6 @@ def reason(error: BaseException, step: Resource | None, writing: bool, group_may
         return ("denied (403): the identity needs Monitoring Contributor on the subscription"
                 + (f", and Contributor to create resource group {resource_group}" if group_may_be_missing else ""))
     odata = getattr(error, "error", None)
-    if status and 400 <= status < 500 and getattr(odata, "code", None):
+    if status and 400 <= status < 500 and odata is not None and getattr(odata, "code", None):
         return f"refused (HTTP {status} {odata.code}): {redact(str(odata.message or ''))}"
     return read_reason(error)

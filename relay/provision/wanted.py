@@ -118,8 +118,10 @@ def _rule(description: str, subscription: str, action_group_id: str, conditions:
 
 
 def _service_health(options: Options) -> list[dict]:
-    conditions = [{"field": "category", "equals": "ServiceHealth"},
-                  {"anyOf": [{"field": "properties.incidentType", "equals": kind} for kind in INCIDENT_TYPES]}]
+    conditions: list[dict] = [
+        {"field": "category", "equals": "ServiceHealth"},
+        {"anyOf": [{"field": "properties.incidentType", "equals": kind} for kind in INCIDENT_TYPES]},
+    ]
     if options.services:
         conditions.append({"field": "properties.impactedServices[*].ServiceName",
                            "containsAny": list(options.services)})
@@ -131,7 +133,7 @@ def _service_health(options: Options) -> list[dict]:
 
 def _resource_health(options: Options) -> list[dict]:
     # Unknown is excluded by listing the known statuses, as the Bicep explains.
-    conditions = [
+    conditions: list[dict] = [
         {"field": "category", "equals": "ResourceHealth"},
         {"field": "resourceType", "equals": "Microsoft.Compute/virtualMachines"},
         {"anyOf": [{"field": "properties.currentHealthStatus", "equals": status}

@@ -37,7 +37,10 @@ def fit_rows(
     first of communication_limits (longest first) at which any payload fits, and the most rows that then
     fit. None when nothing fits at any limit, not even without rows."""
     for limit in communication_limits:
-        k = largest_fitting(n, lambda k, limit=limit: fits(payload(k, limit)))
+        def fits_at(k: int, limit: int = limit) -> bool:
+            return fits(payload(k, limit))
+
+        k = largest_fitting(n, fits_at)
         if k is not None:
             return payload(k, limit)
     return None

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from typing import Protocol
 
 from relay.model import Receiver
 from relay.render import times
 from relay.render.markup import FMT, environment, macros
 from relay.render.sanitize import safe_html
-from relay.render.view import View
+from relay.render.view import View, VmRow
 from relay.text import shorten
 
 EMAIL_MAX_ROWS = 50
@@ -25,6 +26,16 @@ EMAIL_COMMUNICATION = 20_000
 DEFAULT_TO = "platform-team@example.invalid"
 DEFAULT_FROM = "azure-maintenance-relay@example.invalid"
 ZIP_OVER_BYTES = 1_000_000  # a CSV larger than this is attached in a ZIP (it shrinks ten times or more)
+
+
+class VmTable(Protocol):
+    """What vm_csv reads: a notification's View or the digest's."""
+
+    @property
+    def rows(self) -> tuple[VmRow, ...]: ...
+
+    @property
+    def counts(self) -> tuple[tuple[str, int], ...]: ...
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,7 @@ CSV_COLUMNS = (
 )
 
 
-def vm_csv(view: View, langs: tuple[str, ...]) -> bytes:
+def vm_csv(view: VmTable, langs: tuple[str, ...]) -> bytes:
     """Every affected VM, most urgent first, as UTF-8 CSV with a byte-order mark (Excel reads Japanese right)."""
     labels = macros("text", "common/labels.j2")
     lang0 = langs[0]  # cells in the first language, headers in all: the file stays small enough to mail

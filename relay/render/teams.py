@@ -120,7 +120,7 @@ def _head(view: View, langs, labels, text, fmt) -> list[dict[str, Any]]:
     return body
 
 
-def _columns(cells: list[dict[str, Any]], **style: Any) -> dict[str, Any]:
+def _columns(cells: list[dict[str, Any] | list[dict[str, Any]]], **style: Any) -> dict[str, Any]:
     widths = (3, 2, 4)
     return {
         "type": "ColumnSet",

@@ -270,7 +270,7 @@ def build_view(notification: Notification) -> View:
         communication_html=event.communication_html,
         is_update=notification.is_update,
         prior_stage=short_line(prior.stage, ITEM_LIMIT) if prior else "",
-        prior_window=prior.window if notification.window_changed else None,
+        prior_window=prior.window if prior is not None and notification.window_changed else None,
         change=change,
         lookup=short_line(enriched.lookup),
         gaps=_gaps(enriched.gaps),

@@ -227,7 +227,7 @@ class SqliteLedger:
                 "SELECT event, admitted_at FROM communications WHERE kind = ? AND event IS NOT NULL",
                 (EventKind.MAINTENANCE.value,),
             ).fetchall()
-        return threads_of([Communication(event_from_record(e), _time(at)) for e, at in rows], since)
+        return threads_of([Communication(event_from_record(e), datetime.fromisoformat(at)) for e, at in rows], since)
 
     def watermark(self, name: str) -> datetime | None:
         with self._lock:
@@ -251,4 +251,4 @@ def _prior_from(row) -> PriorNotice | None:
     if row is None or row[3] is None:
         return None
     stage, start, end, sent = row
-    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=_time(sent))
+    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=datetime.fromisoformat(sent))

@@ -194,7 +194,7 @@ class TableLedger:
             "PartitionKey ge 'communication-' and PartitionKey lt 'communication.' and kind eq @kind",
             parameters={"kind": EventKind.MAINTENANCE.value}, select=["event", "admitted_at"],
         )
-        return threads_of([Communication(event_from_record(e["event"]), _time(e["admitted_at"]))
+        return threads_of([Communication(event_from_record(e["event"]), datetime.fromisoformat(e["admitted_at"]))
                            for e in found if e.get("event")], since)
 
     def watermark(self, name: str) -> datetime | None:
@@ -265,4 +265,4 @@ def _communication(partition: str, row: str, event: Event, prior: PriorNotice | 
 def _prior(stage: str | None, start: str | None, end: str | None, sent: str | None) -> PriorNotice | None:
     if sent is None:
         return None
-    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=_time(sent))
+    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=datetime.fromisoformat(sent))

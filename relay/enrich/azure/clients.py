@@ -11,7 +11,7 @@ import importlib.metadata
 import ssl
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from relay.config import PUBLIC_AUTHORITY, AzureSettings
 from relay.enrich.azure.throttle import CONCURRENCY, Throttle, policy
@@ -49,7 +49,7 @@ class Azure:
         self._credential_factory, self._verify = credential, connection_verify
         self._clients: dict[tuple[str, str], Any] = {}
 
-    async def __aenter__(self) -> Azure:
+    async def __aenter__(self) -> Self:
         import aiohttp
         from azure.core.pipeline.transport import AioHttpTransport
 

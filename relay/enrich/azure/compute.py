@@ -25,7 +25,7 @@ from relay.model import RedeployStatus, Vm
 
 async def with_status(azure, vm: Vm) -> Vm:
     """The VM with its maintenance status and current power state from its instance view."""
-    parsed = parse_vm_id(vm.id)
+    parsed = _parsed(vm.id)
     operations = azure.compute(parsed.subscription_id.lower()).virtual_machines
     view = await _json(operations.instance_view(parsed.resource_group, parsed.name, stream=True, cls=_raw))
     redeploy, power = _status(view)
@@ -34,7 +34,7 @@ async def with_status(azure, vm: Vm) -> Vm:
 
 async def described(azure, vm_id: str) -> Vm:
     """A VM known only by its id: facts and status from one GET with $expand=instanceView."""
-    parsed = parse_vm_id(vm_id)
+    parsed = _parsed(vm_id)
     operations = azure.compute(parsed.subscription_id.lower()).virtual_machines
     body = await _json(operations.get(parsed.resource_group, parsed.name, expand="instanceView", stream=True, cls=_raw))
     properties = body.get("properties") or {}
@@ -65,6 +65,13 @@ def scale_set_vm_from_id(vm_id: str) -> Vm | None:
         return None
     return Vm(id=vm_id.strip(), name=f"{parts[7]}_{parts[9]}", resource_group=parts[3], subscription_id=parts[1],
               availability_set=parts[7], power_state="unknown")
+
+
+def _parsed(vm_id: str) -> VmId:
+    parsed = parse_vm_id(vm_id)
+    if parsed is None:
+        raise ValueError(f"not a VM id: {vm_id!r}")
+    return parsed
 
 
 def _record(body: dict, vm_id: str, where: VmId, group: str | None, view: dict | None) -> Vm:

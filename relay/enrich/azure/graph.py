@@ -116,7 +116,7 @@ async def public_ip_allocations(azure, vm_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for i in range(0, len(vm_ids), IDS_PER_QUERY):
         batch = vm_ids[i:i + IDS_PER_QUERY]
-        subscriptions = sorted({parse_vm_id(vm_id).subscription_id.lower() for vm_id in batch})
+        subscriptions = sorted({parsed.subscription_id.lower() for vm_id in batch if (parsed := parse_vm_id(vm_id))})
         options = QueryRequestOptions(top=PAGE, result_format="objectArray")
         response = await azure.graph.resources(QueryRequest(subscriptions=subscriptions, query=addresses_query(batch),
                                                             options=options))

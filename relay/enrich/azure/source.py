@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from relay.config import AzureSettings
 from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, DENIED, FAILED, NO_LOOKUP, TENANT, Gap, VmLookup, concerns_vms
-from relay.enrich.arm_ids import id_key, parse_vm_id, vm_from_id
+from relay.enrich.arm_ids import id_key, vm_from_id
 from relay.enrich.azure import compute, graph, health
 from relay.enrich.azure.clients import Azure, CredentialFactory, default_credential
 from relay.enrich.azure.throttle import Throttle, Unavailable
@@ -139,8 +139,8 @@ class _Lookup:
 
     def _target(self, azure, tasks, target: str, kind: str, vm: Vm | None) -> None:
         key = id_key(target)
-        if kind == graph.VM_TYPE and key not in self.vms and (vm or parse_vm_id(target)):
-            self.vms[key] = vm or vm_from_id(target)
+        if kind == graph.VM_TYPE and key not in self.vms and (known := vm or vm_from_id(target)):
+            self.vms[key] = known
             self.statuses += 1
             self._lane(azure, tasks, self.vms[key].subscription_id.lower()).put_nowait((key, vm, target))
         elif kind == graph.SCALE_SET_VM_TYPE and (vm := compute.scale_set_vm_from_id(target)) and key not in self.vms:
