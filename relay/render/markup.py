@@ -117,6 +117,7 @@ def _filters(escape: Callable[[str], str] | None) -> dict[str, Callable[..., Any
         "window_utc": times.format_window_utc,
         "time_both": times.format_time_both,
         "time": times.format_time,
+        "time_short": times.format_time_short,
         "countdown": times.format_countdown,
         "iso_utc": times.iso_utc,
         "num": _number,

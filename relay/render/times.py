@@ -55,6 +55,15 @@ def format_time(when: datetime | None, lang: str) -> str:
     return f"{_date(t, lang)} {_clock(t, lang)} JST"
 
 
+def format_time_short(when: datetime | None, lang: str) -> str:
+    """One instant, short enough for a phone's notification: `1/21(水) 0:00 JST` / `Wed 21 Jan 00:00 JST`."""
+    if when is None:
+        return _UNKNOWN[lang]
+    t = to_jst(when)
+    day = f"{t.month}/{t.day}({_JA_WEEKDAYS[t.weekday()]})" if lang == "ja" else _en_date(t, with_year=False)
+    return f"{day} {_clock(t, lang)} JST"
+
+
 def format_time_utc(when: datetime | None) -> str:
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else "?"
 

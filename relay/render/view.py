@@ -9,7 +9,7 @@ left as it came: each channel escapes it for itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from relay.enrich import Gap
@@ -28,6 +28,11 @@ from relay.model import (
 from relay.text import clean, one_line, shorten
 
 _URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
+_TO_REBOOT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW, MaintenanceState.SCHEDULED,
+              MaintenanceState.RETRY_LATER)
+_TO_REBOOT_KEYS = frozenset(s.value for s in _TO_REBOOT)
+URGENT_WITHIN = timedelta(hours=24)  # a self-service deadline this near is shown in red
+WARNING_WITHIN = timedelta(hours=72)  # and this near, as a warning
 _RETRY = (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER)  # a self-service attempt failed
 # Azure's own values are far shorter; these only stop a hostile payload from taking over a message.
 TITLE_LIMIT = 250
@@ -218,8 +223,32 @@ class View:
 
     @property
     def urgent(self) -> bool:
-        """Emergency maintenance, or a reboot minutes away: shown in red everywhere."""
-        return self.kind in ("emergency", EventKind.SCHEDULED.value)
+        """Emergency maintenance, a reboot minutes away, or a self-service deadline within a day: red everywhere."""
+        return self.kind in ("emergency", EventKind.SCHEDULED.value) or self.deadline_urgency == "urgent"
+
+    @property
+    def action_count(self) -> int:
+        """Our VMs someone can and should act on now: Start now and Retry now."""
+        return self.count(*(s.value for s in _URGENT))
+
+    @property
+    def deadline_urgency(self) -> str:
+        """How near the earliest self-service deadline is: "urgent" under a day, "warning" under three days, else ""."""
+        if not self.action_count or self.first_deadline is None:
+            return ""
+        left = self.first_deadline - self.now
+        return "urgent" if left < URGENT_WITHIN else "warning" if left < WARNING_WITHIN else ""
+
+    @property
+    def reboot_count(self) -> int:
+        """Our VMs Azure reboots in its scheduled window unless someone maintains them first."""
+        return self.count(*(s.value for s in _TO_REBOOT))
+
+    @property
+    def first_reboot(self) -> Window | None:
+        """The earliest scheduled window (Azure's reboot window) among the VMs still to be done."""
+        windows = [r.scheduled for r in self.rows if r.scheduled and r.state in _TO_REBOOT_KEYS and r.scheduled.start]
+        return min(windows, key=lambda w: w.start or self.now) if windows else None
 
     @property
     def communication_title(self) -> str:
