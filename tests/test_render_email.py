@@ -4,9 +4,11 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 
+from relay.model import EventKind
 from relay.render import render
 from relay.render.email import EMAIL_MAX_ROWS
 from tests import factories as f
@@ -47,17 +49,26 @@ def test_subject_is_encoded_japanese_then_english():
     assert b"=?utf-8?" in raw_subject
     subject = str(parse_email(message.body)["Subject"])
     assert subject == (
-        "【計画メンテナンス】予定 Planned maintenance for Virtual Machines - Japan East (XY12-3ZQ) 対象 VM 6 台"
-        " / [Planned maintenance] Planned 6 VMs"
+        "【要対応 2 台】期限 1/23(金) 16:30 JST（あと3日4時間）東日本 VM 再起動 XY12-3ZQ"
+        " / [Action: 2 VMs] by Fri 23 Jan 16:30 JST (3d 4h left) Japan East VM reboot XY12-3ZQ"
     )
-    assert str(parse_email(mail(f.emergency(), "ja").body)["Subject"]).startswith("【緊急メンテナンス】予定 ")
     assert str(parse_email(mail(f.rescheduled_update(), "en").body)["Subject"]).startswith(
-        "[Planned maintenance] Rescheduled (update) Planned maintenance"
+        "[Action: 2 VMs · rescheduled] by Fri 23 Jan 16:30 JST"
     )
+    assert str(parse_email(mail(f.complete(), "ja").body)["Subject"]).startswith("【完了】東日本 VM 再起動 XY12-3ZQ")
+    assert str(parse_email(mail(f.canceled(), "en").body)["Subject"]).startswith("[Canceled] Japan East VM reboot")
+    incident = str(parse_email(mail(f.incident(), "ja").body)["Subject"])
+    assert incident.startswith("【サービスの問題】") and "AB3C-DEF" in incident
+
+
+def test_the_preheader_says_what_kind_of_news_and_our_vms_by_state():
+    html = parse_email(mail(f.planned(), "ja").body).get_body(("html",)).get_content()
+    preheader = html.split('<div style="display:none;max-height:0;overflow:hidden">')[1].split("</div>")[0]
+    assert preheader.startswith("【計画メンテナンス】予定 Planned maintenance for Virtual Machines - Japan East: 今すぐ開始")
 
 
 def test_subject_of_a_long_title_stays_reasonable():
-    n = f.notification(f.maintenance_event(title="Very long maintenance title " * 20))
+    n = f.notification(replace(f.maintenance_event(title="Very long maintenance title " * 20), kind=EventKind.INCIDENT))
     subject = str(parse_email(mail(n).body)["Subject"])
     assert len(subject) < 200
     assert "…" in subject
@@ -120,7 +131,7 @@ def test_ten_thousand_vms_list_the_most_urgent_and_attach_all():
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == [
         "VM 名", "リソースグループ", "サブスクリプション", "場所", "メンテナンスの状態",
-        "セルフサービス開始 (UTC)", "セルフサービス終了 (UTC)", "スケジュール開始 (UTC)", "スケジュール終了 (UTC)", "注意点",
+        "セルフサービス開始 (UTC)", "セルフサービス終了 (UTC)", "予定メンテナンス開始 (UTC)", "予定メンテナンス終了 (UTC)", "注意点",
         "前回の実行結果",
     ]
     assert len(rows) == 10_001

@@ -46,18 +46,24 @@ def test_the_model_check_can_fail():
 def test_layout_of_a_planned_maintenance():
     payload = slack(f.planned(), "ja")
     blocks = payload["blocks"]
-    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "【計画メンテナンス】予定", "emoji": True}}
-    assert blocks[1]["text"]["text"] == "*Planned maintenance for Virtual Machines - Japan East*"
+    headline = "【要対応 2 台】期限 1/23(金) 16:30 JST（あと3日4時間）東日本 VM 再起動 XY12-3ZQ"
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": headline, "emoji": True}}
+    assert blocks[1]["text"]["text"] == "【計画メンテナンス】予定\n*Planned maintenance for Virtual Machines - Japan East*"
     facts = blocks[2]["text"]["text"].split("\n")
     assert facts[0] == "*状況*: 予定"
-    assert facts[1] == "*期間*: 2026年1月25日(日) 0:00〜12:00 JST（2026-01-24 15:00–2026-01-25 03:00 UTC）"
-    assert blocks[3]["text"]["text"].startswith("*必要な対応*\n• 「今すぐ開始」・「今すぐ再試行」の VM（2 台）は")
-    assert "`az vm perform-maintenance -g リソースグループ名 -n VM名`" in blocks[3]["text"]["text"]
+    assert facts[1] == "*メンテナンス全体の期間*: 2026年1月25日(日) 0:00〜12:00 JST（2026-01-24 15:00–2026-01-25 03:00 UTC）"
+    assert blocks[3]["text"]["text"].startswith(
+        "*必要な対応*\n• *今すぐ開始できる VM（2 台）は、セルフサービス期限（最も早いもの: 1/23(金) 16:30 JST、あと3日4時間）までに*")
+    commands = blocks[4]["text"]["text"].split("\n")
+    assert commands[0] == "*VM ごとのコマンド（今すぐ開始）*"
+    assert commands[1] == ("• *vm-web-01*（期限 1/23(金) 16:30 JST、あと3日4時間）: "
+                           "`az vm perform-maintenance -g rg-web -n vm-web-01 --subscription 0a1b2c3d-1111-2222-3333-444455556666`")
+    assert commands[-1] == "PowerShell の場合: `Restart-AzVM -PerformMaintenance -ResourceGroupName rg-web -Name vm-web-01`"
     table = next(b["text"]["text"] for b in blocks if b["type"] == "section" and "対象 VM（" in b["text"]["text"])
     lines = table.split("\n")
     assert lines[1] == "• *vm-web-01*  rg-web · 0a1b2c3d… — *今すぐ開始*（期限 あと3日4時間）"
     assert lines[2] == (
-        "\u2003セルフサービス: 2026年1月6日(火) 9:00〜1月23日(金) 16:30 JST ／ スケジュール: 2026年1月25日(日) 0:00〜12:00 JST"
+        "\u2003セルフサービス: 2026年1月6日(火) 9:00〜1月23日(金) 16:30 JST ／ 予定メンテナンス: 2026年1月25日(日) 0:00〜12:00 JST"
         "  :warning: 単一構成（再起動で停止）、動的パブリック IP"
     )
     assert blocks[-1] == {
@@ -71,7 +77,7 @@ def test_layout_of_a_planned_maintenance():
             }
         ],
     }
-    assert payload["text"] == "【計画メンテナンス】予定: Planned maintenance for Virtual Machines - Japan East（対象 VM 6 台）"
+    assert payload["text"] == headline
 
 
 def test_english_has_no_japanese():
@@ -88,14 +94,18 @@ def test_japanese_labels_and_both_languages_in_order():
     for label in ("今すぐ開始", "今すぐ再試行", "スケジュール済み", "後で再試行", "更新済み", "対象外"):
         assert label in ja
     both = slack(f.planned(), "both")
-    assert both["blocks"][0]["text"]["text"] == "【計画メンテナンス】予定 / [Planned maintenance] Planned"
+    assert both["blocks"][0]["text"]["text"].startswith("【要対応 2 台】期限 1/23(金) 16:30 JST")
+    assert both["blocks"][1]["text"]["text"].startswith("*[Action: 2 VMs] by Fri 23 Jan 16:30 JST (3d 4h left)")
+    assert "【計画メンテナンス】予定 / [Planned maintenance] Planned" in both["blocks"][1]["text"]["text"]
+    assert both["text"].startswith("【要対応 2 台】") and " / [Action: 2 VMs] " in both["text"]
     joined = "\n".join(strings(both["blocks"]))
     assert joined.index("*必要な対応*") < joined.index("*What to do*")
 
 
 def test_emergency_header_is_marked():
-    header = slack(f.emergency())["blocks"][0]["text"]["text"]
-    assert header == "🚨 【緊急メンテナンス】予定 / [Emergency maintenance] Planned"
+    blocks = slack(f.emergency())["blocks"]
+    assert blocks[0]["text"]["text"].startswith("🚨 【要対応 2 台】")
+    assert "【緊急メンテナンス】予定 / [Emergency maintenance] Planned" in blocks[1]["text"]["text"]
 
 
 def test_update_and_resource_health_wording():
@@ -120,7 +130,7 @@ def test_ten_thousand_vms_fit_with_the_rest_counted():
         payload = slack(n, language)
         within_limits(payload)
         texts = strings(payload["blocks"])
-        shown = [line for t in texts for line in t.split("\n") if line.startswith("• *vm-")]
+        shown = [line for t in texts for line in t.split("\n") if line.startswith("• *vm-") and "`az " not in line]
         assert len(shown) >= 20
         assert [line.split("*")[1] for line in shown] == [a.vm.name for a in n.enriched.vms[: len(shown)]]
         rest = f"{10_000 - len(shown):,}"

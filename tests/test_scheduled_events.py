@@ -196,7 +196,8 @@ def test_each_event_type_is_said_plainly(kind, ja, en):
 
 def test_slack_and_teams_messages_are_urgent_valid_and_carry_the_countdown(tmp_path):
     slack = slack_payload(message(body(), "slack").encode())
-    assert slack["blocks"][0]["text"]["text"].startswith("🚨 【VM の再起動】スケジュール済み / [VM reboot] Scheduled")
+    assert slack["blocks"][0]["text"]["text"].startswith("🚨 【VM の再起動】スケジュール済み")
+    assert slack["text"].startswith("【VM の再起動】スケジュール済み / [VM reboot] Scheduled")
     started = body(EventStatus="Started", NotBefore="", EventType="Redeploy")
     cards = {"scheduled": message(body(), "teams").encode(), "started": message(started, "teams").encode(),
              "update": message(body(), "teams", PriorNotice("Scheduled", Window(NOW), NOW)).encode()}

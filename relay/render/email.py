@@ -71,6 +71,8 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         "langs": langs,
         "rows": shown,
         "more": view.total - len(shown),
+        "actions": view.action_rows[:EMAIL_MAX_ROWS],
+        "more_actions": max(0, len(view.action_rows) - EMAIL_MAX_ROWS),
         "attached": attachment.kind if attachment else None,
         "communication": shorten(view.communication, EMAIL_COMMUNICATION),
         "communication_html": safe_html(view.communication_html),

@@ -18,6 +18,7 @@ SLACK_MAX_BUTTON = 75
 SLACK_MAX_FALLBACK = 3000  # the notification text; chat.postMessage truncates at 4,000
 SLACK_MAX_TOTAL = 12_000  # characters of serialized blocks: Slack refuses long block messages
 SLACK_MAX_ROWS = 100
+SLACK_MAX_ACTIONS = 10  # command lines a language; the rest are counted
 SLACK_COMMUNICATION = (2000, 800, 0)  # characters of Azure's text to try, longest first
 
 
@@ -32,7 +33,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         "type": "header",
         "text": {"type": "plain_text", "text": shorten(plain(slack.header(view, langs)), SLACK_MAX_HEADER), "emoji": True},
     }
-    head: list[dict[str, Any]] = [header, _mrkdwn_section(plain(slack.title(view)))]
+    head: list[dict[str, Any]] = [header, _mrkdwn_section(plain(slack.title(view, langs)))]
     for lang in langs:
         summary = [plain(slack.note(view, lang))] + [plain(slack.fact(key, view, lang)) for key in view.facts]
         if view.shows_vms and not view.total:
@@ -40,6 +41,8 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         head.append(_mrkdwn_section(_lines(summary)))
         todo = [plain(slack.todo_title(lang))] + [plain(slack.advice(key, view, lang, fmt)) for key in view.advice]
         head.append(_mrkdwn_section(_lines(todo)))
+    if view.action_rows:  # once, in the first language: the commands are the same in every language
+        head.append(_mrkdwn_section(_lines(_actions(view, langs, slack, text, fmt))[:SLACK_MAX_SECTION]))
     lines = [
         _lines([plain(slack.vm_line(row, view, langs)), plain(slack.vm_detail(row, langs)),
                 plain(slack.vm_last_attempt(row, langs))], indent="\u2003")
@@ -61,7 +64,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
                 ],
             }
         )
-    fallback = shorten(plain(slack.fallback(view, lang0)), SLACK_MAX_FALLBACK)
+    fallback = shorten(plain(slack.fallback(view, langs)), SLACK_MAX_FALLBACK)
     cut_note = text.comm_cut(lang0)
 
     def payload(k: int, communication_limit: int) -> dict[str, Any]:
@@ -92,6 +95,17 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     if fitted is None:
         raise RenderError(f"the Slack message for {view.tracking_id or view.title!r} exceeds its budget")
     return "application/json", dumps(fitted)
+
+
+def _actions(view: View, langs: tuple[str, ...], slack: Any, text: Any, fmt: Any) -> list[str]:
+    """The command for each VM that can be started now, the most urgent first, then the PowerShell form."""
+    rows, lang = view.action_rows, langs[0]
+    lines = [plain(slack.actions_title(langs))]
+    lines += [plain(slack.action(row, view, lang, fmt)) for row in rows[:SLACK_MAX_ACTIONS]]
+    if len(rows) > SLACK_MAX_ACTIONS:
+        lines.append(plain(text.more(len(rows) - SLACK_MAX_ACTIONS, lang, "portal")))
+    lines.append(plain(text.powershell_note(rows[0], lang, fmt)))
+    return lines
 
 
 def _mrkdwn_section(text: str) -> dict[str, Any]:

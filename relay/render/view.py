@@ -8,6 +8,7 @@ left as it came: each channel escapes it for itself.
 """
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -31,6 +32,7 @@ _URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
 _TO_REBOOT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW, MaintenanceState.SCHEDULED,
               MaintenanceState.RETRY_LATER)
 _TO_REBOOT_KEYS = frozenset(s.value for s in _TO_REBOOT)
+_URGENT_KEYS = frozenset(s.value for s in _URGENT)
 URGENT_WITHIN = timedelta(hours=24)  # a self-service deadline this near is shown in red
 WARNING_WITHIN = timedelta(hours=72)  # and this near, as a warning
 _RETRY = (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER)  # a self-service attempt failed
@@ -83,6 +85,23 @@ class VmRow:
     scheduled: Window | None
     deadline: datetime | None  # end of the self-service window while "Start now" / "Retry now"
     last_attempt: str = ""  # why the last self-service attempt failed (Azure's words) while a retry state
+    availability_set: str = ""  # its availability set's name: Azure updates a set one update domain at a time
+
+    @property
+    def in_set(self) -> bool:
+        return bool(self.availability_set)
+
+    @property
+    def az_command(self) -> str:
+        """Self-service maintenance of this VM with the Azure CLI, quoted for a POSIX shell."""
+        return (f"az vm perform-maintenance -g {shlex.quote(self.resource_group)} -n {shlex.quote(self.name)}"
+                f" --subscription {shlex.quote(self.subscription_id)}")
+
+    @property
+    def powershell_command(self) -> str:
+        """The same with Az PowerShell (the 2018 notice's Restart-AzureRmVM -PerformMaintenance)."""
+        return (f"Restart-AzVM -PerformMaintenance -ResourceGroupName {_ps_quote(self.resource_group)}"
+                f" -Name {_ps_quote(self.name)}")
 
     @classmethod
     def of(cls, affected: AffectedVm) -> VmRow:
@@ -98,6 +117,7 @@ class VmRow:
             scheduled=_known(redeploy.scheduled) if redeploy else None,
             deadline=affected.self_service_deadline,
             last_attempt=_last_attempt(affected),
+            availability_set=short_line((vm.availability_set or "").rstrip("/").rpartition("/")[2]),
         )
 
 
@@ -105,6 +125,11 @@ def _last_attempt(affected: AffectedVm) -> str:
     if affected.state not in _RETRY or affected.vm.redeploy is None:
         return ""
     return short_line(affected.vm.redeploy.last_message, ATTEMPT_LIMIT)
+
+
+def _ps_quote(text: str) -> str:
+    """A PowerShell argument: bare when it is plainly safe, else single-quoted with quotes doubled."""
+    return text if text and all(c.isalnum() or c in "-_." for c in text) else "'" + text.replace("'", "''") + "'"
 
 
 def _known(window: Window) -> Window | None:
@@ -234,10 +259,26 @@ class View:
     @property
     def deadline_urgency(self) -> str:
         """How near the earliest self-service deadline is: "urgent" under a day, "warning" under three days, else ""."""
-        if not self.action_count or self.first_deadline is None:
+        if not self.asks_action or self.first_deadline is None:
             return ""
         left = self.first_deadline - self.now
         return "urgent" if left < URGENT_WITHIN else "warning" if left < WARNING_WITHIN else ""
+
+    @property
+    def asks_action(self) -> bool:
+        """Some VM can be started now and the stage still asks for it (not once Complete or Canceled)."""
+        return bool(self.action_count) and self.change not in ("complete", "canceled")
+
+    @property
+    def action_rows(self) -> tuple[VmRow, ...]:
+        """The VMs someone can start now (Start now, Retry now), most urgent first: one command each. None
+        once the stage no longer asks for it."""
+        return tuple(r for r in self.rows if r.state in _URGENT_KEYS) if self.asks_action else ()
+
+    @property
+    def not_updated(self) -> tuple[VmRow, ...]:
+        """The VMs still to be done: after Complete, the ones to name and check."""
+        return tuple(r for r in self.rows if r.state in _TO_REBOOT_KEYS)
 
     @property
     def reboot_count(self) -> int:
@@ -333,20 +374,34 @@ def _advice(view: View) -> tuple[str, ...]:
     if not view.shows_vms:
         return ("check_portal",)
     if view.change == "complete":
-        return ("complete", "deallocated")
-    items = []
-    if view.count(*(s.value for s in _URGENT)):
-        items.append("start_now")
+        return _complete_advice(view)
+    return _maintenance_advice(view)
+
+
+def _maintenance_advice(view: View) -> tuple[str, ...]:
+    """Planned, Rescheduled and In progress: what each state asks of people now, most pressing first. Advice
+    follows each VM's own windows: once a self-service window has closed its VM is no longer Start now."""
+    actions = view.action_rows
+    items = ["in_progress"] if view.change == "in_progress" and view.reboot_count else []
+    if actions:
+        items += ["start_now", "self_service_cost"]
+        if any(r.in_set for r in actions):
+            items.append("availability_set")
+        if any(Risk.DYNAMIC_PUBLIC_IP.value in r.risks for r in actions):
+            items.append("dynamic_public_ip")
     if view.count(MaintenanceState.SCHEDULED.value):
         items.append("scheduled")
     if view.count(MaintenanceState.RETRY_LATER.value):
         items.append("retry_later")
-    if view.risk_count(Risk.SINGLE_INSTANCE.value):
+    if any(Risk.SINGLE_INSTANCE.value in r.risks for r in view.rows if r.state in _TO_REBOOT_KEYS):
         items.append("single_instance")
-    if view.risk_count(Risk.DYNAMIC_PUBLIC_IP.value):
-        items.append("dynamic_public_ip")
     items.append("deallocated")  # stopped VMs are never listed by Azure: always worth saying
     return tuple(items)
+
+
+def _complete_advice(view: View) -> tuple[str, ...]:
+    """Complete: the outcome, and any VM still not updated, named, with what to check."""
+    return ("complete",) + (("not_updated",) if view.reboot_count else ()) + ("deallocated",)
 
 
 def _scheduled_advice(event: ScheduledView) -> tuple[str, ...]:
