@@ -164,12 +164,14 @@ class MaintenanceState(StrEnum):
     RETRY_NOW = "retry_now"
     SCHEDULED = "scheduled"
     RETRY_LATER = "retry_later"
+    UNKNOWN = "unknown"  # deallocated: Azure shows no maintenance information for it (it may be done on next start)
     ALREADY_UPDATED = "already_updated"
     NONE = "none"
 
 
 class Risk(StrEnum):
     SINGLE_INSTANCE = "single_instance"  # no availability set and no zone: the reboot is downtime
+    ISOLATED = "isolated"  # in an availability set whose other VMs are all deallocated: in effect a single instance
     DYNAMIC_PUBLIC_IP = "dynamic_public_ip"  # the address changes on a self-service redeploy
     DEALLOCATED = "deallocated"  # not listed by Azure; may be maintained on next start
 
@@ -199,6 +201,7 @@ class Vm:
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     redeploy: RedeployStatus | None = None
     update_domain: int | None = None  # platformUpdateDomain in its set, from the instance view
+    others_in_set_deallocated: bool = False  # its availability set has other VMs and every one is deallocated
 
 
 @dataclass(frozen=True)
@@ -237,12 +240,34 @@ class PriorNotice:
 
 
 @dataclass(frozen=True)
+class VmSnapshot:
+    """One VM as a delivered notice described it: what the next notice of the thread compares against."""
+
+    key: str  # the VM's id as ids are compared (relay.enrich.arm_ids.id_key)
+    name: str
+    state: MaintenanceState
+    self_service: Window = field(default_factory=Window)  # its end is the self-service deadline
+    scheduled: Window = field(default_factory=Window)  # Azure's scheduled (reboot) window
+
+
+@dataclass(frozen=True)
+class NoticeSnapshot:
+    """What one delivered notice told one receiver of its VMs: routing gives each receiver only its own."""
+
+    notification_key: str  # the communication (Event.dedup_key)
+    event_time: datetime | None  # the communication's: orders the notices of a thread
+    read_at: datetime  # when the VM data was read (Enriched.now)
+    vms: tuple[VmSnapshot, ...] = ()
+
+
+@dataclass(frozen=True)
 class Notification:
     """What to tell people about one enriched event."""
 
     enriched: Enriched
     prior: PriorNotice | None = None
     affected: int | None = None  # set when routing cut the VMs down to one team's: how many the event hits
+    told: NoticeSnapshot | None = None  # what this receiver was last told of its VMs in the thread (the ledger's)
 
     @property
     def event(self) -> Event:
@@ -258,6 +283,16 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class ManagerTags:
+    """Which VM tags a manager's messages read: the environment (and which of its values mean production) and
+    the owner. Tag names compare in any case, as Azure's do; so do the production values."""
+
+    environment: str = "env"
+    production: tuple[str, ...] = ("prod", "production")
+    owner: str = "owner"
+
+
+@dataclass(frozen=True)
 class Receiver:
     """A destination chosen by routing. `channel` is the message format, `transport` how it leaves."""
 
@@ -267,6 +302,8 @@ class Receiver:
     transport: str = "outbox"  # outbox, or the channel's own (webhook, smtp, graph, …)
     destination_env: str | None = None  # name of the environment variable holding the secret address
     options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    audience: str = "oncall"  # oncall, or managers: polite email with the week's decisions and no commands
+    tags: ManagerTags = field(default_factory=ManagerTags)  # what the managers' email and the digest read
 
 
 @dataclass(frozen=True)

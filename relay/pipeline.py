@@ -18,7 +18,8 @@ from relay.alerts import parse_alert
 from relay.channels import Channel
 from relay.channels.pacing import Pacer
 from relay.enrich import VmSource, enrich
-from relay.model import Delivery, Event, Message, Notification, Receiver, SendResult
+from relay.enrich.snapshot import notice_snapshot
+from relay.model import Delivery, Event, EventKind, Message, NoticeSnapshot, Notification, Receiver, SendResult
 from relay.render import render
 from relay.routing import Routes, split, wanted
 from relay.runtime import telemetry
@@ -106,7 +107,11 @@ def process_event(event: Event, relay: Relay) -> Outcome:
     shares = split(notification, relay.routes)
     reached = {receiver.name for receiver, _ in shares}
     for receiver in receivers:
-        if receiver.name not in reached:  # none of its VMs: settled, so a redelivery is a duplicate
+        if receiver.name in reached:
+            continue
+        if _was_told_vms(notification, receiver, relay):  # every VM it was told of left: it hears that they did
+            shares.append((receiver, _none_of_its_vms(notification)))
+        else:  # none of its VMs: settled, so a redelivery is a duplicate
             relay.ledger.record_delivery(event.dedup_key, receiver.name,
                                          SendResult.delivered("nothing to send: no VM of this receiver"), attempts=0)
     deliveries = tuple(_deliver_to(part, receiver, relay) for receiver, part in shares)
@@ -128,6 +133,7 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
         log.info("not sending %s to %s: being delivered by another worker", key, receiver.name)
         return Delivery(receiver.name, key, SendResult.failed("being delivered by another worker", retryable=True),
                         attempts=0)
+    notification = replace(notification, told=_last_told(notification, receiver, relay))
     try:
         message = replace(render(notification, receiver), file_stem=file_stem(notification.event, notification.enriched.now))
     except Exception:  # a rendering bug must not take the other receivers down, nor mark this one done
@@ -137,12 +143,50 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
         return Delivery(receiver.name, key, result, attempts=0)
     result, attempts = send_with_retries(relay.channel_for(receiver), message, relay)
     relay.ledger.record_delivery(key, receiver.name, result, attempts)
+    if result.ok:
+        _remember_told(notification, receiver, relay)
     telemetry.count("delivered" if result.ok else "failed", channel=receiver.channel)
     if result.ok:
         log.info("delivered %s to %s: %s", key, receiver.name, message.summary)
     else:
         log.warning("not delivered %s to %s after %d attempt(s): %s", key, receiver.name, attempts, result.detail)
     return Delivery(receiver.name, key, result, attempts)
+
+
+def _last_told(notification: Notification, receiver: Receiver, relay: Relay) -> NoticeSnapshot | None:
+    """What the receiver was last told of its VMs in this thread, for the message to say per VM what changed.
+    Only maintenance lists VMs. A snapshot that cannot be read costs the comparison, never the message."""
+    event = notification.event
+    if event.kind is not EventKind.MAINTENANCE:
+        return None
+    try:
+        return relay.ledger.last_told(event.thread_key, receiver.name, other_than=event.dedup_key)
+    except Exception:
+        log.exception("cannot read what %s was last told in %s; sending without the changes", receiver.name,
+                      event.thread_key)
+        return None
+
+
+def _was_told_vms(notification: Notification, receiver: Receiver, relay: Relay) -> bool:
+    told = _last_told(notification, receiver, relay)
+    return told is not None and bool(told.vms)
+
+
+def _none_of_its_vms(notification: Notification) -> Notification:
+    """The share of a receiver none of whose VMs the event hits any more."""
+    return Notification(replace(notification.enriched, vms=()), notification.prior,
+                        affected=len(notification.enriched.vms))
+
+
+def _remember_told(notification: Notification, receiver: Receiver, relay: Relay) -> None:
+    """Keep the VMs as this delivered message described them. It went out already: failing to keep them only
+    costs the next message its per-VM changes."""
+    if notification.event.kind is not EventKind.MAINTENANCE:
+        return
+    try:
+        relay.ledger.record_told(notification.event.thread_key, receiver.name, notice_snapshot(notification))
+    except Exception:
+        log.exception("cannot keep what %s was told in %s", receiver.name, notification.event.thread_key)
 
 
 def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple[SendResult, int]:

@@ -44,16 +44,17 @@ ABORTED_MESSAGE = "Maintenance was aborted because the VM did not respond. Retry
 
 
 def redeploy_for(state: MaintenanceState, now: datetime = NOW) -> RedeployStatus | None:
-    """The redeploy status relay.enrich.state.state_of reads as `state` at `now`."""
+    """The redeploy status relay.enrich.state.state_of reads as `state` at `now` (UNKNOWN: any status, for it is
+    the VM's power state, deallocated, that makes it)."""
     if state is MaintenanceState.NONE:
         return None
     if state is MaintenanceState.ALREADY_UPDATED:
         return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "MaintenanceCompleted")
     if state is MaintenanceState.RETRY_LATER:
-        return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "RetryLater", RETRY_LATER_MESSAGE)
+        return RedeployStatus(False, SELF_SERVICE, SCHEDULED, "RetryLater", RETRY_LATER_MESSAGE)
     if state is MaintenanceState.RETRY_NOW:
         return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "MaintenanceAborted", ABORTED_MESSAGE)
-    if state is MaintenanceState.START_NOW:
+    if state in (MaintenanceState.START_NOW, MaintenanceState.UNKNOWN):  # unknown: deallocated, whatever it says
         return RedeployStatus(True, SELF_SERVICE, SCHEDULED, "None")
     return RedeployStatus(False, SELF_SERVICE, SCHEDULED, "None")
 
@@ -67,7 +68,7 @@ def make_vm(
     location: str = "japaneast",
     zones: tuple[str, ...] = ("1",),
     availability_set: str | None = None,
-    power_state: str = "running",
+    power_state: str | None = None,  # deallocated for UNKNOWN, else running
     public_ip_allocation: str | None = "Static",
     tags: dict[str, str] | None = None,
     now: datetime = NOW,
@@ -80,7 +81,7 @@ def make_vm(
         location=location,
         zones=zones,
         availability_set=availability_set,
-        power_state=power_state,
+        power_state=power_state or ("deallocated" if state is MaintenanceState.UNKNOWN else "running"),
         public_ip_allocation=public_ip_allocation,
         tags=tags or {},
         redeploy=redeploy_for(state, now),
@@ -99,7 +100,7 @@ def typical_vms() -> tuple[AffectedVm, ...]:
             make_vm("vm-db-01", MaintenanceState.SCHEDULED, resource_group="rg-db", subscription_id=SUB2),
             make_vm("vm-batch-01", MaintenanceState.RETRY_LATER, availability_set="as-batch", zones=()),
             make_vm("vm-old-01", MaintenanceState.ALREADY_UPDATED),
-            make_vm("vm-stopped-01", MaintenanceState.NONE, power_state="deallocated"),
+            make_vm("vm-stopped-01", MaintenanceState.UNKNOWN),
         ]
     )
 
@@ -271,6 +272,7 @@ def resource_health() -> Notification:
             status="Active",
             subscription_ids=(SUB,),
             window=Window(NOW - timedelta(minutes=20), None),
+            event_time=NOW - timedelta(minutes=20),  # eventTimestamp: when the health changed
             resource=ResourceHealthChange(
                 resource_id=rid,
                 current="Unavailable",

@@ -139,7 +139,7 @@ def test_planned_example_reads_as_text():
     event = parse_alert((EXAMPLES / "01-planned.json").read_bytes())
     assert event.alert_id.endswith("/alerts/0a1b2c3d-0001-4000-8000-00000000a001")
     assert event.event_data_id == "e0e0e0e0-1111-4222-8333-444455550001"
-    assert event.event_time == utc("2026-12-02T03:14:05.123456Z")
+    assert event.event_time == utc("2027-01-06T00:12:05.123456Z")
     assert event.communication.startswith("What is happening\n\nAzure will apply a host update")
     assert "\n- Self-service window: 6 January 2027 00:00 UTC to 10 February 2027 00:00 UTC." in event.communication
     assert "Handling planned maintenance notifications." in event.communication
@@ -230,7 +230,7 @@ OTHER_SUB = "AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE"
                      utc("2027-01-06T00:00:00Z"), id="time-space-no-seconds"),
         pytest.param(PLANNED, {CTX + "eventTimestamp": "2026-12-02T03:14:05.1234567+00:00"}, "event_time",
                      utc("2026-12-02T03:14:05.123456Z"), id="event-time-7-digits"),
-        pytest.param(PLANNED, {CTX + "eventTimestamp": DELETE}, "event_time", utc("2026-12-02T03:14:20.512Z"),
+        pytest.param(PLANNED, {CTX + "eventTimestamp": DELETE}, "event_time", utc("2027-01-06T00:12:20.512Z"),
                      id="event-time-falls-back-to-fired"),
         pytest.param(INCIDENT, {LOG + "eventTimestamp": DELETE}, "event_time", utc("2027-01-14T02:31:19.103400Z"),
                      id="legacy-event-time-falls-back-to-submission"),
@@ -326,7 +326,7 @@ def test_text_and_bom_input_are_accepted():
                      ["$.data.alertContext.properties.impactStartTime"], id="time-number"),
         pytest.param(PLANNED, {PROPS + "impactStartTime": "0001-01-01T00:00:00+01:00"}, "window.start", None,
                      ["$.data.alertContext.properties.impactStartTime"], id="time-before-year-1"),
-        pytest.param(PLANNED, {CTX + "eventTimestamp": "yesterday"}, "event_time", utc("2026-12-02T03:14:20.512Z"),
+        pytest.param(PLANNED, {CTX + "eventTimestamp": "yesterday"}, "event_time", utc("2027-01-06T00:12:20.512Z"),
                      ["$.data.alertContext.eventTimestamp"], id="event-time-bad-uses-fired"),
         pytest.param(PLANNED, {CTX + "level": "Severe"}, "level", "Severe", ["$.data.alertContext.level"],
                      id="level-unknown-kept"),

@@ -70,7 +70,7 @@ def test_the_mime_message_arrives_intact_with_a_token_from_entra_id(graph):
     [mail] = graph.mails
     assert mail.sender == SENDER and mail.token == graph.issued[0]
     original, arrived = parse_email(sent.body), mail.parsed()
-    assert str(arrived["Subject"]) == str(original["Subject"]) and "【計画メンテナンス】" in str(arrived["Subject"])
+    assert str(arrived["Subject"]) == str(original["Subject"]) and "【要対応 " in str(arrived["Subject"])
     assert email_parts(arrived) == email_parts(original)
     name, data = csv_attachment(arrived)
     assert (name, data) == csv_attachment(original) and data.count(b"\n") > 10_000

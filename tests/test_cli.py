@@ -94,31 +94,3 @@ def test_bad_config_is_named_without_traceback(tmp_path):
     result = relay("process", example("01"), "--config", str(config), "--state", str(tmp_path / "l.sqlite"))
     assert result.returncode == 2
     assert "receivers[0].destination" in result.stderr.decode() and "Traceback" not in result.stderr.decode()
-
-
-def test_demo_writes_every_message_and_an_index(tmp_path):
-    result = relay("demo", "--outbox", str(tmp_path / "outbox"))
-    out = result.stdout.decode()
-    assert result.returncode == 0, result.stderr
-    assert "duplicate" in out and "index.html" in out
-    outbox = tmp_path / "outbox"
-    messages = list(outbox.glob("*/*.json")) + list(outbox.glob("*/*.eml"))
-    by_receiver = {folder.name: len(list(folder.iterdir())) for folder in outbox.iterdir() if folder.is_dir()}
-    # the platform gets all 6 alerts that are not the duplicate; the web team has no VM in the incident's
-    # news; the database team has no VM in the incident nor the Resource Health alert; managers get
-    # Planned and Rescheduled, and one digest
-    assert by_receiver == {"platform": 6, "web-team": 5, "db-team": 4, "managers": 3}
-    assert (outbox / "managers" / "digest-20270112.eml").exists()
-    web = json.loads(next((outbox / "web-team").glob("*Planned.json")).read_bytes())
-    assert "vm-web-01" in json.dumps(web) and "vm-db-01" not in json.dumps(web)  # only the web team's VMs
-    index = (outbox / "index.html").read_text(encoding="utf-8")
-    assert index.count('class="msg"') == len(messages)
-    assert "今すぐ開始" in index
-    # the demo may be run again; it replaces its own outbox
-    assert relay("demo", "--outbox", str(tmp_path / "outbox")).returncode == 0
-
-
-def test_demo_refuses_to_empty_a_folder_it_did_not_make(tmp_path):
-    (tmp_path / "precious.txt").write_text("keep me")
-    result = relay("demo", "--outbox", str(tmp_path))
-    assert result.returncode == 2 and (tmp_path / "precious.txt").exists()

@@ -146,7 +146,7 @@ def test_the_first_digest(estate, capsys):
     assert "FAR1-XYZ" not in text + html
 
     # counts by state per team, refreshed
-    assert "- web-team: 今すぐ開始 3・今すぐ再試行 1・更新済み 2（合計 6）" in ja
+    assert "- web-team: 今すぐ開始 3・今すぐやり直す（Retry now） 1・更新済み 2（合計 6）" in ja
     assert "- web-team: Start now 3 · Retry now 1 · Already updated 2 (Total 6)" in en
     assert "チーム別の VM の状態（タグ「owner」）" in html
 

@@ -15,10 +15,12 @@ from relay.config import AzureSettings, ConfigError, parse_config
 from relay.enrich import Gap, VmLookup, enrich
 from relay.enrich.azure import AzureVmSource
 from relay.enrich.inventory import Inventory
-from relay.model import Event, EventKind
+from relay.enrich.state import assess
+from relay.model import Event, EventKind, Risk
 from relay.render import render
 from tests import factories as f
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator, Estate, Limits
+from tests.emulator.estate import EstateVm
 from tests.sinks.server import TestCA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +57,12 @@ def by_name(found: VmLookup) -> dict:
     return {vm.name: vm for vm in found.vms}
 
 
+def set_members(estate: Estate) -> list[EstateVm]:
+    """The estate's VMs in the availability sets of its impacted VMs: the rows of the set-members query."""
+    sets = {(vm.subscription, vm.resource_group, vm.availability_set) for vm in estate.impacted() if vm.availability_set}
+    return [vm for vm in estate.vms if (vm.subscription, vm.resource_group, vm.availability_set) in sets]
+
+
 # --- the same records as the offline inventory ---------------------------------------------------------
 
 def test_azure_gives_the_same_records_as_the_inventory_of_the_same_estate(ca):
@@ -87,8 +95,11 @@ def test_pages_of_resource_graph_are_followed_with_skip_tokens(ca):
     with ArmEmulator(estate, tls=ca, graph_page=10) as emu:  # Resource Graph may send fewer rows than asked
         found = source(emu).affected_vms(maintenance(estate))
     assert len(found.vms) == 35 and found.gaps == ()
-    assert emu.calls["resource graph"] == 4
-    assert emu.graph_tops == [1000] * 4  # always the most a page may hold
+    set_pages = -(-len(set_members(estate)) // 10)
+    assert set_pages >= 2
+    assert emu.graph_queries == {"impacted": 4, "set members": set_pages}  # both paged with $skipToken
+    assert emu.calls["resource graph"] == 4 + set_pages
+    assert emu.graph_tops == [1000] * (4 + set_pages)  # always the most a page may hold
     assert emu.calls["instance view"] == 35  # one each: no list carries maintenanceRedeployStatus
     assert all(vm.redeploy for vm in found.vms if vm.name.endswith(tuple("012345678")))
 
@@ -165,8 +176,52 @@ def test_resource_graph_quota_is_read_from_its_headers(ca):
     with ArmEmulator(estate, tls=ca, graph_page=5, limits=Limits(graph_queries=2, graph_window=0.5)) as emu:
         found = source(emu).affected_vms(maintenance(estate))
     assert len(found.vms) == 30 and found.gaps == ()
-    assert emu.calls["resource graph"] == 6
+    assert emu.calls["resource graph"] == 6 + -(-len(set_members(estate)) // 5)
     assert emu.refused.get("resource graph", 0) == 0  # x-ms-user-quota-remaining said when to wait
+
+
+# --- availability sets whose other VMs are all deallocated -------------------------------------------------
+
+def alone_in_set(estate: Estate) -> tuple[EstateVm, list[EstateVm]]:
+    """An impacted running VM whose set's other VMs are all deallocated now (some of them not impacted, so
+    only the set-members query finds them), and those other VMs."""
+    for vm in estate.impacted():
+        others = [o for o in set_members(estate) if o is not vm and
+                  (o.subscription, o.resource_group, o.availability_set) ==
+                  (vm.subscription, vm.resource_group, vm.availability_set)]
+        if vm.power.endswith("running") and others and any(not o.impacted_as for o in others):
+            for other in others:
+                other.power = "PowerState/deallocated"
+            return vm, others
+    raise AssertionError("the estate has no such VM")
+
+
+def test_a_vm_whose_set_has_only_deallocated_others_is_isolated(ca):
+    estate = Estate(vms=12, subscriptions=1, bystanders=12)
+    alone, others = alone_in_set(estate)
+    with ArmEmulator(estate, tls=ca) as emu:
+        found = source(emu).affected_vms(maintenance(estate))
+    assert found.gaps == ()
+    vms = by_name(found)
+    assert vms[alone.name].others_in_set_deallocated
+    assert Risk.ISOLATED in assess(vms[alone.name], f.NOW).risks
+    assert [name for name, vm in vms.items() if vm.others_in_set_deallocated] == [alone.name]
+    assert all(Risk.ISOLATED not in assess(vms[o.name], f.NOW).risks for o in others if o.name in vms)
+    assert emu.graph_queries == {"impacted": 1, "set members": 1}  # one query for every set
+    offline = Inventory.from_dict(estate.inventory()).affected_vms(maintenance(estate))
+    assert sorted(found.vms, key=lambda vm: vm.id) == sorted(offline.vms, key=lambda vm: vm.id)  # as the inventory says
+
+
+def test_a_failed_set_query_is_a_gap_and_the_vms_are_listed(ca):
+    estate = Estate(vms=12, subscriptions=1, bystanders=12)
+    alone, _ = alone_in_set(estate)
+    in_sets = [vm for vm in estate.impacted() if vm.availability_set]
+    with ArmEmulator(estate, tls=ca, sets_down=True) as emu:
+        found = source(emu).affected_vms(maintenance(estate))
+    assert len(found.vms) == 12 and all(vm.redeploy for vm in found.vms if vm.name in {v.name for v in in_sets})
+    assert not by_name(found)[alone.name].others_in_set_deallocated  # unknown: not claimed
+    assert found.gaps == (f"failed {estate.subscriptions[0]} {len(in_sets)}",)
+    assert emu.graph_queries == {"impacted": 1, "set members": 1 + 3}  # a 503, retried three times
 
 
 # --- partial failure: what is known goes out, with the gaps -------------------------------------------------
@@ -267,9 +322,11 @@ def test_status_gaps_say_how_many_vms():
     gaps = ("throttled 0a1b2c3d-1111-2222-3333-444455556666 12", "timeout tenant")
     notification = replace(notification, enriched=replace(notification.enriched, gaps=gaps))
     text = _readable("email", render(notification, f.receiver("email", "both")).body)
-    assert "サブスクリプション 0a1b2c3d-1111-2222-3333-444455556666 の VM 12 台はメンテナンス状態を確認できませんでした" in text
+    assert ("サブスクリプション 0a1b2c3d-1111-2222-3333-444455556666 の VM 12 台は一部の情報（メンテナンス状態、"
+            "または可用性セットの他の VM）を確認できませんでした") in text
     assert "テナント全体の検索で VM を取得できませんでした（制限時間内に応答がありませんでした）。" in text
-    assert "the maintenance status of 12 VMs in subscription 0a1b2c3d-1111-2222-3333-444455556666 is unknown" in text
+    assert ("part of what is known of 12 VMs in subscription 0a1b2c3d-1111-2222-3333-444455556666 (the maintenance"
+            " status, or the other VMs of its availability set) could not be read") in text
 
 
 def _readable(channel: str, body: bytes) -> str:

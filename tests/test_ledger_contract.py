@@ -1,6 +1,9 @@
 """One contract for every ledger: the embedded SQLite one and the Table Storage one (on Azurite)."""
 import os
+import random
 import socket
+import sqlite3
+import string
 import subprocess
 import sys
 import threading
@@ -10,9 +13,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from relay.model import Event, EventKind, MaintenanceState, NoticeSnapshot, SendResult, VmSnapshot, Window
 from relay.runtime.leases import this_process
-from relay.model import Event, EventKind, SendResult, Window
 from relay.store import Seen
+from relay.store.snapshots import encode
 from relay.store.sqlite import SqliteLedger
 from relay.store.tables import TableLedger
 
@@ -234,7 +238,7 @@ def test_of_two_racing_holders_exactly_one_wins(store):
         key = f"k{n}"
         if n % 2:  # also race over a delivery that failed before (an existing, unclaimed record)
             ledgers[0].record_delivery(key, "teams", SendResult.failed("503", retryable=True), 1)
-        won = in_threads(2, lambda i: ledgers[i].claim(key, "teams", f"w{i}", LEASE))
+        won = in_threads(2, lambda i, key=key: ledgers[i].claim(key, "teams", f"w{i}", LEASE))
         assert sorted(won) == [False, True], n
 
 
@@ -347,3 +351,102 @@ def test_maintenance_threads_survive_reopening_and_any_characters(store):
     store.open().admit(replace(event(odd, "Planned", tracking_id=odd), title=odd * 20), ["mail"], T0)
     [thread] = store.open().maintenance_threads(T0)
     assert thread[0].event.tracking_id == odd and thread[0].event.title == (odd * 20)[:500]
+
+
+# -- what each receiver was told of its VMs
+
+
+def told(communication: str, vms: int = 2, at: datetime | None = T0, read_at: datetime = T0,
+         names: str = "vm-{:05d}") -> NoticeSnapshot:
+    """A notice of communication `communication` of XY12-3ZQ as it told one receiver of `vms` VMs."""
+    return NoticeSnapshot(f"xy12-3zq/{communication}", at, read_at, tuple(
+        VmSnapshot(f"/subscriptions/11111111-2222-3333-4444-555555555555/resourcegroups/rg-{i % 7}/providers/"
+                   f"microsoft.compute/virtualmachines/{names.format(i).lower()}", names.format(i),
+                   list(MaintenanceState)[i % len(MaintenanceState)],
+                   Window(datetime(2027, 1, 6, tzinfo=UTC), datetime(2027, 2, 10 + i % 9, tzinfo=UTC)),
+                   Window(datetime(2027, 2, 12, 15, tzinfo=UTC) + timedelta(days=i % 5, minutes=i % 3), None if i % 11 == 0
+                          else datetime(2027, 2, 13, 15, tzinfo=UTC) + timedelta(days=i % 5)))
+        for i in range(vms)))
+
+
+def test_nothing_was_told_before_the_first_notice(ledger):
+    assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/1") is None
+
+
+def test_what_was_told_comes_back_as_it_was_for_that_receiver_only(ledger):
+    planned = told("1", vms=3)
+    ledger.record_told("XY12-3ZQ", "teams", planned)
+    assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == planned
+    assert ledger.last_told("XY12-3ZQ", "slack", other_than="xy12-3zq/2") is None
+    assert ledger.last_told("AB34-5CD", "teams", other_than="xy12-3zq/2") is None
+
+
+def test_a_notice_is_never_compared_with_itself(ledger):
+    planned, rescheduled = told("1"), told("2", vms=1, at=T0 + timedelta(days=14))
+    ledger.record_told("XY12-3ZQ", "teams", planned)
+    ledger.record_told("XY12-3ZQ", "teams", rescheduled)
+    assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == planned  # a redelivery of 2
+    assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/3") == rescheduled
+    assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/1") == rescheduled
+
+
+def test_the_last_told_is_the_latest_communication_then_the_latest_read(ledger):
+    later = told("3", vms=1, at=T0 + timedelta(days=20))
+    ledger.record_told("XY12-3ZQ", "teams", later)
+    ledger.record_told("XY12-3ZQ", "teams", told("2", vms=2, at=T0 + timedelta(days=10), read_at=T0 + timedelta(days=30)))
+    ledger.record_told("XY12-3ZQ", "teams", told("0", vms=4, at=None, read_at=T0 + timedelta(days=40)))  # no time: oldest
+    assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/9") == later
+    reread = told("4", vms=5, at=T0 + timedelta(days=20), read_at=T0 + timedelta(seconds=1))  # same event time
+    ledger.record_told("XY12-3ZQ", "teams", reread)
+    assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/9") == reread
+
+
+def test_the_same_notice_told_again_replaces_what_was_kept(store):
+    big, small = told("1", vms=3000, names="vm-{:05d}-" + uuid.uuid4().hex), told("1", vms=1)
+    store.open().record_told("XY12-3ZQ", "teams", big)
+    store.open().record_told("XY12-3ZQ", "teams", small)
+    assert store.open().last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == small
+
+
+def test_ten_thousand_vms_are_kept_and_survive_reopening(store):
+    fleet = told("1", vms=10_000)
+    store.open().record_told("XY12-3ZQ", "teams", fleet)
+    assert store.open().last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == fleet
+
+
+def test_a_snapshot_larger_than_an_entity_is_kept_whole(store):
+    """Random names, which do not compress: more than the 1 MiB that one Table Storage entity holds."""
+    rng = random.Random(7)
+    fleet = told("1", vms=40_000)
+    fleet = replace(fleet, vms=tuple(replace(vm, name="".join(rng.choices(string.ascii_letters + string.digits, k=48)))
+                                     for vm in fleet.vms))
+    assert len(encode(fleet)) > 1024 * 1024
+    store.open().record_told("XY12-3ZQ", "teams", fleet)
+    assert store.open().last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == fleet
+
+
+def test_what_was_told_works_for_any_characters(ledger):
+    odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
+    kept = replace(told("1", vms=1, names=odd + "{}"), notification_key=odd)
+    ledger.record_told(odd, odd, kept)
+    assert ledger.last_told(odd, odd, other_than="other") == kept
+    assert ledger.last_told(odd, odd, other_than=odd) is None
+
+
+def test_an_existing_sqlite_ledger_gains_what_was_told(tmp_path):
+    """A ledger file written before the relay kept what it told: opening it adds the table, nothing is lost."""
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE communications (dedup_key TEXT PRIMARY KEY, thread_key TEXT NOT NULL, stage TEXT,"
+                      " window_start TEXT, window_end TEXT, event_time TEXT, admitted_at TEXT NOT NULL,"
+                      " prior_stage TEXT, prior_start TEXT, prior_end TEXT, prior_sent TEXT);"
+                      " INSERT INTO communications (dedup_key, thread_key, admitted_at)"
+                      " VALUES ('xy12-3zq/1', 'XY12-3ZQ', '2027-01-05T02:10:00+00:00');")
+    old.close()
+    ledger = SqliteLedger(path)
+    try:
+        assert ledger.settled(event("1", "Planned"))
+        ledger.record_told("XY12-3ZQ", "teams", told("1"))
+        assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == told("1")
+    finally:
+        ledger.close()

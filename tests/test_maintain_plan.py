@@ -25,7 +25,7 @@ def scale_set_vm(instance: int, scale_set: str = "vmss-web", update_domain: int 
 def test_only_start_now_and_retry_now_vms_are_chosen_the_rest_skipped_with_why():
     vms = [make_vm("a", S.START_NOW), make_vm("b", S.RETRY_NOW, zones=("2",)), make_vm("c", S.SCHEDULED),
            make_vm("d", S.ALREADY_UPDATED), make_vm("e", S.RETRY_LATER), make_vm("f", S.NONE),
-           make_vm("g", S.START_NOW, power_state="deallocated", zones=("3",))]
+           make_vm("g", S.UNKNOWN, zones=("3",))]  # deallocated: its state is unknown, whatever its status says
     planned = plan(vms, 5)
     assert sorted(a.vm.name for a in planned.chosen) == ["a", "b"]
     assert {s.vm.name: s.reason for s in planned.skipped} == {

@@ -131,16 +131,19 @@ def test_ten_thousand_vms_list_the_most_urgent_and_attach_all():
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == [
         "VM 名", "リソースグループ", "サブスクリプション", "場所", "メンテナンスの状態",
-        "セルフサービス開始 (UTC)", "セルフサービス終了 (UTC)", "予定メンテナンス開始 (UTC)", "予定メンテナンス終了 (UTC)", "注意点",
-        "前回の実行結果",
+        "セルフサービス開始 (UTC)", "セルフサービス開始 (JST)", "セルフサービス終了 (UTC)", "セルフサービス終了 (JST)",
+        "予定メンテナンス開始 (UTC)", "予定メンテナンス開始 (JST)", "予定メンテナンス終了 (UTC)", "予定メンテナンス終了 (JST)",
+        "注意点", "前回の実行結果",
     ]
     assert len(rows) == 10_001
     assert [r[0] for r in rows[1:]] == names
     first = rows[1]
     assert first[:5] == [names[0], n.enriched.vms[0].vm.resource_group, n.enriched.vms[0].vm.subscription_id, "japaneast", "今すぐ開始"]
-    assert first[5:9] == ["2026-01-06T00:00:00Z", "2026-01-23T07:30:00Z", "2026-01-24T15:00:00Z", "2026-01-25T03:00:00Z"]
+    assert first[5:13] == ["2026-01-06T00:00:00Z", "2026-01-06 09:00", "2026-01-23T07:30:00Z", "2026-01-23 16:30",
+                           "2026-01-24T15:00:00Z", "2026-01-25 00:00", "2026-01-25T03:00:00Z", "2026-01-25 12:00"]
     states = {r[4] for r in rows[1:]}
-    assert states == {"今すぐ開始", "今すぐ再試行", "スケジュール済み", "後で再試行", "更新済み", "対象外"}
+    assert states == {"今すぐ開始", "今すぐやり直す（Retry now）", "スケジュール済み", "後で再試行（Retry later）", "更新済み",
+                      "状態不明（停止済み (割り当て解除)）", "－（今回の対象外）"}
 
 
 def test_csv_in_english_and_both():

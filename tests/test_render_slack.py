@@ -85,13 +85,14 @@ def test_english_has_no_japanese():
         texts = slack_texts(slack(make(), "en"))
         assert not [t for t in texts if JAPANESE.search(t)], name
     joined = "\n".join(slack_texts(slack(f.planned(), "en")))
-    for label in ("Start now", "Retry now", "Scheduled", "Retry later", "Already updated", "Not in a wave"):
+    for label in ("Start now", "Retry now", "Scheduled", "Retry later", "Already updated", "Unknown (stopped, deallocated)"):
         assert label in joined
 
 
 def test_japanese_labels_and_both_languages_in_order():
     ja = "\n".join(slack_texts(slack(f.planned(), "ja")))
-    for label in ("今すぐ開始", "今すぐ再試行", "スケジュール済み", "後で再試行", "更新済み", "対象外"):
+    for label in ("今すぐ開始", "今すぐやり直す（Retry now）", "スケジュール済み", "後で再試行（Retry later）", "更新済み",
+                  "状態不明（停止済み (割り当て解除)）"):
         assert label in ja
     both = slack(f.planned(), "both")
     assert both["blocks"][0]["text"]["text"].startswith("【要対応 2 台】期限 1/23(金) 16:30 JST")

@@ -1,32 +1,55 @@
-"""`relay demo`: the bundled example alerts relayed into ./outbox, with an index page to read them."""
+"""`relay demo`: the example maintenance played as it happens, into ./outbox, with a page to read it.
+
+Each example alert is relayed at its own time (its eventTimestamp is the clock), with the VMs as Azure
+would return them then: of the files in examples/inventory/, each named for the day it holds, the newest
+on or before that day. The managers' digest runs on its own morning, DIGEST_AT. outbox/index.html shows
+every message with the clock it was rendered at.
+"""
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from relay.cli.common import fail, instant
+from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, fail, parse_file
 from relay.cli.digest import send_digests_reporting
-from relay.cli.process import relay_files
-from relay.config import load_config
-from relay.hosts.wiring import Paths
+from relay.cli.outbox_page import record_clocks, write_index
+from relay.cli.process import process_event_reporting
+from relay.config import Config, load_config
+from relay.hosts.wiring import Paths, open_relay
+from relay.model import Event
+from relay.render.times import format_time_both
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-DEMO_NOW = "2027-01-12T00:00:00Z"
-DEMO_MARKER = ".relay-demo"
 CONFIG = EXAMPLES / "relay.yaml"
-DIGEST_AFTER = 3  # alerts: Planned, its redelivery, Rescheduled
+ALERTS = EXAMPLES / "alerts"
+INVENTORIES = EXAMPLES / "inventory"  # 2027-01-06-planned.json, …: the VMs on that day
+DIGEST_AT = datetime(2027, 2, 15, 0, 0, tzinfo=UTC)  # Monday 09:00 JST, the week the self-service window closes
+DEMO_MARKER = ".relay-demo"
+LEDGER = ".ledger.sqlite"
 
 
 def register(command) -> None:
-    p = command("demo", help="relay the bundled example alerts into ./outbox",
-                description="Runs the examples (a planned maintenance and its updates, a redelivered"
-                " duplicate, an incident, a Resource Health alert) with examples/relay.yaml (a platform"
-                " channel, two teams that get only their own VMs, managers with a daily digest) and its"
-                f" inventory as of {DEMO_NOW}, writes every message to the outbox and an index.html that"
-                " shows them.")
+    p = command("demo", help="relay the bundled example alerts into ./outbox, each at its own time",
+                description="Plays the examples as they happen: a planned maintenance (announced, redelivered,"
+                " rescheduled, in progress, complete), an incident and a Resource Health alert, each at its own"
+                " eventTimestamp with the VMs as Azure would return them then (examples/inventory/), and the"
+                " managers' digest on its own morning; with examples/relay.yaml (a platform channel, two teams"
+                " that get only their own VMs, managers). Writes every message to the outbox and an index.html"
+                " that shows each one with the clock it was rendered at. Nothing is sent.")
     p.add_argument("--outbox", type=Path, default=Path("outbox"), help="default: ./outbox (emptied first)")
     p.set_defaults(run=run)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One moment of the story: an alert arriving, or (event None) the managers' digest."""
+
+    at: datetime
+    name: str
+    event: Event | None = None
 
 
 def _shown(path: Path) -> str:
@@ -34,24 +57,74 @@ def _shown(path: Path) -> str:
     return os.path.relpath(path) if path.is_absolute() else str(path)
 
 
-def run(args) -> int:
-    outbox: Path = args.outbox
+def inventory_on(day: date, folder: Path = INVENTORIES) -> Path | None:
+    """The newest inventory file dated on or before `day` (its name starts with the date)."""
+    dated = sorted((p.name[:10], p) for p in folder.glob("*.json") if p.name[:10] <= day.isoformat())
+    return dated[-1][1] if dated else None
+
+
+def story(alerts: list[Path]) -> list[Step] | None:
+    """The alerts and the digest in the order they happen; None after printing why an alert cannot be read."""
+    steps = [Step(DIGEST_AT, "the managers' daily digest")]
+    for alert in alerts:
+        event = parse_file(str(alert))
+        if event is None or event.event_time is None:
+            return None
+        steps.append(Step(event.event_time, _shown(alert), event))
+    return sorted(steps, key=lambda step: step.at)
+
+
+def _messages(outbox: Path) -> set[Path]:
+    return {p for p in outbox.glob("*/*") if p.suffix in (".json", ".eml")}
+
+
+def _relay_alert(name: str, event: Event, at: datetime, config: Config, paths: Paths) -> int:
+    relay = open_relay(config, paths, now=at)
+    try:
+        outcome = process_event_reporting(name, event, relay)
+    finally:
+        relay.ledger.close()
+    return EXIT_OK if outcome.ok else EXIT_UNDELIVERED
+
+
+def play(step: Step, config: Config, outbox: Path) -> int:
+    """One moment: its alert relayed (or the digest sent) as of its time; each message written remembers it."""
+    inventory = inventory_on(step.at.date())
+    what = "" if step.event else f" · {step.name}"
+    print(f"\n{format_time_both(step.at, 'en')}{what} · VMs as of {_shown(inventory) if inventory else 'none'}")
+    before = _messages(outbox)
+    paths = Paths(inventory, outbox / LEDGER, outbox)
+    if step.event is None:
+        code = send_digests_reporting(config, paths, step.at)
+    else:
+        code = _relay_alert(step.name, step.event, step.at, config, paths)
+    record_clocks(outbox, dict.fromkeys(_messages(outbox) - before, step.at))
+    return code
+
+
+def _empty(outbox: Path) -> bool:
+    """The outbox emptied for a new run; False when it holds files the demo did not write."""
     if outbox.exists() and any(outbox.iterdir()) and not (outbox / DEMO_MARKER).exists():
-        return fail(f"{outbox} holds files the demo did not write; choose another --outbox")
+        return False
     shutil.rmtree(outbox, ignore_errors=True)
     outbox.mkdir(parents=True)
     (outbox / DEMO_MARKER).write_text("written by relay demo; emptied on every run\n")
-    alerts = [_shown(a) for a in sorted((EXAMPLES / "alerts").glob("*.json"))]
+    return True
+
+
+def run(args) -> int:
+    outbox: Path = args.outbox
+    if not _empty(outbox):
+        return fail(f"{outbox} holds files the demo did not write; choose another --outbox")
+    steps = story(sorted(ALERTS.glob("*.json")))
+    if steps is None:
+        return fail(f"an example alert in {_shown(ALERTS)} cannot be read")
+    print(f"relay demo: the examples of {_shown(ALERTS)} as they happen, each at its own time, with {_shown(CONFIG)}"
+          " (a platform channel, two teams that get only their own VMs, managers) and the VMs of"
+          f" {_shown(INVENTORIES)} on each day; nothing is sent")
     config = load_config(CONFIG)
-    paths, now = Paths(None, outbox / ".ledger.sqlite", outbox), instant(DEMO_NOW)
-    inventory = _shown(config.inventory) if config.inventory else "none"
-    print(f"relay demo: {len(alerts)} example alerts, config {_shown(CONFIG)} (a platform channel, two teams"
-          f" that get only their own VMs, managers), inventory {inventory}, as of {DEMO_NOW}")
-    # The announcement and its reschedule; the managers' morning digest; then the rest of the story.
-    code = relay_files(alerts[:DIGEST_AFTER], config, paths, now)
-    print("\nthe managers' daily digest:")
-    code = max(code, send_digests_reporting(config, paths, now))
-    print()
-    code = max(code, relay_files(alerts[DIGEST_AFTER:], config, paths, now))
-    print(f"\nOpen {outbox / 'index.html'} to read every message; the files are in {outbox}/<receiver>/.")
+    code = max(play(step, config, outbox) for step in steps)
+    index = write_index(outbox)
+    print(f"\nOpen {_shown(index)} to read every message (a preview: nothing was sent); the files are in"
+          f" {_shown(outbox)}/<receiver>/.")
     return code

@@ -1,7 +1,13 @@
-"""`outbox/index.html`: every message in the outbox on one page, as a reader would see it.
+"""`outbox/index.html`: every message in the outbox on one page, as a reader would see it. A preview:
+nothing on it was sent.
 
-Emails show their HTML part inline (in a sandboxed frame) with the text part and attachments beside;
-Teams cards and Slack blocks are drawn as readable HTML, with the raw payload one click away.
+Emails show their HTML part inline (in a frame whose content cannot run script) with the text part and
+attachments beside; Teams cards are drawn by the Adaptive Cards renderer (npm adaptivecards, MIT), which
+the page carries inside it when node_modules holds it (else as readable HTML, and the page says so);
+Slack blocks are drawn as readable HTML. The raw payload is one click away. A message rendered at a
+pinned clock (`relay demo`) shows that clock beside it, read from `.demo-clocks.json` in the outbox.
+`index.html?only=<path>` shows that one message alone (`&lang=ja` or `&lang=en`: one language of a
+bilingual email); templates/outbox/preview.js does that and draws the cards.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import email.policy
 import html
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +25,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from relay.render.markup import TEMPLATES
+from relay.render.times import format_time_both, iso_utc
+
+CLOCKS = ".demo-clocks.json"  # message path (relative to the outbox) → the clock it was rendered at
+CARD_RENDERER = Path(__file__).resolve().parents[2] / "node_modules" / "adaptivecards"
+RENDERER_BUNDLE = "dist/adaptivecards.min.js"  # the browser build, in the package
+RENDERER_LICENSES = ("LICENSE", "dist/adaptivecards.min.js.LICENSE.txt")  # MIT: its notices go with it
 
 
 @dataclass
@@ -32,6 +45,7 @@ class Entry:
     html: str = ""
     text: str = ""
     attachments: list[tuple[str, int]] = field(default_factory=list)
+    clock: datetime | None = None  # the clock the message was rendered at, when it was pinned
 
 
 def _email_entry(entry: Entry, data: bytes) -> Entry:
@@ -67,7 +81,7 @@ def _json_entry(entry: Entry) -> Entry:
 
 def read_entry(outbox: Path, path: Path) -> Entry:
     data = path.read_bytes()
-    entry = Entry(receiver=path.parent.name, path=str(path.relative_to(outbox)), kind="unknown",
+    entry = Entry(receiver=path.parent.name, path=path.relative_to(outbox).as_posix(), kind="unknown",
                   raw=data.decode("utf-8", errors="replace"))
     return _email_entry(entry, data) if path.suffix == ".eml" else _json_entry(entry)
 
@@ -89,15 +103,69 @@ def slack_mrkdwn(text: str) -> Markup:
     return Markup(_SLACK_BOLD.sub(r"<b>\1</b>", str(escape(html.unescape(text)))))
 
 
-def write_index(outbox: Path) -> Path:
-    files = sorted(p for p in outbox.glob("*/*") if p.suffix in (".json", ".eml") and not p.name.startswith("."))
+def record_clocks(outbox: Path, clocks: Mapping[Path, datetime]) -> None:
+    """Remember the clock each message (a path in the outbox) was rendered at, for the page to show."""
+    known = {path: iso_utc(when) for path, when in read_clocks(outbox).items()}
+    known.update({path.relative_to(outbox).as_posix(): iso_utc(when) for path, when in clocks.items()})
+    (outbox / CLOCKS).write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_clocks(outbox: Path) -> dict[str, datetime]:
+    """What record_clocks wrote; nothing when the outbox has no clocks (or they cannot be read)."""
+    try:
+        recorded = json.loads((outbox / CLOCKS).read_text(encoding="utf-8"))
+        return {str(path): datetime.fromisoformat(when) for path, when in recorded.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+@dataclass(frozen=True)
+class CardRenderer:
+    """The Adaptive Cards renderer as the page carries it: its license notices, then its code."""
+
+    license: Markup  # JavaScript line comments
+    code: Markup
+
+
+def card_renderer(package: Path = CARD_RENDERER) -> CardRenderer | None:
+    """The renderer from the npm package, or None when it is not installed."""
+    try:
+        code = (package / RENDERER_BUNDLE).read_text(encoding="utf-8")
+        notices = "\n".join((package / name).read_text(encoding="utf-8") for name in RENDERER_LICENSES)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "</script" in code.lower():  # it could not sit inside the page's <script> element
+        return None
+    license = "\n".join(f"// {line}".rstrip() for line in notices.splitlines())
+    return CardRenderer(Markup(f"// The Adaptive Cards renderer, npm package adaptivecards.\n{license}"), Markup(code))
+
+
+def _demo_clock(when: datetime) -> str:
+    return format_time_both(when, "en")
+
+
+def read_entries(outbox: Path) -> list[Entry]:
+    """Every message in the outbox, per receiver in the order they were rendered."""
+    files = [p for p in outbox.glob("*/*") if p.suffix in (".json", ".eml") and not p.name.startswith(".")]
+    clocks = read_clocks(outbox)
     entries = [read_entry(outbox, p) for p in files]
+    for entry in entries:
+        entry.clock = clocks.get(entry.path)
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(entries, key=lambda e: (e.receiver, e.clock or far, e.path))
+
+
+def write_index(outbox: Path, renderer: Path = CARD_RENDERER) -> Path:
+    """outbox/index.html, drawing Teams cards with the renderer of the npm package at `renderer` when there."""
+    entries = read_entries(outbox)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
-    env.filters.update(teams_markdown=teams_markdown, slack_mrkdwn=slack_mrkdwn)
+    env.filters.update(teams_markdown=teams_markdown, slack_mrkdwn=slack_mrkdwn, demo_clock=_demo_clock)
     html = env.get_template("outbox/index.html.j2").render(
         entries=entries,
         receivers=sorted({e.receiver for e in entries}),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        card_renderer=card_renderer(renderer),
+        preview_js=Markup((TEMPLATES / "outbox" / "preview.js").read_text(encoding="utf-8")),
     )
     index = outbox / "index.html"
     index.write_text(html, encoding="utf-8")

@@ -25,7 +25,7 @@ from relay.render.times import to_jst
 COLUMNS = ("name", "resource group", "subscription", "state", "self-service deadline (JST)",
            "scheduled window (JST)", "risks")
 STATE_NAMES = {"start_now": "Start now", "retry_now": "Retry now", "scheduled": "Scheduled", "retry_later": "Retry later",
-               "already_updated": "Already updated", "none": "-"}
+               "already_updated": "Already updated", "unknown": "Unknown (stopped, deallocated)", "none": "-"}
 
 
 def lookup(tracking_id: str, settings: AzureSettings, subscriptions: tuple[str, ...], now: datetime,

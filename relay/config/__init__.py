@@ -16,6 +16,11 @@
         channel: email
         destination: RELAY_SMTP_URL
         to: [managers@example.com]
+        audience: managers         # email only: oncall (default: a command per VM) | managers (polite, the
+                                   # week's decisions, no commands)
+        environment_tag: env       # email only, read by the managers' email and the digest: the VM tag that
+        production_values: [prod, production]   # names the environment, its values that mean production,
+        owner_tag: owner           # and the tag that names the owner (these three are the defaults)
         kinds: [maintenance]       # optional: only these event kinds
         stages: [Planned, Rescheduled]   # optional: only these stages
     route:                         # optional; without it every receiver gets everything it wants
@@ -43,7 +48,7 @@ any case, regions without spaces (japaneast = Japan East). Each affected VM is r
 subscription, resource group, tags and region, so a receiver gets only the VMs routed to it; an event
 with no VM of ours is routed on what the alert says. Examples: examples/relay.yaml.
 
-    receivers.py  one receiver: channel, transport, language, what it wants
+    receivers.py  one receiver: channel, transport, language, what it wants, who reads it (audience)
     routes.py     the routing tree (relay.routing holds what it is parsed into)
     digest.py     the `digest:` section
     azure.py      the `azure:` section

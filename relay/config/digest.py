@@ -9,6 +9,9 @@
       all_clear: false             # the default for every receiver
       horizon_days: 14             # maintenance this far ahead
       deadline_days: 7             # self-service deadlines this close come first
+
+The week's decisions that head each digest read the VM tags of that receiver's own settings (environment_tag,
+production_values, owner_tag: relay.config.receivers), as its event emails do.
 """
 from __future__ import annotations
 

@@ -1,23 +1,30 @@
 """The config's `receivers:`: each receiver's channel, destination (the NAME of the environment variable
-that holds it), language, kinds, stages and channel options, checked."""
+that holds it), language, kinds, stages, channel options and, for email, who reads it (`audience`) and the VM
+tags a manager's messages read, checked."""
 from __future__ import annotations
 
 from relay.config.checks import ENV_NAME, NAME, STAGES, unknown, words
-from relay.model import EventKind, Receiver
+from relay.model import EventKind, ManagerTags, Receiver
 from relay.routing import ReceiverFilter
 
 CHANNELS = ("teams", "slack", "email")
 LANGUAGES = ("ja", "en", "both")
+AUDIENCES = ("oncall", "managers")
 
 _COMMON_KEYS = {"name", "channel", "language", "kinds", "stages", "max_per_second"}
+# Who reads an email, and which VM tags the managers' wording reads: email only (channel email, or outbox
+# with format email). A Teams receiver's `audience` is another thing: the Entra token's, with auth: entra.
+_MANAGER_KEYS = ("audience", "environment_tag", "production_values", "owner_tag")
 # What each channel (and, for email, each way of sending) reads besides the common keys.
 _KEYS = {
-    "outbox": {"format", "to", "from"},
+    "outbox": {"format", "to", "from", *_MANAGER_KEYS},
     "teams": {"destination", "auth", "audience"},
     "slack": {"destination", "token", "slack_channel", "api_url"},
-    "email": {"via", "destination", "to", "from", "sender", "graph_url", "authority"},
+    "email": {"via", "destination", "to", "from", "sender", "graph_url", "authority", *_MANAGER_KEYS},
 }
 _VIAS = ("smtp", "graph", "acs")
+_EMAIL_ONLY = ("for email receivers only (channel email, or channel outbox with format email): the managers' wording"
+               " is an email")
 
 
 def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFilter | None:
@@ -32,19 +39,21 @@ def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFil
     if channel not in _KEYS:
         problems.append(f"{where}.channel: must be one of teams, slack, email, outbox (got {channel!r})")
         return None
-    problems += unknown(item, _COMMON_KEYS | _KEYS[channel], f"{where}.", f" for channel {channel}")
+    problems += unknown(item, _COMMON_KEYS | _KEYS[channel] | set(_MANAGER_KEYS), f"{where}.",
+                        f" for channel {channel}")
     language = item.get("language", "both")
     if language not in LANGUAGES:
         problems.append(f"{where}.language: must be ja, en or both (got {language!r})")
     message_format, transport = _format_and_transport(item, channel, where, problems)
+    audience, tags = _readers(item, message_format, transport, where, problems)
     kinds = _kinds(item.get("kinds"), where, problems)
     stages = words(item.get("stages"), STAGES, f"{where}.stages", problems)
-    options = _options(item, where, problems)
+    options = _options(item, transport, where, problems)
     if len(problems) > before or not isinstance(name, str):
         return None
     receiver = Receiver(
         name=name, channel=message_format, language=language, transport=transport,
-        destination_env=item.get("destination") or item.get("token"), options=options,
+        destination_env=item.get("destination") or item.get("token"), options=options, audience=audience, tags=tags,
     )
     return ReceiverFilter(receiver, kinds, frozenset(s.lower() for s in stages))
 
@@ -91,6 +100,52 @@ def _env_name(item: dict, key: str, where: str, problems: list[str], holds: str)
                         " never the address or secret itself")
 
 
+def _readers(item: dict, message_format: str, transport: str, where: str,
+             problems: list[str]) -> tuple[str, ManagerTags]:
+    """Who reads an email receiver's messages (`audience`), and the VM tags its managers' wording reads."""
+    if message_format != "email":
+        problems += _email_only(item, transport, where)
+        return "oncall", ManagerTags()
+    audience = item.get("audience", "oncall")
+    if audience not in AUDIENCES:
+        problems.append(f"{where}.audience: oncall (the default: terse, with a command per VM) or managers"
+                        f" (polite, with the week's decisions and no commands) (got {audience!r})")
+    return (audience if audience in AUDIENCES else "oncall"), _tags(item, where, problems)
+
+
+def _email_only(item: dict, transport: str, where: str) -> list[str]:
+    """The managers' settings a receiver that sends no email was given, each named."""
+    entra = "; a teams receiver's audience is the Entra token's, for auth: entra (a URL)" if transport == "teams" else ""
+    return [f"{where}.{key}: {_EMAIL_ONLY}{entra if key == 'audience' else ''}" for key in _MANAGER_KEYS
+            if key in item and not (key == "audience" and _entra_audience(item, transport))]
+
+
+def _entra_audience(item: dict, transport: str) -> bool:
+    """A Teams receiver's `audience` names the Entra token's audience (auth: entra), not a reader."""
+    return transport == "teams" and item.get("audience") not in AUDIENCES
+
+
+def _tags(item: dict, where: str, problems: list[str]) -> ManagerTags:
+    defaults = ManagerTags()
+    environment = _tag_name(item, "environment_tag", defaults.environment, where, problems)
+    owner = _tag_name(item, "owner_tag", defaults.owner, where, problems)
+    production = item.get("production_values", list(defaults.production))
+    values = [production] if isinstance(production, str) else production
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+        problems.append(f"{where}.production_values: the values of the environment tag that mean production,"
+                        " like [prod, production]")
+        values = list(defaults.production)
+    return ManagerTags(environment, tuple(v.strip() for v in values), owner)
+
+
+def _tag_name(item: dict, key: str, default: str, where: str, problems: list[str]) -> str:
+    value = item.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{where}.{key}: the name of a VM tag, like {default}")
+        return default
+    return value.strip()
+
+
 def _kinds(value: object, where: str, problems: list[str]) -> frozenset[EventKind]:
     if value is None:
         return frozenset()
@@ -101,7 +156,7 @@ def _kinds(value: object, where: str, problems: list[str]) -> frozenset[EventKin
     return frozenset(EventKind(k) for k in value)
 
 
-def _options(item: dict, where: str, problems: list[str]) -> dict[str, str]:
+def _options(item: dict, transport: str, where: str, problems: list[str]) -> dict[str, str]:
     """Everything a channel adapter reads besides the destination, as strings."""
     options = {}
     to = item.get("to")
@@ -122,6 +177,8 @@ def _options(item: dict, where: str, problems: list[str]) -> dict[str, str]:
     for key in ("api_url", "graph_url", "authority"):
         if key in item and not str(item[key]).startswith("https://"):
             problems.append(f"{where}.{key}: an https:// URL")
-    plain = ("from", "sender", "slack_channel", "auth", "audience", "api_url", "graph_url", "authority", "max_per_second")
+    plain = ("from", "sender", "slack_channel", "auth", "api_url", "graph_url", "authority", "max_per_second")
     options.update({key: str(item[key]) for key in plain if key in item})
+    if "audience" in item and _entra_audience(item, transport):
+        options["audience"] = str(item["audience"])
     return options

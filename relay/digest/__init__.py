@@ -1,7 +1,7 @@
 """The managers' daily digest: one email a morning per digest receiver, built from the ledger.
 
-    view.py      what one receiver's digest says: maintenance in the horizon, changes since its last
-                 digest, VMs by state per team or subscription, deadlines, forced reboots (pure)
+    view.py      what one receiver's digest says: the week's decisions, maintenance in the horizon, changes
+                 since its last digest, VMs by state per team or subscription, deadlines, forced reboots (pure)
     message.py   the email: text and HTML from templates/digest/, every VM as a CSV attachment
     send.py      one run: re-enrich the maintenance the ledger knows, then send each receiver its digest
                  at most once a day

@@ -4,7 +4,7 @@ from __future__ import annotations
 from relay.digest.view import DigestView
 from relay.model import Message, Receiver
 from relay.render import times
-from relay.render.email import Attachment, assemble, vm_csv
+from relay.render.email import DECISION_ROWS, Attachment, assemble, vm_csv
 from relay.render.markup import FMT, LANGUAGES, RenderError, environment
 
 
@@ -15,7 +15,8 @@ def digest_message(view: DigestView, receiver: Receiver, key: str) -> Message:
         raise RenderError(f"receiver {receiver.name!r}: unknown language {receiver.language!r}")
     day = f"{times.to_jst(view.now):%Y%m%d}"
     attachment = Attachment.csv(f"maintenance-vms-{day}", vm_csv(view, langs), view.now) if view.rows else None
-    context = {"d": view, "langs": langs, "attached": attachment.kind if attachment else None}
+    context = {"d": view, "langs": langs, "attached": attachment.kind if attachment else None,
+               "decision_rows": DECISION_ROWS}
     text_env, html_env = environment("text"), environment("html")
     subject = " ".join(text_env.get_template("digest/subject.txt.j2").render(context).split())
     text_body = text_env.get_template("digest/body.txt.j2").render(context, fmt=FMT["text"])

@@ -60,7 +60,7 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
         receiver, key = receivers[chosen.name], digest_key(chosen.name, now)
         if relay.ledger.delivered(key, chosen.name):
             return Outcome(chosen.name, "sent before")
-        view = digest_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE)
+        view = digest_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE, receiver.tags)
         if view.empty and not chosen.all_clear:
             return Outcome(chosen.name, "nothing", summary_line(view))
         try:

@@ -1,5 +1,6 @@
 """What one receiver's digest says, as plain data: the ledger's maintenance threads, their VMs as they are
-now, and what changed since that receiver's last digest. Wording is in templates/digest/."""
+now, what changed since that receiver's last digest, and the week's decisions (relay/render/decisions.py, read
+with the receiver's ManagerTags). Wording is in templates/digest/."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -9,13 +10,15 @@ from datetime import datetime, timedelta
 from relay.config.digest import DigestSettings
 from relay.enrich.arm_ids import id_key
 from relay.enrich.state import by_urgency, count_by_state, urgency
-from relay.model import AffectedVm, Enriched, Event, MaintenanceState, Window
+from relay.model import AffectedVm, Enriched, Event, MaintenanceState, ManagerTags, Window
+from relay.render.decisions import Decisions, decisions, vm_tags
 from relay.render.view import ITEM_LIMIT, TITLE_LIMIT, VmRow, portal_link, short_line
 from relay.store import Communication
 from relay.text import one_line, shorten
 
 _CLOSED = {"complete": "complete", "completed": "complete", "canceled": "canceled", "cancelled": "canceled"}
-# VMs Azure reboots in their scheduled window unless they are maintained before it.
+# VMs Azure reboots in their scheduled window unless they are maintained before it. Not UNKNOWN: a deallocated
+# VM runs on no host, so Azure reboots nothing of it; it may be maintained when it next starts.
 _NOT_YET_DONE = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW, MaintenanceState.SCHEDULED,
                  MaintenanceState.RETRY_LATER)
 
@@ -102,6 +105,7 @@ class DigestView:
     states: tuple[str, ...]  # the states any VM is in, in urgency order: the columns of the groups table
     rows: tuple[VmRow, ...]  # every VM of the upcoming maintenance, once, most urgent first (the CSV)
     counts: tuple[tuple[str, int], ...]
+    decisions: Decisions  # what the receiver decides this week, over every VM of the upcoming maintenance
 
     @property
     def total(self) -> int:
@@ -118,9 +122,10 @@ class DigestView:
 
 
 def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], settings: DigestSettings,
-               now: datetime, last: datetime | None, first_since: datetime) -> DigestView:
+               now: datetime, last: datetime | None, first_since: datetime, tags: ManagerTags) -> DigestView:
     """`enriched` holds, by thread key, the latest event of each upcoming thread enriched at `now`; changes
-    count from `last`, the receiver's last digest, or from `first_since` when there was none."""
+    count from `last`, the receiver's last digest, or from `first_since` when there was none. `tags`: the
+    receiver's, which tell production VMs and owners in the week's decisions."""
     since = last or first_since
     live = upcoming(threads, now, settings)
     affected: dict[str, tuple[AffectedVm, str]] = {}  # by VM id: the most urgent entry, and its trackingId
@@ -147,6 +152,7 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
         key=lambda d: (d.row.scheduled.start if d.row.scheduled else None, d.row.name.lower()),  # _within: all have one
     )
     counts = count_by_state(vms)
+    rows = tuple(VmRow.of(a) for a in vms)
     return DigestView(
         now=now,
         since=since,
@@ -160,8 +166,9 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
         reboots=tuple(reboots),
         groups=_groups(vms, settings.team_tag),
         states=tuple(state.value for state in counts),
-        rows=tuple(VmRow.of(a) for a in vms),
+        rows=rows,
         counts=tuple((state.value, n) for state, n in counts.items()),
+        decisions=decisions(rows, now, tags, vm_tags(vms)),
     )
 
 

@@ -40,7 +40,8 @@ class Gap(NamedTuple):
     """One gap, as its text says it: "<reason> <subscription id or tenant>[ <VMs without a status>]".
 
     Without a VM count, the VMs of that scope are missing from the list; with one, they are listed
-    but their maintenance status is unknown.
+    but their maintenance status is not fully known: their instance view, or (for VMs in an availability
+    set) whether the set's other VMs are all deallocated, could not be read.
     """
 
     reason: str

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, BY_SUBSCRIPTION_AND_REGION, NO_LOOKUP, VmLookup, concerns_vms
 from relay.enrich.arm_ids import id_key, parse_vm_id, vm_from_id
+from relay.enrich.state import others_deallocated
 from relay.model import Event, EventKind, RedeployStatus, Vm, Window
 
 
@@ -31,6 +33,7 @@ class Inventory:
     """VMs and, per maintenance trackingId, the ids Azure lists as impacted."""
 
     def __init__(self, vms: list[Vm], impacted: dict[str, list[str]], source: str = "inventory"):
+        vms = _with_set_members(vms)
         self.vms = tuple(vms)
         self.source = source
         self._by_id = {id_key(vm.id): vm for vm in vms}
@@ -87,6 +90,23 @@ class Inventory:
             and _region_key(vm.location) in regions
             and (not subscriptions or vm.subscription_id.lower() in subscriptions)
         ]
+
+
+def _with_set_members(vms: list[Vm]) -> list[Vm]:
+    """The VMs, each marked with whether the other VMs of its availability set are all deallocated."""
+    members: dict[tuple[str, str, str], dict[str, str]] = {}
+    for vm in vms:
+        if (key := _set_key(vm)) is not None:
+            members.setdefault(key, {})[id_key(vm.id)] = vm.power_state
+    return [vm if (key := _set_key(vm)) is None else
+            replace(vm, others_in_set_deallocated=others_deallocated(vm.id, members[key])) for vm in vms]
+
+
+def _set_key(vm: Vm) -> tuple[str, str, str] | None:
+    """A VM's availability set: named in the file, and always in the VM's own resource group."""
+    if not vm.availability_set:
+        return None
+    return vm.subscription_id.lower(), vm.resource_group.lower(), vm.availability_set.lower()
 
 
 def _region_key(region: str) -> str:

@@ -47,6 +47,7 @@ _SKIPS = {
     MaintenanceState.SCHEDULED: Skip.SCHEDULED,
     MaintenanceState.RETRY_LATER: Skip.RETRY_LATER,
     MaintenanceState.NONE: Skip.NOT_IN_WAVE,
+    MaintenanceState.UNKNOWN: Skip.DEALLOCATED,
 }
 STARTABLE = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)  # the portal offers the same action
 

@@ -6,6 +6,7 @@ Wording lives in templates/ (common/ for labels and sentences every channel shar
 email/). Python here decides layout and size, never words:
 
     view.py      what a notification says, as plain facts every channel shares (no wording)
+    changes.py   per VM, what moved since the receiver's last notice; where Azure contradicts itself
     times.py     JST with weekday and UTC beside, in Japanese or English
     markup.py    each channel's escaping, and the Jinja environments that apply it
     notices.py   the relay's own notices worded in the receiver's languages (templates/notices/)
@@ -17,8 +18,11 @@ email/). Python here decides layout and size, never words:
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from relay.model import Message, Notification, Receiver
 from relay.render import email, slack, teams
+from relay.render.changes import FEWER_CHANGE_LINES
 from relay.render.markup import LANGUAGES, RenderError
 from relay.render.notices import worded
 from relay.render.view import View, build_view
@@ -37,7 +41,10 @@ def render(notification: Notification, receiver: Receiver) -> Message:
     view = build_view(notification)
     if view.notice is not None:
         view = worded(view, langs)
-    content_type, body = builder(view, langs, receiver)
+    if builder is email.message:  # the managers' email reads the VMs' tags, which the view does not carry
+        content_type, body = email.message(view, langs, receiver, notification.enriched.vms)
+    else:
+        content_type, body = _within_budget(builder, view, langs, receiver)
     return Message(
         receiver=receiver,
         notification_key=view.key,
@@ -46,6 +53,18 @@ def render(notification: Notification, receiver: Receiver) -> Message:
         body=body,
         summary=summary_line(view),
     )
+
+
+def _within_budget(builder, view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str, bytes]:
+    """The channel's message; when even its fewest VM rows are over the channel's budget, again with fewer
+    per-VM change lines in the note (they repeat what the VM rows show), then none: the changes are counted."""
+    lines = [view.change_lines] + [n for n in FEWER_CHANGE_LINES if view.changes and n < view.change_lines]
+    for shown in lines[:-1]:
+        try:
+            return builder(replace(view, change_lines=shown), langs, receiver)
+        except RenderError:
+            continue
+    return builder(replace(view, change_lines=lines[-1]), langs, receiver)
 
 
 def summary_line(view: View) -> str:

@@ -1,7 +1,8 @@
 """Fitting a message into its channel's budget: the most urgent VMs that fit, then "and N more".
 
 Each channel measures the real serialized payload. Azure's own text is tried at a few lengths, longest
-first; for each, a binary search finds how many VM rows still fit.
+first; for each, a binary search finds how many VM rows still fit (fit_rows). Where Azure's text is folded
+away (Teams), the rows come first and the text gets what room is left (fit_rows_first).
 """
 from __future__ import annotations
 
@@ -44,6 +45,22 @@ def fit_rows(
         if k is not None:
             return payload(k, limit)
     return None
+
+
+def fit_rows_first(
+    n: int, payload: Callable[[int, int], P], fits: Callable[[P], bool], communication_limits: Iterable[int]
+) -> P | None:
+    """Like fit_rows, but the rows come first: the most of the n rows that fit without Azure's text, then the
+    longest of communication_limits that still fits beside them (none when none does). For a channel that
+    folds Azure's text away, where a row is worth more than the text it would make room for."""
+    k = largest_fitting(n, lambda k: fits(payload(k, 0)))
+    if k is None:
+        return None
+    for limit in communication_limits:
+        candidate = payload(k, limit)
+        if fits(candidate):
+            return candidate
+    return payload(k, 0)
 
 
 def communication(

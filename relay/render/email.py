@@ -1,6 +1,10 @@
 """Email: multipart/alternative (text, then HTML), with a CSV of every VM when the body cannot list them all
 (in a ZIP when large: Graph takes at most 4 MB a request, and a CSV costs 16/9 of its size once in MIME and
-then in base64 for Graph; 10,000 VMs make a CSV of about 1.9 MB)."""
+then in base64 for Graph; 10,000 VMs make a CSV of about 2.6 MB).
+
+A receiver with `audience: managers` gets maintenance worded for managers (templates/email/manager_*.j2): an
+opening summary, the week's decisions (relay/render/decisions.py) and no commands. Other news, and every other
+receiver, get the on-call email (templates/email/body.*.j2)."""
 from __future__ import annotations
 
 import csv
@@ -9,13 +13,15 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Protocol
 
-from relay.model import Receiver
+from relay.model import AffectedVm, Receiver
 from relay.render import times
+from relay.render.decisions import decisions, tagged, vm_tags
 from relay.render.markup import FMT, environment, macros
 from relay.render.sanitize import safe_html
 from relay.render.view import View, VmRow
@@ -26,6 +32,8 @@ EMAIL_COMMUNICATION = 20_000
 DEFAULT_TO = "platform-team@example.invalid"
 DEFAULT_FROM = "azure-maintenance-relay@example.invalid"
 ZIP_OVER_BYTES = 1_000_000  # a CSV larger than this is attached in a ZIP (it shrinks ten times or more)
+DECISION_ROWS = 20  # VMs listed under each heading of the week's decisions; the rest are counted
+_CLOSED = ("complete", "canceled")  # nothing is left to decide
 
 
 class VmTable(Protocol):
@@ -60,7 +68,9 @@ class Attachment:
         return "zip" if self.zipped else "csv"
 
 
-def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str, bytes]:
+def message(view: View, langs: tuple[str, ...], receiver: Receiver,
+            affected: tuple[AffectedVm, ...] = ()) -> tuple[str, bytes]:
+    """The email of one notification. `affected`: the VMs the view lists, whose tags the managers' email reads."""
     shown = view.rows[:EMAIL_MAX_ROWS]
     attachment = None
     if view.total > len(shown):
@@ -77,12 +87,38 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         "communication": shorten(view.communication, EMAIL_COMMUNICATION),
         "communication_html": safe_html(view.communication_html),
     }
+    templates = "email/subject.txt.j2", "email/body.txt.j2", "email/body.html.j2"
+    if for_managers(view, receiver):
+        context |= manager_context(view, receiver, affected, shown)
+        templates = "email/manager_subject.txt.j2", "email/manager_body.txt.j2", "email/manager_body.html.j2"
     text_env, html_env = environment("text"), environment("html")
-    subject = " ".join(text_env.get_template("email/subject.txt.j2").render(context).split())
-    text_body = text_env.get_template("email/body.txt.j2").render(context, fmt=FMT["text"])
-    html_body = html_env.get_template("email/body.html.j2").render(context, fmt=FMT["html"])
+    subject = " ".join(text_env.get_template(templates[0]).render(context).split())
+    text_body = text_env.get_template(templates[1]).render(context, fmt=FMT["text"])
+    html_body = html_env.get_template(templates[2]).render(context, fmt=FMT["html"])
     return "message/rfc822", assemble(receiver, view.now, subject, text_body, html_body,
                                       identity=(view.key, receiver.name), thread=view.thread, attachment=attachment)
+
+
+def for_managers(view: View, receiver: Receiver) -> bool:
+    """Maintenance to a managers' receiver; any other news reads the same for everyone."""
+    return receiver.audience == "managers" and view.shows_vms
+
+
+def manager_context(view: View, receiver: Receiver, affected: tuple[AffectedVm, ...],
+                    shown: tuple[VmRow, ...]) -> dict[str, object]:
+    """What the managers' templates read besides the on-call context: the week's decisions (none once the
+    maintenance is complete or canceled), and the listed rows with their owner and environment."""
+    tags_of = vm_tags(affected)
+    still_open = view.change not in _CLOSED
+    table = tuple(tagged(row, receiver.tags, tags_of) for row in shown)
+    return {
+        "decisions": decisions(view.rows if still_open else (), view.now, receiver.tags, tags_of),
+        "decision_rows": DECISION_ROWS,
+        "notes": ("self_service", "deallocated") if still_open and view.reboot_count else (),
+        "table": table,
+        "owner_column": any(vm.owner for vm in table),
+        "environment_column": any(vm.environment for vm in table),
+    }
 
 
 def assemble(receiver: Receiver, now, subject: str, text_body: str, html_body: str, *, identity: tuple[str, ...],
@@ -131,16 +167,21 @@ CSV_COLUMNS = (
     "location",
     "state",
     "self_service_start",
+    "self_service_start_jst",
     "self_service_end",
+    "self_service_end_jst",
     "scheduled_start",
+    "scheduled_start_jst",
     "scheduled_end",
+    "scheduled_end_jst",
     "risks",
     "last_attempt",
 )
 
 
 def vm_csv(view: VmTable, langs: tuple[str, ...]) -> bytes:
-    """Every affected VM, most urgent first, as UTF-8 CSV with a byte-order mark (Excel reads Japanese right)."""
+    """Every affected VM, most urgent first, as UTF-8 CSV with a byte-order mark (Excel reads Japanese right).
+    Each time in UTC (ISO 8601), then the same in JST as Excel reads a date and time (2027-01-06 09:00)."""
     labels = macros("text", "common/labels.j2")
     lang0 = langs[0]  # cells in the first language, headers in all: the file stays small enough to mail
     state_labels = {key: labels.state(key, lang0) for key, _ in view.counts}
@@ -162,15 +203,22 @@ def vm_csv(view: VmTable, langs: tuple[str, ...]) -> bytes:
                 _csv_safe(row.subscription_id),
                 _csv_safe(row.location),
                 state_labels[row.state],
-                times.iso_utc(self_service.start) if self_service else "",
-                times.iso_utc(self_service.end) if self_service else "",
-                times.iso_utc(scheduled.start) if scheduled else "",
-                times.iso_utc(scheduled.end) if scheduled else "",
+                *_utc_and_jst(self_service.start if self_service else None),
+                *_utc_and_jst(self_service.end if self_service else None),
+                *_utc_and_jst(scheduled.start if scheduled else None),
+                *_utc_and_jst(scheduled.end if scheduled else None),
                 "; ".join(risks),
                 _csv_safe(row.last_attempt),
             ]
         )
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _utc_and_jst(when: datetime | None) -> tuple[str, str]:
+    """Two CSV cells: 2027-01-06T00:00:00Z and 2027-01-06 09:00; both empty when the time is unknown."""
+    if when is None:
+        return "", ""
+    return times.iso_utc(when) or "", f"{times.to_jst(when):%Y-%m-%d %H:%M}"
 
 
 def _csv_safe(value: str | None) -> str:

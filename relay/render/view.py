@@ -26,6 +26,7 @@ from relay.model import (
     ScheduledEvent,
     Window,
 )
+from relay.render.changes import CHANGE_LINES, Contradiction, VmChange, changes_since, contradictions
 from relay.text import clean, one_line, shorten
 
 _URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
@@ -86,6 +87,7 @@ class VmRow:
     deadline: datetime | None  # end of the self-service window while "Start now" / "Retry now"
     last_attempt: str = ""  # why the last self-service attempt failed (Azure's words) while a retry state
     availability_set: str = ""  # its availability set's name: Azure updates a set one update domain at a time
+    last_attempt_key: str = ""  # last_attempt as one of the messages templates/ translate (KNOWN_ATTEMPTS); "": other
 
     @property
     def in_set(self) -> bool:
@@ -118,6 +120,7 @@ class VmRow:
             deadline=affected.self_service_deadline,
             last_attempt=_last_attempt(affected),
             availability_set=short_line((vm.availability_set or "").rstrip("/").rpartition("/")[2]),
+            last_attempt_key=_last_attempt_key(affected),
         )
 
 
@@ -125,6 +128,23 @@ def _last_attempt(affected: AffectedVm) -> str:
     if affected.state not in _RETRY or affected.vm.redeploy is None:
         return ""
     return short_line(affected.vm.redeploy.last_message, ATTEMPT_LIMIT)
+
+
+# Azure's lastOperationMessage texts that the labels translate (common/labels.j2, macro last_attempt), by
+# key; any other text is shown as Azure wrote it. Microsoft documents the field only as the "message
+# returned for the last Maintenance Operation", with no list of values: these are the ones seen.
+KNOWN_ATTEMPTS = {
+    "not_now": "Maintenance cannot be performed on the VM now. Retry later.",
+    "vm_did_not_respond": "Maintenance was aborted because the VM did not respond. Retry the maintenance.",
+    "completed": "Maintenance completed successfully.",
+}
+_ATTEMPT_KEYS = {" ".join(text.lower().rstrip(".").split()): key for key, text in KNOWN_ATTEMPTS.items()}
+
+
+def _last_attempt_key(affected: AffectedVm) -> str:
+    """The key of Azure's message about the last attempt when it is a known one (any case and spacing)."""
+    text = _last_attempt(affected)
+    return _ATTEMPT_KEYS.get(" ".join(text.lower().rstrip(".").split()), "") if text else ""
 
 
 def _ps_quote(text: str) -> str:
@@ -224,6 +244,13 @@ class View:
     resource: ResourceView | None
     scheduled: ScheduledView | None = None
     notice: RelayNotice | None = None  # a relay notice: render words it from templates/notices/
+    health_changed: datetime | None = None  # a Resource Health alert: when the resource's health changed
+    changes: tuple[VmChange, ...] = ()  # the VMs whose deadline, scheduled window or state moved since this
+    #   receiver's last notice of the thread, and those that joined or left; most urgent first
+    vms_compared: bool = False  # that last notice is known, so `changes` is all that moved (even when empty)
+    vms_read_at: datetime | None = None  # when the VM data was read (the enrichment's now); None: no VMs shown
+    contradictions: tuple[Contradiction, ...] = ()  # VMs whose windows cannot all be true: shown as such
+    change_lines: int = CHANGE_LINES  # how many of `changes` the note lists (render cuts it to fit a budget)
 
     @property
     def total(self) -> int:
@@ -354,6 +381,11 @@ def build_view(notification: Notification) -> View:
         resource=resource,
         scheduled=ScheduledView.of(event.scheduled) if event.scheduled else None,
         notice=event.notice,
+        health_changed=event.event_time if event.kind is EventKind.RESOURCE_HEALTH else None,
+        changes=changes_since(notification.told, affected) if notification.told and shows_vms else (),
+        vms_compared=notification.told is not None and shows_vms,
+        vms_read_at=enriched.now if shows_vms else None,
+        contradictions=contradictions(affected, event.window) if shows_vms else (),
     )
 
 
@@ -395,6 +427,8 @@ def _maintenance_advice(view: View) -> tuple[str, ...]:
         items.append("retry_later")
     if any(Risk.SINGLE_INSTANCE.value in r.risks for r in view.rows if r.state in _TO_REBOOT_KEYS):
         items.append("single_instance")
+    if any(Risk.ISOLATED.value in r.risks for r in view.rows if r.state in _TO_REBOOT_KEYS):
+        items.append("isolated")
     items.append("deallocated")  # stopped VMs are never listed by Azure: always worth saying
     return tuple(items)
 
@@ -421,7 +455,7 @@ def _facts(view: View) -> tuple[str, ...]:
         not_before = ("not_before",) if view.scheduled.not_before else ()  # blank once started
         reporter = ("reported_by",) if view.scheduled.reported_by else ()
         return ("event_type", "stage", *not_before, "duration", "event_vms", *source, *reporter, "event_id")
-    keys = (["stage"] if view.stage else []) + ["window"]
+    keys = (["stage"] if view.stage else []) + [_when(view)]
     if view.prior_window is not None:
         keys.append("prior_window")
     if view.services:
@@ -438,6 +472,13 @@ def _facts(view: View) -> tuple[str, ...]:
         keys.append("tracking_id")
     if view.shows_vms:
         keys.append("vms")
+        if view.total and view.vms_read_at is not None:
+            keys.append("vms_read_at")  # VM data has an age: Azure's states change after the alert
     if view.portion_of:
         keys.append("portion")
     return tuple(keys)
+
+
+def _when(view: View) -> str:
+    """A Resource Health alert is about a moment, when the health changed: it has no window."""
+    return "health_changed" if view.health_changed is not None else "window"

@@ -1,5 +1,5 @@
-"""The ledger port: what was seen, what each thread said last, which deliveries are done, and how far
-each backfill (and each receiver's digest) has read."""
+"""The ledger port: what was seen, what each thread said last (and told each receiver of its VMs), which
+deliveries are done, and how far each backfill (and each receiver's digest) has read."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from relay.model import Event, EventKind, PriorNotice, SendResult, Window
+from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
 
 
 class Seen(StrEnum):
@@ -42,6 +42,13 @@ class Admission:
 def watermark_text(when: datetime) -> str:
     """A watermark as stored: fixed-width UTC text, so that comparing the texts compares the times."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def told_position(told: NoticeSnapshot) -> str:
+    """Where a notice stands among those the ledger kept for one receiver of a thread, as text that sorts as
+    they do: by the communication's event time (none counts as oldest), then by when its VMs were read."""
+    when = "1" + watermark_text(told.event_time) if told.event_time else "0"
+    return f"{when}|{watermark_text(told.read_at)}"
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,15 @@ class Ledger(Protocol):
         The first final result stays: a late, slower worker cannot turn it back into "not delivered"."""
 
     def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None: ...
+
+    def record_told(self, thread_key: str, receiver: str, told: NoticeSnapshot) -> None:
+        """Keep what a delivered notice told the receiver of its VMs, so that the thread's next notice to it can
+        say per VM what changed. The same notice recorded again replaces what was kept of it."""
+
+    def last_told(self, thread_key: str, receiver: str, other_than: str) -> NoticeSnapshot | None:
+        """What the receiver was last told of its VMs in this thread by a notice other than the communication
+        `other_than` (a notification key: a redelivery is never compared with itself). The last is the one of
+        the latest communication (event time; none counts as oldest), then of the latest VM data."""
 
     def thread_reference(self, thread_key: str, receiver: str) -> str | None:
         """Where the thread's first message went for this receiver (e.g. a Slack ts), if known."""

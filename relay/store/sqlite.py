@@ -8,10 +8,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.model import Event, EventKind, PriorNotice, SendResult, Window
+from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
 from relay.runtime.leases import died_here
 from relay.runtime.sqlite import connect
-from relay.store import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
+from relay.store import (
+    Admission,
+    Communication,
+    Seen,
+    event_from_record,
+    event_record,
+    threads_of,
+    told_position,
+    watermark_text,
+)
+from relay.store.snapshots import decode, encode
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS communications (
@@ -57,6 +67,14 @@ CREATE TABLE IF NOT EXISTS claims (
 CREATE TABLE IF NOT EXISTS watermarks (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL  -- fixed-width UTC text (watermark_text): ordered as the times are
+);
+CREATE TABLE IF NOT EXISTS told (  -- created on open in files written before it existed
+    thread_key       TEXT NOT NULL,
+    receiver         TEXT NOT NULL,
+    notification_key TEXT NOT NULL,
+    position         TEXT NOT NULL,  -- told_position: the later notice sorts higher
+    snapshot         BLOB NOT NULL,  -- relay.store.snapshots: zlib-compressed JSON
+    PRIMARY KEY (thread_key, receiver, notification_key)
 );
 """
 _ADDED_COLUMNS = {"kind": "TEXT", "event": "TEXT"}  # files written before these existed get them on open
@@ -207,6 +225,19 @@ class SqliteLedger:
                 "SELECT reference FROM threads WHERE thread_key = ? AND receiver = ?", (thread_key, receiver)
             ).fetchone()
         return row[0] if row else None
+
+    def record_told(self, thread_key: str, receiver: str, told: NoticeSnapshot) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO told VALUES (?,?,?,?,?)",
+                             (thread_key, receiver, told.notification_key, told_position(told), encode(told)))
+
+    def last_told(self, thread_key: str, receiver: str, other_than: str) -> NoticeSnapshot | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT snapshot FROM told WHERE thread_key = ? AND receiver = ? AND notification_key != ?"
+                " ORDER BY position DESC LIMIT 1", (thread_key, receiver, other_than),
+            ).fetchone()
+        return decode(row[0]) if row else None
 
     def settled(self, event: Event) -> bool:
         with self._lock:

@@ -7,6 +7,8 @@ One table holds three kinds of entity, each kind in its own partitions:
                                                     and the event as the digest rebuilds it
     delivery-<notification>      <receiver>         a delivery's claim and, once marked, its result
     thread-<thread>              <receiver>         where the thread's first message went (a Slack ts)
+    told-<thread>-<receiver>     <notification>     what a delivered notice told the receiver of its VMs
+                                 <notification>-<write>-<n>   … continued, when it needs more than one entity
     watermark                    <name>             how far a backfill has read, when a digest was sent
 
 One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
@@ -16,6 +18,11 @@ Keys are the SHA-256 of the value in hex: bounded in length (keys may be at most
 characters keys may not contain (/ \\ # ? and control characters), which dedup keys and resource IDs
 do. Each entity also keeps its values in plain text, for people browsing the table.
 
+What a notice told a receiver of its VMs (relay/store/snapshots.py) is compressed JSON, a few hundred KB for
+ten thousand VMs, where a property holds at most 64 KiB and an entity 1 MiB and 252 properties: it is cut
+into binary properties of 64 KiB, SNAPSHOT_CHUNKS to an entity, and the entities after the first are written
+before it, under keys of that write, so that a reader finds either the whole of one write or none of it.
+
 Concurrency is optimistic: the first admission and the first claim create their entity (a conflict
 means someone else was first), and every change is a replace conditional on the ETag just read.
 """
@@ -23,17 +30,31 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-from relay.model import Event, EventKind, PriorNotice, SendResult, Window
+from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
 from relay.runtime.leases import died_here
-from relay.store import Admission, Communication, Seen, event_from_record, event_record, threads_of, watermark_text
+from relay.store import (
+    Admission,
+    Communication,
+    Seen,
+    event_from_record,
+    event_record,
+    threads_of,
+    told_position,
+    watermark_text,
+)
+from relay.store.snapshots import decode, encode
 
 DEFAULT_TABLE = "relayledger"
+CHUNK_BYTES = 64 * 1024  # the most a binary property holds
+# 640 KiB an entity: under its 1 MiB even as the base64 that the request carries (and the emulator counts).
+SNAPSHOT_CHUNKS = 10
 
 
 def _key(value: str) -> str:
@@ -174,6 +195,36 @@ class TableLedger:
         entity = self._get(f"thread-{_key(thread_key)}", _key(receiver))
         return entity["reference"] if entity else None
 
+    # -- what each receiver was told of its VMs
+
+    def record_told(self, thread_key: str, receiver: str, told: NoticeSnapshot) -> None:
+        partition, head_key = _told_partition(thread_key, receiver), _key(told.notification_key)
+        before = self._get(partition, head_key)
+        write = uuid.uuid4().hex[:12]
+        entities = _told_entities(encode(told))
+        for n, chunks in enumerate(entities[1:], start=1):
+            self._table.upsert_entity({"PartitionKey": partition, "RowKey": f"{head_key}-{write}-{n}", **chunks})
+        self._table.upsert_entity({
+            "PartitionKey": partition, "RowKey": head_key, **entities[0],
+            "thread_key": thread_key, "receiver": receiver, "notification_key": told.notification_key,
+            "position": told_position(told), "vms": len(told.vms), "write": write, "parts": len(entities),
+        }, mode=_replace_mode())
+        if before is not None:  # what the replaced write continued in
+            for n in range(1, before.get("parts", 1)):
+                self._table.delete_entity(partition, f"{head_key}-{before.get('write')}-{n}")
+
+    def last_told(self, thread_key: str, receiver: str, other_than: str) -> NoticeSnapshot | None:
+        partition = _told_partition(thread_key, receiver)
+        heads = [e for e in self._table.query_entities("PartitionKey eq @p", parameters={"p": partition},
+                                                        select=["RowKey", "notification_key", "position"])
+                 if e.get("position") and e.get("notification_key") != other_than]
+        if not heads:
+            return None
+        head = self._table.get_entity(partition, max(heads, key=lambda e: e["position"])["RowKey"])
+        parts = [head] + [self._table.get_entity(partition, f"{head['RowKey']}-{head['write']}-{n}")
+                          for n in range(1, head["parts"])]
+        return decode(b"".join(_chunks_of(part) for part in parts))
+
     # -- what the backfill asks
 
     def settled(self, event: Event) -> bool:
@@ -242,6 +293,29 @@ class TableLedger:
             return True
         except ResourceModifiedError:
             return False
+
+
+def _told_partition(thread_key: str, receiver: str) -> str:
+    return f"told-{_key(thread_key)}-{_key(receiver)}"
+
+
+def _told_entities(data: bytes) -> list[dict[str, bytes]]:
+    """The data cut into binary properties snapshot_0, snapshot_1, … of CHUNK_BYTES, SNAPSHOT_CHUNKS to an
+    entity; at least one entity, even for no data."""
+    chunks = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+    groups = [chunks[i:i + SNAPSHOT_CHUNKS] for i in range(0, len(chunks), SNAPSHOT_CHUNKS)]
+    return [{f"snapshot_{n}": chunk for n, chunk in enumerate(group)} for group in groups]
+
+
+def _chunks_of(entity) -> bytes:
+    found = {int(name[9:]): value for name, value in entity.items() if name.startswith("snapshot_")}
+    return b"".join(bytes(found[n]) for n in range(len(found)))
+
+
+def _replace_mode():
+    from azure.data.tables import UpdateMode
+
+    return UpdateMode.REPLACE
 
 
 def _delivery_keys(notification_key: str, receiver: str) -> tuple[str, str]:

@@ -114,7 +114,8 @@ class Estate:
         )
 
     def _redeploy(self, i: int) -> dict | None:
-        """Start now, Scheduled, Already updated, Retry later, or (1 in 10) out of the wave already."""
+        """Start now, Scheduled, Already updated, Retry later (a failed attempt that cannot be retried yet:
+        isCustomerInitiatedMaintenanceAllowed false), or (1 in 10) out of the wave already."""
         kind = i % 10
         if kind == 9:
             return None
@@ -124,7 +125,7 @@ class Estate:
             return when.isoformat().replace("+00:00", "Z")
 
         return {
-            "isCustomerInitiatedMaintenanceAllowed": kind < 4 or kind == 8,
+            "isCustomerInitiatedMaintenanceAllowed": kind < 4,
             "preMaintenanceWindowStartTime": iso(self.now - 14 * day),
             "preMaintenanceWindowEndTime": iso(self.now + 3 * day + timedelta(hours=i % 48)),
             "maintenanceWindowStartTime": iso(self.now + 5 * day),

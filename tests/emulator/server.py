@@ -2,8 +2,8 @@
 
     POST /{tenant}/oauth2/v2.0/token                                   Entra client credentials
     GET  /{tenant}/v2.0/.well-known/openid-configuration               OpenID discovery
-    POST /providers/Microsoft.ResourceGraph/resources                  our two queries only: impacted VMs of a
-         trackingId, public IP allocations of named VMs
+    POST /providers/Microsoft.ResourceGraph/resources                  our three queries only: impacted VMs of a
+         trackingId, public IP allocations of named VMs, the VMs of named availability sets (both paged, $skipToken)
     GET  [/subscriptions/{s}]/providers/Microsoft.ResourceHealth/events/{id}/impactedResources   paged, nextLink
     GET  /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{vm}[/instanceView]
     GET  …/virtualMachineScaleSets/{set}/virtualMachines?$expand=instanceView        paged, nextLink
@@ -18,7 +18,8 @@
 Paths match in any letter case, as ARM's do. Throttles: limits.py. Faults: `forbidden` subscriptions
 answer 403 (and Resource Graph leaves them out, as it does for subscriptions one cannot read),
 `hanging` ones never answer in time, `graph_missing` ones are not (yet) in Resource Graph but are in
-Resource Health, `graph_down` makes Resource Graph answer 503. `latency` delays every answer.
+Resource Health, `graph_down` makes Resource Graph answer 503 (`sets_down`: to the availability-set query
+only). `latency` delays every answer.
 
 It is an aiohttp application (alongside tests/sinks' LoopbackServer, whose TestCA it uses): one
 thread serves a test, or its own process serves the benchmark (`python -m tests.emulator`).
@@ -74,6 +75,8 @@ _TIME_RANGE = re.compile(r"\s*eventTimestamp\s+ge\s+'([^']+)'\s+and\s+eventTimes
 _ADDRESSES_QUERY = ("microsoft.network/networkinterfaces", "mv-expand ipconfiguration", "and targetid in (",
                     "microsoft.network/publicipaddresses", "summarize allocations = make_set(allocation) by targetid",
                     "project id = targetid, allocations")
+_SET_MEMBERS_QUERY = ("microsoft.compute/virtualmachines", "tostring(properties.availabilityset.id) in~ (",
+                      "properties.extended.instanceview.powerstate.code", "project id,", "order by id asc")
 _OUR_QUERY = ("servicehealthresources", "microsoft.resourcehealth/events/impactedresources", "join kind=leftouter",
               "microsoft.network/publicipaddresses", "make_set(allocation)", "project id,", "order by impactedname asc, id asc")
 
@@ -82,14 +85,16 @@ class ArmEmulator:
     def __init__(self, estate: Estate, *, tls: TestCA | None = None, latency: float = 0.0, limits: Limits = Limits(),
                  forbidden: tuple[str, ...] = (), hanging: tuple[str, ...] = (), graph_missing: tuple[str, ...] = (),
                  graph_down: bool = False, page_size: int = 100, graph_page: int = 1000, hang_seconds: float = 30.0,
-                 maintenance: Maintenance | None = None):
+                 maintenance: Maintenance | None = None, sets_down: bool = False):
         self.estate, self.tls, self.latency, self.limits = estate, tls or TestCA(), latency, limits
         self.forbidden = {s.lower() for s in forbidden}
         self.hanging = {s.lower() for s in hanging}
         self.graph_missing = {s.lower() for s in graph_missing}
         self.graph_down, self.page_size, self.hang_seconds = graph_down, page_size, hang_seconds
+        self.sets_down = sets_down
         self.graph_page = graph_page  # rows Resource Graph sends at most a page, whatever $top asks
         self.graph_tops: list[int] = []  # the $top of each query
+        self.graph_queries: Counter[str] = Counter()  # Resource Graph calls by query: impacted, addresses, set members
         self.calls: Counter[str] = Counter()  # by kind of call
         self.refused: Counter[str] = Counter()  # 429s sent, by kind of call
         self.unhonoured = 0  # refused calls repeated before their Retry-After had passed
@@ -131,7 +136,8 @@ class ArmEmulator:
         self._thread.join(10)
 
     def stats(self) -> dict:
-        return {"calls": dict(self.calls), "refused": dict(self.refused), "unhonoured": self.unhonoured}
+        return {"calls": dict(self.calls), "refused": dict(self.refused), "unhonoured": self.unhonoured,
+                "graph queries": dict(self.graph_queries)}
 
     # --- dispatch, auth, throttles, faults ----------------------------------------------------------
 
@@ -244,16 +250,26 @@ class ArmEmulator:
         body = await request.json()
         text = " ".join(str(body.get("query", "")).lower().split())
         if "servicehealthresources" not in text and all(part in text for part in _ADDRESSES_QUERY):
+            self.graph_queries["addresses"] += 1
             return self._addresses(text, body.get("subscriptions") or [])
+        if "servicehealthresources" not in text and all(part in text for part in _SET_MEMBERS_QUERY):
+            self.graph_queries["set members"] += 1
+            if self.sets_down:
+                return _error(503, "ServiceUnavailable", "Resource Graph is down")
+            return self._paged(body, self._set_members(text, body.get("subscriptions") or []))
         tracking = re.search(r"/events/([a-z0-9_-]+)/impactedresources/", text)
         if not all(part in text for part in _OUR_QUERY) or tracking is None:
             return _error(400, "BadRequest", "the emulator knows only the relay's impacted-VMs query")
+        self.graph_queries["impacted"] += 1
+        wanted = frozenset(s.lower() for s in body["subscriptions"]) if body.get("subscriptions") else None
+        return self._paged(body, self._rows(wanted) if tracking.group(1) == self.estate.tracking_id.lower() else [])
+
+    def _paged(self, body: dict, rows: list[dict]) -> web.Response:
+        """One page of a query's rows: at most $top (and graph_page), with a $skipToken while more are left."""
         options = body.get("options") or {}
         top = int(options.get("$top", 100))
         if not 1 <= top <= 1000:
             return _error(400, "BadRequest", "$top must be between 1 and 1000")
-        wanted = frozenset(s.lower() for s in body["subscriptions"]) if body.get("subscriptions") else None
-        rows = self._rows(wanted) if tracking.group(1) == self.estate.tracking_id.lower() else []
         self.graph_tops.append(top)
         start = int(str(options.get("$skipToken") or "emu:0").removeprefix("emu:"))
         end = start + min(top, self.graph_page)
@@ -269,6 +285,16 @@ class ArmEmulator:
                 if vm.id.lower() in named and vm.public_ip and not vm.scale_set and vm.subscription in readable]
         return web.json_response({"totalRecords": len(rows), "count": len(rows), "resultTruncated": "false",
                                   "data": rows})
+
+    def _set_members(self, text: str, subscriptions: list[str]) -> list[dict]:
+        """The VMs of the availability sets the query names, deallocated ones too, in the subscriptions it was
+        sent to, ordered by id."""
+        named = set(re.findall(r"'(/subscriptions/[^']+)'", text))
+        readable = {s.lower() for s in subscriptions} - self.forbidden - self.graph_missing
+        members = [vm for vm in self.estate.vms
+                   if (set_id := _set_id(vm)) and set_id.lower() in named and vm.subscription in readable]
+        return [{"id": vm.id, "availabilitySet": (_set_id(vm) or "").lower(), "powerState": vm.power}
+                for vm in sorted(members, key=lambda vm: vm.id)]
 
     @functools.cache
     def _rows(self, wanted: frozenset[str] | None) -> list[dict]:

@@ -9,6 +9,10 @@ at most 300 subscriptions a query. Rows come in the order of the impacted resour
 ids that mix the subscriptions: every subscription's VMs start on the first pages, so every
 subscription's read bucket starts working at once (ordered by `id`, the last subscription's VMs would
 wait for the last page).
+
+Two more queries name resources in their text: the public IP allocations of named VMs (`relay maintain`),
+and the VMs of the availability sets of the impacted VMs with their power state (one query for all sets,
+paged the same way), which tells a VM whose set's other VMs are all deallocated.
 """
 from __future__ import annotations
 
@@ -124,6 +128,53 @@ async def public_ip_allocations(azure, vm_ids: list[str]) -> dict[str, str]:
             if allocation := allocation_of(row.get("allocations")):
                 found[id_key(str(row["id"]))] = allocation
     return found
+
+
+# The VMs of some availability sets and their power state: the impacted list leaves deallocated VMs out, so
+# whether a VM's set has any other VM running is asked here. Field names as Microsoft documents them:
+# `properties.availabilitySet.id` (Compute REST, VirtualMachine) and `properties.extended.instanceView.
+# powerState.code` (Resource Graph's extended properties, "Understanding the Azure Resource Graph query language").
+_SET_MEMBERS = """\
+resources
+| where type =~ 'microsoft.compute/virtualmachines'
+| where tostring(properties.availabilitySet.id) in~ ({sets})
+| project id, availabilitySet = tolower(tostring(properties.availabilitySet.id)),
+          powerState = tostring(properties.extended.instanceView.powerState.code)
+| order by id asc"""
+_SET_ID = re.compile(r"^/subscriptions/[0-9a-f-]{36}/resourcegroups/[\w().-]+/providers/microsoft\.compute/"
+                     r"availabilitysets/[\w.-]+$")
+
+
+def set_members_query(set_ids: list[str]) -> str:
+    """The VMs of these availability sets (ids checked: they go into the query text)."""
+    keys = [id_key(set_id) for set_id in set_ids]
+    if bad := [key for key in keys if not _SET_ID.match(key)]:
+        raise ValueError(f"not an availability set id: {bad[0]!r}")
+    return _SET_MEMBERS.format(sets=", ".join(f"'{key}'" for key in keys))
+
+
+async def set_members(azure, set_ids: list[str]) -> dict[str, dict[str, str]]:
+    """{id_key of a set: {id_key of each of its VMs: power state, as the inventory writes it}}: one query
+    (a query each IDS_PER_QUERY sets), paged like the impacted VMs."""
+    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+    members: dict[str, dict[str, str]] = {id_key(set_id): {} for set_id in set_ids}
+    for i in range(0, len(set_ids), IDS_PER_QUERY):
+        batch = set_ids[i:i + IDS_PER_QUERY]
+        text = set_members_query(batch)
+        subscriptions = sorted({set_id.split("/")[2].lower() for set_id in batch})
+        token = None
+        while True:
+            options = QueryRequestOptions(top=PAGE, skip_token=token, result_format="objectArray")
+            response = await azure.graph.resources(QueryRequest(subscriptions=subscriptions, query=text,
+                                                                options=options))
+            for row in response.data or []:
+                found = members.setdefault(id_key(str(row.get("availabilitySet") or "")), {})
+                found[id_key(str(row["id"]))] = power_state(row.get("powerState"))
+            token = response.skip_token
+            if not token:
+                break
+    return members
 
 
 def allocation_of(allocations) -> str | None:

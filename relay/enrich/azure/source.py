@@ -7,19 +7,23 @@ For N impacted VMs over S subscriptions, the calls are
                         started as soon as their page arrives, paced by each subscription's ARM read
                         bucket (250, refilled 25 a second): the bucket, not the client, sets the pace
     scale set listings  one per scale set with impacted VMs (a page each 1,000 VMs or so)
+    availability sets   one Resource Graph query for every set of the impacted VMs (a page each 1,000 of
+                        their VMs), alongside the instance views: the impacted list leaves deallocated VMs
+                        out, and a VM whose set's other VMs are all deallocated is in effect a single one
     Resource Health     one per listed subscription Resource Graph returned nothing for (0 when every
                         subscription has impacted VMs), or per subscription when Resource Graph fails
 Whatever cannot be seen within the time budget (403, timeout, a throttle that does not clear) becomes
-a gap; the VMs found are returned all the same.
+a gap; the VMs found are returned all the same. A set query that fails leaves its VMs listed, counted
+in the gap of VMs whose status is not fully known.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from relay.config import AzureSettings
 from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, DENIED, FAILED, NO_LOOKUP, TENANT, Gap, VmLookup, concerns_vms
@@ -27,6 +31,7 @@ from relay.enrich.arm_ids import id_key, vm_from_id
 from relay.enrich.azure import compute, graph, health
 from relay.enrich.azure.clients import Azure, CredentialFactory, default_credential
 from relay.enrich.azure.throttle import Throttle, Unavailable
+from relay.enrich.state import others_deallocated
 from relay.model import Event, EventKind, Vm
 
 log = logging.getLogger(__name__)
@@ -85,7 +90,10 @@ class _Lookup:
         self.vms: dict[str, Vm] = {}  # by id key, in the order found
         self.scale_sets: dict[str, tuple[str, set[str] | None]] = {}  # key: (id, wanted VM keys or None: all in a wave)
         self.missing: dict[tuple[str, str], None] = {}  # (reason, scope) whose VMs could not be listed
-        self.unknown: Counter[tuple[str, str]] = Counter()  # (reason, subscription): VMs without a status
+        self.unknown: dict[tuple[str, str], set[str]] = {}  # (reason, subscription): VMs without a status
+        self.sets: dict[str, str] = {}  # VM id key: id of its availability set, as Resource Graph gave it
+        self.members: dict[str, dict[str, str]] = {}  # set id key: {VM id key: power state}
+        self.sets_unread: str | None = None  # why the sets' VMs could not be read
         self.lanes: dict[str, asyncio.Queue] = {}  # by subscription: VMs waiting for their status
         self.statuses = self.done = 0
         self.reported = 0.0
@@ -97,6 +105,8 @@ class _Lookup:
         async with Azure(settings, self.source.credential, throttle, self.source.connection_verify) as azure:
             async with asyncio.TaskGroup() as tasks:
                 fallback = await self._graph(azure, tasks)
+                if self.sets:
+                    tasks.create_task(self._set_members(azure))
                 await asyncio.gather(*(self._health(azure, tasks, sub) for sub in fallback))
                 for scale_set, wanted in self.scale_sets.values():
                     tasks.create_task(self._scale_set(azure, scale_set, wanted))
@@ -105,8 +115,9 @@ class _Lookup:
                         lane.put_nowait(None)  # nothing more to come
         self.source.stats = {"calls": dict(throttle.calls), "throttled": throttle.refused,
                              "seconds": time.monotonic() - started, "vms": len(self.vms)}
+        self._mark_sets()
         gaps = [Gap(reason, scope) for reason, scope in self.missing]
-        gaps += [Gap(reason, sub, n) for (reason, sub), n in sorted(self.unknown.items())]
+        gaps += [Gap(reason, sub, len(keys)) for (reason, sub), keys in sorted(self.unknown.items())]
         return VmLookup(list(self.vms.values()), BY_IMPACTED_LIST, tuple(str(gap) for gap in gaps))
 
     async def _graph(self, azure, tasks) -> list[str | None]:
@@ -121,6 +132,8 @@ class _Lookup:
                 for row in page:
                     seen.add(str(row.get("subscriptionId") or "").lower())
                     self._target(azure, tasks, row.get("target") or "", row.get("targetType") or "", graph.vm_of(row))
+                    if row.get("availabilitySet") and (key := id_key(row.get("target") or "")) in self.vms:
+                        self.sets[key] = str(row["availabilitySet"])
         except Exception as error:  # noqa: BLE001
             log.warning("Resource Graph failed (%s); asking Resource Health instead", _reason(error))
             return [*self.subscriptions, *([None] if tenant_wide else [])]
@@ -171,7 +184,7 @@ class _Lookup:
             self.vms[key] = await call
         except Exception as error:  # noqa: BLE001
             if (reason := _reason(error)) is not None:
-                self.unknown[(reason, self.vms[key].subscription_id.lower())] += 1
+                self._unknown(reason, key)
         self.done += 1
         now = time.monotonic()
         if now - self.reported >= _REPORT_EVERY or self.done == self.statuses:
@@ -185,12 +198,34 @@ class _Lookup:
             if (reason := _reason(error)) is not None:
                 subscription = scale_set.split("/")[2].lower()
                 if wanted:
-                    self.unknown[(reason, subscription)] += len(wanted)
+                    self.unknown.setdefault((reason, subscription), set()).update(wanted)
                 else:
                     self.missing[(reason, subscription)] = None
             found = []
         for vm in found:
             self.vms[id_key(vm.id)] = vm
+
+    async def _set_members(self, azure) -> None:
+        """The VMs of the impacted VMs' availability sets, with their power state."""
+        set_ids = list({id_key(set_id): set_id for set_id in self.sets.values()}.values())
+        self.source.progress(f"resource graph: the VMs of {len(set_ids):,} availability sets…")
+        try:
+            self.members = await graph.set_members(azure, set_ids)
+        except Exception as error:  # noqa: BLE001
+            self.sets_unread = _reason(error) or FAILED
+
+    def _mark_sets(self) -> None:
+        """Mark the VMs whose set's other VMs are all deallocated; when the sets could not be read, count
+        their VMs as not fully known (once: a VM already without a status is not counted again)."""
+        already_unknown = set().union(*self.unknown.values())
+        for key, set_id in self.sets.items():
+            if self.sets_unread is not None and key not in already_unknown:
+                self._unknown(self.sets_unread, key)
+            elif (members := self.members.get(id_key(set_id))) is not None:
+                self.vms[key] = replace(self.vms[key], others_in_set_deallocated=others_deallocated(key, members))
+
+    def _unknown(self, reason: str, key: str) -> None:
+        self.unknown.setdefault((reason, self.vms[key].subscription_id.lower()), set()).add(key)
 
 
 async def _numbered(pages):

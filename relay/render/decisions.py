@@ -1,0 +1,176 @@
+"""What managers decide this week, as plain facts: the managers' email (relay/render/email.py) and the digest
+(relay/digest/) both show it; the wording is in templates/common/decisions.j2.
+
+    decisions(rows, now, tags, tags_of) -> Decisions
+
+Within a week of `now`:
+- production single instances that go down, and when (production by the environment tag, ManagerTags);
+- VMs stuck in a retry (Retry now, Retry later), with Azure's reason;
+- VMs whose dynamic public IP would change if they were maintained by self-service;
+- days (in JST) on which several self-service deadlines fall.
+The rows do not carry the VMs' tags: `tags_of` maps a row's key (row_key) to them; vm_tags builds it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from relay.model import AffectedVm, MaintenanceState, ManagerTags, Risk, Window
+from relay.render.times import to_jst
+from relay.render.view import ITEM_LIMIT, VmRow, short_line
+
+WEEK = timedelta(days=7)  # "this week": what falls within this much of the message's clock
+BUSY_DAY = 2  # this many self-service deadlines on one day (JST) make it a day to plan
+
+_TO_REBOOT = frozenset(s.value for s in (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW,
+                                         MaintenanceState.SCHEDULED, MaintenanceState.RETRY_LATER))
+_RETRY = frozenset(s.value for s in (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER))
+# Self-service is, or will again be, a choice: a dynamic public IP may change on it.
+_SELF_SERVICE = frozenset(s.value for s in (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW,
+                                            MaintenanceState.RETRY_LATER))
+_SINGLE = frozenset(r.value for r in (Risk.SINGLE_INSTANCE, Risk.ISOLATED))  # the reboot is downtime
+
+RowKey = tuple[str, str, str]
+
+
+def row_key(row: VmRow) -> RowKey:
+    """Which VM a row is: subscription, resource group and name, in any case."""
+    return row.subscription_id.lower(), row.resource_group.lower(), row.name.lower()
+
+
+def vm_tags(affected: Iterable[AffectedVm]) -> dict[RowKey, Mapping[str, str]]:
+    """Each VM's tags by the key of its row: what `decisions` needs besides the rows."""
+    return {row_key(VmRow.of(a)): a.vm.tags for a in affected}
+
+
+@dataclass(frozen=True)
+class DecisionVm:
+    """A VM as the decisions name it: its row, and the values of its owner and environment tags ("" without)."""
+
+    row: VmRow
+    owner: str
+    environment: str
+    due: datetime | None = None  # when it next asks for something: its deadline, or Azure's window starting
+
+
+@dataclass(frozen=True)
+class BusyDay:
+    """A day (JST) on which several self-service deadlines fall."""
+
+    day: date
+    vms: tuple[DecisionVm, ...]  # by deadline
+
+    @property
+    def first(self) -> datetime | None:
+        return self.vms[0].row.deadline
+
+    @property
+    def last(self) -> datetime | None:
+        return self.vms[-1].row.deadline
+
+    @property
+    def deadlines(self) -> Window:
+        """From the first deadline of the day to the last."""
+        return Window(self.first, self.last)
+
+
+@dataclass(frozen=True)
+class Decisions:
+    now: datetime
+    until: datetime  # now + WEEK
+    tags: ManagerTags
+    production: tuple[DecisionVm, ...]  # production single instances that go down by `until`, soonest first
+    retries: tuple[DecisionVm, ...]  # Retry now / Retry later with a deadline or a reboot by `until`
+    dynamic_ips: tuple[DecisionVm, ...]  # a dynamic public IP, and the self-service window closing by `until`
+    busy_days: tuple[BusyDay, ...]
+    untagged_single: int  # single instances going down by `until` without the environment tag: maybe production
+
+    @property
+    def count(self) -> int:
+        """How many things there are to decide: each VM listed, and each busy day."""
+        return len(self.production) + len(self.retries) + len(self.dynamic_ips) + len(self.busy_days)
+
+    @property
+    def empty(self) -> bool:
+        return not self.count and not self.untagged_single
+
+
+def decisions(rows: Iterable[VmRow], now: datetime, tags: ManagerTags,
+              tags_of: Mapping[RowKey, Mapping[str, str]]) -> Decisions:
+    until = now + WEEK
+    vms = sorted((_decision_vm(row, now, tags, tags_of) for row in rows), key=_soonest)
+    week = [vm for vm in vms if vm.due is not None and vm.due <= until]
+    single = [vm for vm in week if _SINGLE & set(vm.row.risks)]
+    return Decisions(
+        now=now,
+        until=until,
+        tags=tags,
+        production=tuple(vm for vm in single if _is_production(vm, tags)),
+        retries=tuple(vm for vm in week if vm.row.state in _RETRY),
+        dynamic_ips=tuple(vm for vm in vms if _ip_would_change(vm.row, now, until)),
+        busy_days=_busy_days(vms, now, until),
+        untagged_single=sum(1 for vm in single if not vm.environment),
+    )
+
+
+def tagged(row: VmRow, tags: ManagerTags, tags_of: Mapping[RowKey, Mapping[str, str]]) -> DecisionVm:
+    """A row with its owner and environment, for a table."""
+    own = tags_of.get(row_key(row), {})
+    return DecisionVm(row, _tag(own, tags.owner), _tag(own, tags.environment))
+
+
+def _decision_vm(row: VmRow, now: datetime, tags: ManagerTags,
+                 tags_of: Mapping[RowKey, Mapping[str, str]]) -> DecisionVm:
+    vm = tagged(row, tags, tags_of)
+    return DecisionVm(vm.row, vm.owner, vm.environment, _due(row, now))
+
+
+def _due(row: VmRow, now: datetime) -> datetime | None:
+    """When a VM still to be rebooted next asks for something: its self-service deadline (or, in Retry later,
+    the end of its self-service window), or the start of Azure's scheduled window (now, once it has begun)."""
+    if row.state not in _TO_REBOOT:
+        return None
+    times = [end for end in (row.deadline, _retry_until(row)) if end is not None and end > now]
+    scheduled = row.scheduled
+    if scheduled is not None and scheduled.start is not None and (scheduled.end is None or scheduled.end > now):
+        times.append(max(scheduled.start, now))
+    return min(times, default=None)
+
+
+def _retry_until(row: VmRow) -> datetime | None:
+    if row.state != MaintenanceState.RETRY_LATER.value or row.self_service is None:
+        return None
+    return row.self_service.end
+
+
+def _self_service_end(row: VmRow) -> datetime | None:
+    return row.deadline or _retry_until(row)
+
+
+def _ip_would_change(row: VmRow, now: datetime, until: datetime) -> bool:
+    end = _self_service_end(row)
+    return (row.state in _SELF_SERVICE and Risk.DYNAMIC_PUBLIC_IP.value in row.risks
+            and end is not None and now < end <= until)
+
+
+def _busy_days(vms: list[DecisionVm], now: datetime, until: datetime) -> tuple[BusyDay, ...]:
+    days: dict[date, list[DecisionVm]] = {}
+    for vm in sorted(vms, key=lambda v: (v.row.deadline or now, v.row.name.lower())):
+        if vm.row.deadline is not None and now < vm.row.deadline <= until:
+            days.setdefault(to_jst(vm.row.deadline).date(), []).append(vm)
+    return tuple(BusyDay(day, tuple(group)) for day, group in sorted(days.items()) if len(group) >= BUSY_DAY)
+
+
+def _is_production(vm: DecisionVm, tags: ManagerTags) -> bool:
+    return vm.environment.lower() in {value.lower() for value in tags.production}
+
+
+def _tag(tags: Mapping[str, str], name: str) -> str:
+    """A tag's value, its name in any case (Azure's tag names are not case-sensitive); "" without it."""
+    wanted = name.lower()
+    return short_line(next((value for key, value in tags.items() if key.lower() == wanted), ""), ITEM_LIMIT)
+
+
+def _soonest(vm: DecisionVm) -> tuple[bool, datetime | None, str]:
+    return vm.due is None, vm.due, vm.row.name.lower()

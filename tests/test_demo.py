@@ -1,0 +1,122 @@
+"""`relay demo`: the example maintenance played as it happens, each message at its own clock, and the
+preview page that shows them. The demo runs once, in this process, for the whole module."""
+import contextlib
+import email
+import email.policy
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from relay.cli import main
+from relay.cli.outbox_page import CARD_RENDERER, RENDERER_BUNDLE
+
+SELF_SERVICE = ("今すぐ開始", "Start now")  # the portal state, and the advice that names it
+WAS = re.compile(r"(今すぐ開始|Start now)\s*→")  # a VM's old state in "what changed": news, not advice
+SECTION = re.compile(r'<section class="msg" data-path="([^"]+)">\s*<div class="meta">(.*?)</div>', re.S)
+CLOCK = re.compile(r"demo clock: ([^<]+)</span>")
+
+
+class Demo:
+    def __init__(self, outbox: Path, stdout: str, code: int):
+        self.outbox, self.stdout, self.code = outbox, stdout, code
+        self.page = (outbox / "index.html").read_text(encoding="utf-8")
+
+    def messages(self, pattern: str = "*") -> list[Path]:
+        return sorted(p for p in self.outbox.glob(f"*/{pattern}") if p.suffix in (".json", ".eml"))
+
+    def clocks_on_page(self) -> dict[str, str]:
+        """Each message's path → the demo clock its preview shows."""
+        return {path: m.group(1) if (m := CLOCK.search(meta)) else "" for path, meta in SECTION.findall(self.page)}
+
+
+def run_demo(outbox: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["demo", "--outbox", str(outbox)])
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Demo:
+    outbox = tmp_path_factory.mktemp("demo") / "outbox"
+    code, stdout = run_demo(outbox)
+    return Demo(outbox, stdout, code)
+
+
+def readable(path: Path) -> str:
+    """What a reader of the message sees: an email's subject and parts, else the payload."""
+    if path.suffix != ".eml":
+        return path.read_text(encoding="utf-8")
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    parts = [part.get_content() for part in message.walk() if part.get_content_type() in ("text/plain", "text/html")]
+    return "\n".join([str(message["Subject"]), *parts])
+
+
+def test_demo_writes_every_message_and_an_index(demo):
+    assert demo.code == 0
+    assert "duplicate" in demo.stdout and "index.html" in demo.stdout
+    by_receiver = {folder.name: len(list(folder.iterdir())) for folder in demo.outbox.iterdir() if folder.is_dir()}
+    # the platform gets all 6 alerts that are not the duplicate; the web team has no VM in the incident's
+    # news; the database team has no VM in the incident nor the Resource Health alert; managers get
+    # Planned and Rescheduled, and one digest
+    assert by_receiver == {"platform": 6, "web-team": 5, "db-team": 4, "managers": 3}
+    web = json.loads(next((demo.outbox / "web-team").glob("*Planned.json")).read_bytes())
+    assert "vm-web-01" in json.dumps(web) and "vm-db-01" not in json.dumps(web)  # only the web team's VMs
+    assert demo.page.count('class="msg"') == len(demo.messages())
+
+
+def test_each_alert_is_relayed_at_its_own_time_and_the_digest_on_its_own_morning(demo):
+    stamps = sorted({p.name.split("-")[0] for p in demo.messages("2*")})
+    assert stamps == ["20270106T001205Z", "20270114T021853Z", "20270114T023107Z", "20270120T084051Z",
+                      "20270219T150630Z", "20270227T160158Z"]  # each alert's eventTimestamp
+    assert [p.name for p in demo.messages("digest-*")] == ["digest-20270215.eml"]
+    order = [demo.stdout.index(when) for when in ("Wed 6 Jan 2027 09:12 JST", "Wed 20 Jan 2027 17:40 JST",
+                                                  "Mon 15 Feb 2027 09:00 JST", "Sat 20 Feb 2027 00:06 JST")]
+    assert order == sorted(order)  # told in the order it happened
+    assert "inventory/2027-02-15-digest.json" in demo.stdout
+
+
+def test_self_service_is_advised_while_it_is_open_and_never_after(demo):
+    planned = [readable(p) for p in demo.messages("*-Planned.*")]
+    assert planned and all(any(word in text for word in SELF_SERVICE) for text in planned)
+    later = demo.messages("*-InProgress.*") + demo.messages("*-Complete.*")
+    assert len(later) == 6  # platform, web-team, db-team, each for both stages
+    for path in later:
+        text = WAS.sub("", readable(path))
+        assert not [word for word in SELF_SERVICE if word in text], path.name
+
+
+def test_the_digest_is_dated_its_own_morning_with_the_deadlines_of_that_week(demo):
+    digest = readable(demo.outbox / "managers" / "digest-20270215.eml")
+    assert "2027年2月15日(月) 9:00 JST" in digest
+    assert "2027年2月17日(水) 9:00 JST" in digest  # the self-service deadline two days later
+
+
+def test_the_preview_says_nothing_was_sent_and_shows_each_message_at_its_clock(demo):
+    assert "Preview — nothing was sent." in demo.page
+    clocks = demo.clocks_on_page()
+    assert len(clocks) == len(demo.messages()) and all(clocks.values())
+    assert clocks["db-team/20270106T001205Z-XY12-3ZQ-Planned.json"] == "Wed 6 Jan 2027 09:12 JST (2027-01-06 00:12 UTC)"
+    assert clocks["managers/digest-20270215.eml"] == "Mon 15 Feb 2027 09:00 JST (2027-02-15 00:00 UTC)"
+    assert clocks["platform/20270227T160158Z-XY12-3ZQ-Complete.json"].startswith("Sun 28 Feb 2027 01:01 JST")
+
+
+@pytest.mark.skipif(not (CARD_RENDERER / RENDERER_BUNDLE).is_file(), reason="npm package adaptivecards not installed")
+def test_the_preview_draws_teams_cards_with_the_adaptive_cards_renderer(demo):
+    assert "adaptivecards.min.js" in demo.page and "Permission is hereby granted" in demo.page
+    cards = [p for p in demo.messages("*.json") if "application/vnd.microsoft.card.adaptive" in p.read_text()]
+    assert len(cards) == 10 and demo.page.count("data-card=") == len(cards)
+
+
+def test_demo_can_run_again_over_its_own_outbox(tmp_path):
+    assert run_demo(tmp_path / "outbox")[0] == 0
+    assert run_demo(tmp_path / "outbox")[0] == 0
+
+
+def test_demo_refuses_to_empty_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    assert run_demo(tmp_path)[0] == 2
+    assert (tmp_path / "precious.txt").exists()
