@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test serve bench clean infra-check
+.PHONY: demo test check serve bench clean infra-check
 
 demo: $(VENV)/.installed
 	$(BIN)/relay demo
 
 test: $(VENV)/.installed node_modules/.installed
 	$(BIN)/pytest -q
+
+# The fast unit tier: no Azurite, no Node, no child process, no loopback server, no sleeping; each property
+# test with a tenth of its examples (tests/conftest.py). `make test` runs everything in full.
+check: $(VENV)/.installed
+	RELAY_HYPOTHESIS_PROFILE=check $(BIN)/pytest -q -m "not integration"
 
 serve: $(VENV)/.installed
 	$(BIN)/relay serve --inventory examples/inventory.json

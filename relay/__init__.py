@@ -6,8 +6,9 @@ Data flows one way, and so do the imports between these packages (tests/test_arc
     model.py, text.py, runtime/   the plain data every stage passes on; text safety; process plumbing
                                   (log redaction, telemetry, leases, SQLite, Storage connection settings)
     alerts/, agent/wire.py        wire formats → Event
+    routing.py                    the routing tree and the route stage: who gets which of an event's VMs
     config/                       the YAML config: receivers, routing tree, digest, Azure settings
-    enrich/  routing.py  render/  the stages: which VMs and in what state; who gets which of them; the words
+    enrich/  render/              the stages: which VMs and in what state; the words, per channel
     notices/                      the relay's own notices (a parked alert, a send-test, a maintain run)
     channels/  store/  inbox/     ports and their adapters: where messages go, the ledger, the waiting alerts
     pipeline.py                   parse → dedup → enrich → route → render → deliver, around those ports

@@ -1,5 +1,6 @@
 """VM-level routing through the real pipeline: one maintenance, one message per team with only its VMs."""
 from datetime import UTC, datetime
+import re
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -58,7 +59,13 @@ def test_each_team_gets_only_its_vms_and_the_platform_all(relay, tmp_path):
 
     for receiver in ("platform", "managers"):  # the full list, both languages, no "only yours"
         full = written(tmp_path, receiver, "Planned")
-        assert all(name in full for name in WEB + DB + OTHERS)
+        if receiver == "managers":  # an email lists them all
+            assert all(name in full for name in WEB + DB + OTHERS)
+        else:  # the card lists what its budget holds and counts the rest under the table
+            table = full.split("対象 VM（緊急度の高い順）")[-1]
+            shown = set(re.findall(r'"(vm-[a-z]+-\d+)', table))
+            counted = re.findall(r"ほか (\d+) 台（全件は Azure ポータルの VM 一覧", table)
+            assert len(shown) + int(counted[-1] if counted else 0) == 18, shown
         assert "担当分" not in full and "only your team" not in full
         assert "対象 VM" in full and "Affected VMs" in full
 

@@ -1,10 +1,11 @@
 """What text becomes in each channel's markup, and the Jinja environments that apply it.
 
 Teams and Slack payloads are JSON built from strings the templates render; each channel has its own
-Jinja environment whose output escaping is the channel's markup escaping (Teams markdown, Slack
-mrkdwn), so any value printed with {{ }} — all payload text reaches templates only that way — comes out
-inert, while literal template text and macro output (Markup) pass unchanged. Email HTML uses Jinja's
-HTML autoescape; the email text part needs none.
+Jinja environment that treats any value printed with {{ }} — all payload text reaches templates only that
+way — for the channel, while literal template text and macro output (Markup) pass unchanged. Slack's
+output escaping is mrkdwn escaping. Teams escapes nothing: it marks each value (teams_mark), so that
+relay/render/teams.py can lay payload text out in TextRuns, which read no markdown, and keep markdown for
+our own words. Email HTML uses Jinja's HTML autoescape; the email text part needs none.
 """
 from __future__ import annotations
 
@@ -32,16 +33,61 @@ class RenderError(ValueError):
 # ---------------------------------------------------------------------------------------------------
 # Escaping: what payload text becomes in each channel's markup.
 
-_TEAMS_ANYWHERE = re.compile(r"([\\`*_\[\]<>~&])")
-_TEAMS_LINE_START = re.compile(r"^([ \t]*)(\d*)([-+#=.)])", re.MULTILINE)
+# Teams. A value printed in the teams environment comes out between these two private-use characters,
+# which no payload keeps (teams_mark drops them), so template output says which of its text is payload.
+# Only printing marks: a value joined to macro output with ~ inside a template would pass for our words.
+PAYLOAD_START = "\ue000"
+PAYLOAD_END = "\ue001"
+_PAYLOAD_MARKERS = re.compile("[\ue000\ue001]")
+_PAYLOAD_SPLIT = re.compile("([\ue000\ue001])")
+# {{DATE(…)}} and {{TIME(…)}} are card functions, read in TextBlock and TextRun alike. A word joiner between
+# two braces is invisible and no line break: "{\u2060{" reads as "{{" and starts no function.
+_CARD_FUNCTION_BRACE = re.compile(r"\{(?=\{)")
+_MARKDOWN_LOOKALIKES = str.maketrans(
+    {"\\": "＼", "`": "｀", "*": "＊", "_": "＿", "[": "［", "]": "］", "<": "＜", ">": "＞", "~": "～", "&": "＆"}
+)
 
 
-def teams_escape(text: str) -> str:
-    """Teams TextBlock markdown: backslash-escape what could make emphasis, links, lists, headings or
-    tags, and break `{{` so the card's DATE()/TIME() functions cannot fire."""
-    text = _TEAMS_ANYWHERE.sub(r"\\\1", text)
-    text = _TEAMS_LINE_START.sub(r"\1\2\\\3", text)
-    return text.replace("{{", "{\\{").replace("}}", "}\\}")
+def teams_mark(text: str) -> str:
+    """Payload text as the teams environment prints it: between PAYLOAD_START and PAYLOAD_END."""
+    text = _PAYLOAD_MARKERS.sub("", text)
+    return f"{PAYLOAD_START}{text}{PAYLOAD_END}" if text else ""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of Teams template output: our own words (markdown and all), or payload text."""
+
+    text: str
+    payload: bool
+
+
+def teams_pieces(marked: str) -> list[Piece]:
+    """Template output cut into our words and payload. Anything after an unmatched PAYLOAD_START counts as
+    payload: a cut can only make more text payload, never less."""
+    pieces: list[Piece] = []
+    depth = 0
+    for part in _PAYLOAD_SPLIT.split(marked):
+        if part == PAYLOAD_START:
+            depth += 1
+        elif part == PAYLOAD_END:
+            depth = max(depth - 1, 0)
+        elif part:
+            pieces.append(Piece(part, depth > 0))
+    return pieces
+
+
+def no_card_functions(text: str) -> str:
+    """Text with every `{{` broken by an invisible word joiner, so no DATE()/TIME() function can fire."""
+    return _CARD_FUNCTION_BRACE.sub("{\u2060", text)
+
+
+def teams_lookalikes(text: str) -> str:
+    """Payload text for the one place it must sit in markdown, the headline (Teams previews a card by its first
+    TextBlock): what could make emphasis, code, links, mentions, entities or escapes swapped for full-width
+    look-alikes, and `{{` broken. No backslash, nothing live; verbatim for what Azure really sends there
+    (regions, tracking ids). Only inline syntax: the text must not start a line."""
+    return no_card_functions(text.translate(_MARKDOWN_LOOKALIKES))
 
 
 def slack_entities(text: str) -> str:
@@ -79,8 +125,9 @@ class Fmt:
 
 
 FMT = {
-    # Teams cards have no code spans: a command is shown as it is.
-    "teams": Fmt(teams_escape, "**{}**", "{}"),
+    # Teams cards have no code spans: a command is shown as it is. Bold is made a TextRun's weight where the
+    # line holds payload (relay/render/teams.py).
+    "teams": Fmt(teams_mark, "**{}**", "{}"),
     "slack": Fmt(slack_escape, "*{}*", "`{}`"),
     "html": Fmt(
         _html_escape,
@@ -139,8 +186,26 @@ def _escaping_finalize(escape: Callable[[str], str]) -> Callable[[Any], Markup]:
     return finalize
 
 
+# Filters that format the relay's own values (times, counts), never text from a payload: in the teams
+# environment their output is our own words, not payload.
+_OWN_VALUE_FILTERS = ("window_both", "window", "window_utc", "time_both", "time", "time_short", "countdown",
+                      "iso_utc", "num")
+
+
+def _own_words(format_value: Callable[..., str]) -> Callable[..., Markup]:
+    def formatted(*args: Any, **kwargs: Any) -> Markup:
+        return Markup(format_value(*args, **kwargs))
+
+    return formatted
+
+
+def _teams_filters() -> dict[str, Callable[..., Any]]:
+    filters = _filters(teams_mark)
+    return filters | {name: _own_words(filters[name]) for name in _OWN_VALUE_FILTERS}
+
+
 def _environment(
-    autoescape: bool, escape: Callable[[str], str] | None, finalize: Callable[[Any], Any] | None = None
+    autoescape: bool, filters: dict[str, Callable[..., Any]], finalize: Callable[[Any], Any] | None = None
 ) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -150,7 +215,7 @@ def _environment(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(_filters(escape))
+    env.filters.update(filters)
     return env
 
 
@@ -158,13 +223,13 @@ def _environment(
 def environment(dialect: str) -> Environment:
     """The Jinja environment of a dialect: teams, slack, html or text."""
     if dialect == "teams":
-        return _environment(True, teams_escape, _escaping_finalize(teams_escape))
+        return _environment(True, _teams_filters(), _escaping_finalize(teams_mark))
     if dialect == "slack":
-        return _environment(True, slack_escape, _escaping_finalize(slack_escape))
+        return _environment(True, _filters(slack_escape), _escaping_finalize(slack_escape))
     if dialect == "html":
-        return _environment(True, _html_escape)
+        return _environment(True, _filters(_html_escape))
     if dialect == "text":
-        return _environment(False, None)
+        return _environment(False, _filters(None))
     raise RenderError(f"no template dialect {dialect!r}")
 
 

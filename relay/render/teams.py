@@ -1,14 +1,39 @@
-"""Teams: an Adaptive Card 1.5 in a Workflows envelope, at most TEAMS_MAX_BYTES serialized."""
+"""Teams: an Adaptive Card 1.5 in a Workflows envelope, at most TEAMS_MAX_BYTES serialized.
+
+Text from Azure, VMs or tags is shown as it is and never read as markdown. The teams templates mark every
+value they print (markup.teams_mark); a line that holds one becomes a RichTextBlock of TextRuns, which read
+no markdown, with our own **bold** made the runs' weight, while a line of only our own words stays a
+TextBlock. Every TextRun has `{{` broken, so no DATE()/TIME() card function can fire. The one TextBlock that
+must carry payload is the headline: Teams previews a card by its first TextBlock, so it comes first, and its
+payload (regions, tracking id) gets full-width look-alikes for markdown's characters. No backslashes.
+
+Azure's text is one element a line, so its paragraphs and list items stay apart. Beside a VM table it is
+folded behind a ShowCard button and gets only the room the rows leave (budget.fit_rows_first); for other
+news it is the message, shown under its heading.
+"""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup
+
 from relay.model import Receiver
-from relay.render.budget import communication, dumps, fit_rows
-from relay.render.markup import FMT, RenderError, macros, plain, teams_escape
-from relay.render.view import View, VmRow
+from relay.render.budget import communication, dumps, fit_rows_first
+from relay.render.markup import (
+    FMT,
+    Piece,
+    RenderError,
+    macros,
+    no_card_functions,
+    teams_lookalikes,
+    teams_mark,
+    teams_pieces,
+)
+from relay.render.view import URGENT_WITHIN, WARNING_WITHIN, View, VmRow
 
 TEAMS_MAX_BYTES = 24 * 1024  # Teams rejects > 28 KB; keep a margin for the Workflows wrapper
+TEAMS_MAX_ACTIONS = 5  # command lines a language; the rest are counted
 TEAMS_MAX_ROWS = 60  # more never fit; bounds the rows built and measured
 TEAMS_COMMUNICATION = (1500, 600, 0)  # characters of Azure's text to try, longest first
 
@@ -18,28 +43,30 @@ _STATE_COLOR = {
     "scheduled": "Accent",
     "retry_later": "Attention",
     "already_updated": "Good",
+    "unknown": "Default",  # deallocated: nothing to do now, and nothing known
     "none": "Default",
 }
+_BLOCK_STYLE = ("spacing", "separator", "horizontalAlignment")  # the rest of a style is the text's own
+
+Element = dict[str, Any]
 
 
 def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str, bytes]:
     labels = macros("teams", "common/labels.j2")
     text = macros("teams", "common/text.j2")
     card = macros("teams", "teams/card.j2")
-    fmt = FMT["teams"]
     lang0 = langs[0]
 
-    head = _head(view, langs, labels, text, fmt)
+    headline = _headline(text.headline(view, lang0))
+    head = _head(view, langs, labels, text, card)
     # Every candidate row is built once; fitting only chooses how many of them go in.
     rows = [_row(row, view, langs, card) for row in view.rows[:TEAMS_MAX_ROWS]]
     table_head = [
-        _text(plain(labels.each(labels.title, "table", langs)), weight="Bolder", separator=True, spacing="Medium"),
-        _columns(
-            [_text(plain(card.column_titles(c, langs)), weight="Bolder", size="Small") for c in ("vm", "state", "windows")]
-        ),
+        *_blocks(card.each(labels.title, "table", langs), weight="Bolder", separator=True, spacing="Medium"),
+        _columns([_blocks(card.column_titles(c, langs), weight="Bolder", size="Small") for c in ("vm", "state", "windows")]),
     ]
-    actions = (
-        [{"type": "Action.OpenUrl", "title": plain(labels.each(labels.title, "open", langs)), "url": view.link}]
+    links: list[Element] = (
+        [{"type": "Action.OpenUrl", "title": _plain_text(card.each(labels.title, "open", langs)), "url": view.link}]
         if view.link
         else []
     )
@@ -50,104 +77,225 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
             body += table_head + rows[:k]
         if view.total > k:
             # Rows left out: say how many, in each language.
-            body += [_text(plain(text.more(view.total - k, lang, "portal")), isSubtle=True, spacing="Small") for lang in langs]
-        azure_text = communication(view, communication_limit, teams_escape, text.comm_cut(lang0))
-        if azure_text:
-            body += [
-                _text(plain(labels.each(labels.title, view.communication_title, langs)), weight="Bolder", separator=True, spacing="Medium"),
-                _text(azure_text, size="Small"),
-            ]
-        content: dict[str, Any] = {
-            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "type": "AdaptiveCard",
-            "version": "1.5",
-            "msteams": {"width": "Full"},
-            "body": body,
-        }
-        if actions:
-            content["actions"] = actions
-        return dumps(
-            {
-                "type": "message",
-                "attachments": [
-                    {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": content}
-                ],
-            }
-        )
+            body += [b for lang in langs for b in _blocks(text.more(view.total - k, lang, "portal"), isSubtle=True, spacing="Small")]
+        azure_text = _blocks(communication(view, communication_limit, teams_mark, text.comm_cut(lang0)))
+        actions = list(links)
+        if azure_text and view.shows_vms:
+            # Our own lines say what to do about our VMs; Azure's full text is there for whoever wants it, folded.
+            actions.append(_show_card(_plain_text(card.show_original(langs)), azure_text))
+        elif azure_text:
+            body += _blocks(card.each(labels.title, view.communication_title, langs), weight="Bolder", separator=True,
+                            spacing="Medium") + azure_text
+        return dumps(_envelope(headline, body, actions))
 
-    payload = fit_rows(len(rows), envelope, lambda b: len(b) <= TEAMS_MAX_BYTES, TEAMS_COMMUNICATION)
+    payload = fit_rows_first(len(rows), envelope, lambda b: len(b) <= TEAMS_MAX_BYTES, TEAMS_COMMUNICATION)
     if payload is None:
         raise RenderError(f"the Teams card for {view.tracking_id or view.title!r} exceeds {TEAMS_MAX_BYTES} bytes")
     return "application/json", payload
 
 
-def _text(text: str, **style: Any) -> dict[str, Any]:
+def _envelope(headline: str, body: list[Element], actions: list[Element]) -> Element:
+    """The Workflows message. Its summary and the card's fallbackText are the headline, where a client previews
+    the message by them; Teams itself previews a Workflows card by its first TextBlock, the headline too."""
+    content: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "msteams": {"width": "Full"},
+        "fallbackText": headline,
+        "body": body,
+    }
+    if actions:
+        content["actions"] = actions
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": content}
+    return {"type": "message", "summary": headline, "attachments": [attachment]}
+
+
+def _show_card(title: str, body: list[Element]) -> Element:
+    return {"type": "Action.ShowCard", "title": title, "card": {"type": "AdaptiveCard", "body": body}}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text: marked template output as card elements.
+
+
+def _text(text: str, **style: Any) -> Element:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
-def _head(view: View, langs, labels, text, fmt) -> list[dict[str, Any]]:
-    """Everything above the VM table: headline, title, then per language the news, facts and advice."""
-    color = "Attention" if view.urgent else "Default"
-    style = "attention" if view.urgent else ("warning" if view.is_update else "emphasis")
-    headlines = [_text(plain(text.headline(view, langs[0])), size="Large", weight="Bolder", color=color)] + [
-        _text(plain(text.headline(view, lang)), size="Medium", weight="Bolder", color=color, spacing="None")
-        for lang in langs[1:]
+def _blocks(marked: str, **style: Any) -> list[Element]:
+    """Template output as card elements, one a line, `style` on each; the first keeps its spacing, a line
+    after a blank line (a new paragraph) gets more space above. Empty text: none."""
+    elements: list[Element] = []
+    gap = False
+    for line in _lines(teams_pieces(str(marked))):
+        if not line:
+            gap = bool(elements)
+            continue
+        if elements:
+            style = {key: value for key, value in style.items() if key not in _BLOCK_STYLE}
+            style |= {"spacing": "Medium"} if gap else {}
+        elements.append(_line(line, style))
+        gap = False
+    return elements
+
+
+def _lines(pieces: list[Piece]) -> list[list[Piece]]:
+    """The pieces line by line, each line trimmed; a blank line is empty."""
+    lines: list[list[Piece]] = [[]]
+    for piece in pieces:
+        first, *rest = piece.text.split("\n")
+        lines[-1].append(Piece(first, piece.payload))
+        lines += [[Piece(text, piece.payload)] for text in rest]
+    return [_trimmed(line) for line in lines]
+
+
+def _trimmed(line: list[Piece]) -> list[Piece]:
+    """A line without the white space at its ends (which may span pieces)."""
+    line = list(line)
+    while line and not line[0].text.strip():
+        line.pop(0)
+    while line and not line[-1].text.strip():
+        line.pop()
+    if line:
+        line[0] = Piece(line[0].text.lstrip(), line[0].payload)
+        line[-1] = Piece(line[-1].text.rstrip(), line[-1].payload)
+    return line
+
+
+def _line(line: list[Piece], style: dict[str, Any]) -> Element:
+    """One line: a TextBlock when it is all our own words (whose markdown is ours), else a RichTextBlock."""
+    if not any(piece.payload for piece in line):
+        return _text("".join(piece.text for piece in line), **style)
+    text_style = {key: value for key, value in style.items() if key not in _BLOCK_STYLE}
+    block_style = {key: value for key, value in style.items() if key in _BLOCK_STYLE}
+    return {"type": "RichTextBlock", "inlines": _runs(line, text_style), **block_style}
+
+
+def _runs(line: list[Piece], style: dict[str, Any]) -> list[Element]:
+    """TextRuns for a line: payload as it is, our `**` toggling bold; neighbours alike are one run."""
+    spans: list[tuple[str, bool]] = []
+    bold = False
+    for piece in line:
+        for i, part in enumerate([piece.text] if piece.payload else piece.text.split("**")):
+            bold = bold != (i > 0)
+            if part and spans and spans[-1][1] == bold:
+                spans[-1] = (spans[-1][0] + part, bold)
+            elif part:
+                spans.append((part, bold))
+    return [_run(text, {**style, "weight": "Bolder"} if bold else style) for text, bold in spans]
+
+
+def _run(text: str, style: dict[str, Any]) -> Element:
+    return {"type": "TextRun", "text": no_card_functions(text), **style}
+
+
+def _plain_text(marked: str) -> str:
+    """Template output for a property that is plain text (button titles): the words, markers dropped."""
+    return "".join(piece.text for piece in teams_pieces(str(marked))).strip()
+
+
+def _headline(marked: str) -> str:
+    """The headline for the card's first TextBlock (markdown): payload given look-alikes, nothing live."""
+    return "".join(
+        teams_lookalikes(piece.text) if piece.payload else piece.text for piece in teams_pieces(str(marked))
+    ).strip()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Layout.
+
+
+def _head(view: View, langs: tuple[str, ...], labels, text, card) -> list[Element]:
+    """Everything above the VM table: headline, kind and title, then per language the news, facts and advice."""
+    color = _urgency_color(view)
+    top = [
+        _text(_headline(text.headline(view, lang)), size="Large" if i == 0 else "Medium", weight="Bolder", color=color,
+              **({"spacing": "None"} if i else {}))
+        for i, lang in enumerate(langs)
     ]
-    body: list[dict[str, Any]] = [
-        {
-            "type": "Container",
-            "style": style,
-            "bleed": True,
-            "items": headlines + [_text(teams_escape(view.title), weight="Bolder")],
-        }
-    ]
+    if view.shows_vms:  # else the headline is the kind line
+        top += [b for i, lang in enumerate(langs)
+                for b in _blocks(text.kind_line(view, lang), **({"spacing": "None"} if i else {}))]
+    top += _blocks(teams_mark(view.title))
+    body: list[Element] = [{"type": "Container", "style": _container_style(view), "bleed": True, "items": top}]
     for i, lang in enumerate(langs):
-        part: list[dict[str, Any]] = []
-        note = plain(text.update_note(view, lang))
-        if note:
-            part.append(_text(note, weight="Bolder", color="Warning"))
-        facts = [
-            {"title": plain(labels.title(key, lang)), "value": value}
-            for key in view.facts
-            if (value := plain(text.fact(key, view, lang)))
-        ]
-        part.append({"type": "FactSet", "facts": facts})
-        if view.shows_vms and not view.total:
-            part.append(_text(plain(text.no_vms(view, lang))))
-        part.append(_text(plain(labels.title("todo", lang)), weight="Bolder", spacing="Medium"))
-        part += [_text("• " + plain(text.advice(key, view, lang, fmt)), spacing="Small") for key in view.advice]
-        body.append({"type": "Container", "separator": i > 0, "spacing": "Large" if i else "Medium", "items": part})
+        items = _summary(view, lang, labels, text, card)
+        between = {"separator": True, "spacing": "Large"} if i else {"spacing": "Medium"}
+        body.append({"type": "Container", **between, "items": items})
+    if view.action_rows:
+        body.append({"type": "Container", "separator": True, "items": _actions(view, langs, labels, text)})
     return body
 
 
-def _columns(cells: list[dict[str, Any] | list[dict[str, Any]]], **style: Any) -> dict[str, Any]:
+def _actions(view: View, langs: tuple[str, ...], labels, text) -> list[Element]:
+    """One command a VM that can be started now, then the PowerShell form: once, in the first language, since
+    the commands are the same in every language."""
+    rows, lang = view.action_rows, langs[0]
+    items = _blocks(labels.each(labels.title, "actions", langs), weight="Bolder")
+    for row in rows[:TEAMS_MAX_ACTIONS]:
+        items += _blocks(Markup("• ") + text.action_line(row, view, lang, FMT["teams"]), fontType="Monospace",
+                         spacing="Small")
+    if len(rows) > TEAMS_MAX_ACTIONS:
+        items += _blocks(text.more(len(rows) - TEAMS_MAX_ACTIONS, lang, "portal"), isSubtle=True)
+    return items + _blocks(text.powershell_note(rows[0], lang, FMT["teams"]), isSubtle=True)
+
+
+def _summary(view: View, lang: str, labels, text, card) -> list[Element]:
+    """One language's news, facts, and what to do."""
+    items = _blocks(text.update_note(view, lang), weight="Bolder", color="Warning")
+    for i, key in enumerate(view.facts):
+        items += _blocks(card.fact_line(key, view, lang), **({"spacing": "None"} if i else {}))
+    if view.shows_vms and not view.total:
+        items += _blocks(text.no_vms(view, lang))
+    items += _blocks(labels.title("todo", lang), weight="Bolder", spacing="Medium")
+    for key in view.advice:
+        items += _blocks(Markup("• ") + text.advice(key, view, lang, FMT["teams"]))
+    return items
+
+
+def _urgency_color(view: View) -> str:
+    """The headline's colour: red when urgent, amber when the earliest deadline is days away."""
+    if view.urgent or view.deadline_urgency == "urgent":
+        return "Attention"
+    return "Warning" if view.deadline_urgency == "warning" else "Default"
+
+
+def _container_style(view: View) -> str:
+    if view.urgent:
+        return "attention"
+    return "warning" if view.is_update or view.deadline_urgency == "warning" else "emphasis"
+
+
+def _columns(cells: list[list[Element]], **style: Any) -> Element:
     widths = (3, 2, 4)
     return {
         "type": "ColumnSet",
-        "spacing": "Small",
         **style,
-        "columns": [
-            {"type": "Column", "width": width, "items": cell if isinstance(cell, list) else [cell]}
-            for width, cell in zip(widths, cells, strict=True)
-        ],
+        "columns": [{"type": "Column", "width": width, "items": cell} for width, cell in zip(widths, cells, strict=True)],
     }
 
 
-def _row(row: VmRow, view: View, langs, card) -> dict[str, Any]:
+def _row(row: VmRow, view: View, langs: tuple[str, ...], card) -> Element:
     lang0 = langs[0]
-    who = [
-        _text(plain(card.vm_name(row))),
-        _text(plain(card.vm_where(row)), isSubtle=True, size="Small", spacing="None"),
-    ]
+    small = {"size": "Small", "spacing": "None"}
+    who = _blocks(card.vm_name(row)) + _blocks(card.vm_where(row), isSubtle=True, **small)
     if row.risks:
-        who.append(_text(plain(card.vm_risks(row, lang0)), color="Warning", size="Small", spacing="None"))
-    state = [_text(plain(card.vm_state(row, langs)), weight="Bolder", color=_STATE_COLOR.get(row.state, "Default"))]
+        who += _blocks(card.vm_risks(row, lang0), color="Warning", **small)
+    state = _blocks(card.vm_state(row, langs), weight="Bolder", color=_STATE_COLOR.get(row.state, "Default"))
     if row.deadline:
-        state.append(_text(plain(card.vm_deadline(row, view, lang0)), size="Small", spacing="None"))
+        state += _blocks(card.vm_deadline(row, view, lang0), **small, **_deadline_color(row.deadline, view.now))
     if row.last_attempt:
-        state.append(_text(plain(card.vm_last_attempt(row, lang0)), isSubtle=True, size="Small", spacing="None"))
-    windows = [
-        _text(line, size="Small", **({"spacing": "None"} if i else {}))
-        for i, line in enumerate(filter(None, (plain(card.vm_window(row, which, lang0)) for which in ("self_service", "scheduled"))))
-    ] or [_text("-", size="Small", isSubtle=True)]
-    return _columns([who, state, windows], separator=True)
+        state += _blocks(card.vm_last_attempt(row, lang0), isSubtle=True, **small)
+    windows: list[Element] = []
+    for which in ("self_service", "scheduled"):
+        windows += _blocks(card.vm_window(row, which, lang0), size="Small", **({"spacing": "None"} if windows else {}))
+    return _columns([who, state, windows or [_text("-", size="Small", isSubtle=True)]], separator=True)
+
+
+def _deadline_color(deadline: datetime, now: datetime) -> dict[str, str]:
+    """A self-service deadline in red under a day away, amber under three days."""
+    left = deadline - now
+    if left < URGENT_WITHIN:
+        return {"color": "Attention"}
+    return {"color": "Warning"} if left < WARNING_WITHIN else {}

@@ -5,8 +5,9 @@
 //   node tests/js/validate_cards.js < envelope.json
 //
 // Each input is one envelope or a JSON array of envelopes:
-//   {"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
-//                                     "contentUrl":null,"content":{...AdaptiveCard 1.5...}}]}
+//   {"type":"message","summary":"...","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
+//                                                   "contentUrl":null,"content":{...AdaptiveCard 1.5...}}]}
+// `summary` (optional, a string) is the activity's summary, the text a client may preview the message by.
 // Each card is parsed with the `adaptivecards` library (the renderer Teams builds on) targeting
 // version 1.5. It fails (exit 1) on any parse or validation event, on an element, action or
 // property the library does not know, and on any card version other than "1.5".
@@ -28,7 +29,7 @@ try {
 const CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive";
 const CARD_VERSION = "1.5";
 const CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json";
-const ENVELOPE_KEYS = new Set(["type", "attachments"]);
+const ENVELOPE_KEYS = new Set(["type", "summary", "attachments"]);
 const ATTACHMENT_KEYS = new Set(["contentType", "contentUrl", "content"]);
 // Keys of the card root that are not card properties: the schema URL and the Teams extension.
 const ROOT_EXTRA_KEYS = new Set(["$schema", "msteams"]);
@@ -156,6 +157,7 @@ function validateEnvelope(envelope, where) {
   if (!isObject(envelope)) return [`${where}: the envelope is not an object`];
   const errors = unknownKeys(envelope, ENVELOPE_KEYS).map((key) => `${where}: unknown envelope property "${key}"`);
   if (envelope.type !== "message") errors.push(`${where}: type is ${JSON.stringify(envelope.type)}, not "message"`);
+  if ("summary" in envelope && typeof envelope.summary !== "string") errors.push(`${where}: summary is not a string`);
   if (!Array.isArray(envelope.attachments) || envelope.attachments.length === 0) {
     errors.push(`${where}: attachments must be a non-empty array`);
     return errors;
