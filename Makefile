@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check serve bench clean infra-check
+.PHONY: demo test check lint serve bench clean infra-check
 
 demo: $(VENV)/.installed
 	$(BIN)/relay demo
 
-test: $(VENV)/.installed node_modules/.installed
+test: lint node_modules/.installed
 	$(BIN)/pytest -q
+
+# ruff (pyflakes, pycodestyle, import order, no relative or private imports, bugbear, pyupgrade) and mypy on relay/.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check relay handlers function_app.py tests bench infra
+	$(BIN)/mypy
 
 # The fast unit tier: no Azurite, no Node, no child process, no loopback server, no sleeping; each property
 # test with a tenth of its examples (tests/conftest.py). `make test` runs everything in full.

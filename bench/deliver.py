@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import results  # noqa: E402
-from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.config import parse_config  # noqa: E402
+from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.pipeline import process  # noqa: E402
 from tests.sinks.slack import SlackSink  # noqa: E402
 from tests.sinks.teams import TeamsSink  # noqa: E402

@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import results  # noqa: E402
 from relay.alerts import parse_alert  # noqa: E402
-from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.config import default_config  # noqa: E402
 from relay.enrich import enrich  # noqa: E402
 from relay.enrich.inventory import Inventory  # noqa: E402
+from relay.hosts.wiring import Paths, open_relay  # noqa: E402
 from relay.model import Notification, Receiver  # noqa: E402
 from relay.pipeline import process  # noqa: E402
 from relay.render import render  # noqa: E402
@@ -86,7 +86,7 @@ def measure(n: int, repeat: int, workdir: Path) -> dict:
     }
     for channel in ("teams", "slack", "email"):
         receiver = Receiver(name=channel, channel=channel)
-        figures[f"render_{channel}_ms"] = best_ms(lambda: render(notification, receiver), repeat)
+        figures[f"render_{channel}_ms"] = best_ms(lambda receiver=receiver: render(notification, receiver), repeat)
         message = render(notification, receiver)
         figures[f"{channel}_bytes"] = len(message.body)
         if channel == "slack":

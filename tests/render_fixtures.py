@@ -99,7 +99,7 @@ def slack_payload(body: bytes) -> dict[str, Any]:
     assert set(payload) == {"text", "blocks"}
     models = Block.parse_all(payload["blocks"])
     assert len(models) == len(payload["blocks"])
-    for raw, model in zip(payload["blocks"], models):
+    for raw, model in zip(payload["blocks"], models, strict=True):
         assert model is not None and model.type == raw["type"], raw
         model.validate_json()
         assert model.to_dict() == raw

@@ -2,8 +2,8 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.config import default_config
+from relay.hosts.wiring import Paths, open_relay
 from relay.pipeline import process
 from relay.store.tables import TableLedger
 

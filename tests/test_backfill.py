@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from relay.alerts import parse_alert
-from relay.hosts.wiring import Paths, open_relay
 from relay.backfill import OVERLAP, find_missed, watermark_name
 from relay.config import AzureSettings, default_config
-from relay.inbox.sqlite import SqliteInbox
 from relay.hosts.inline import process_inline
+from relay.hosts.wiring import Paths, open_relay
+from relay.hosts.worker import handle_next
+from relay.inbox.sqlite import SqliteInbox
 from relay.model import SendResult
 from relay.pipeline import process
 from relay.store.sqlite import SqliteLedger
-from relay.hosts.worker import handle_next
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator, Estate
 from tests.emulator.estate import activity_record, administrative_record, planned_maintenance
 from tests.sinks.server import TestCA

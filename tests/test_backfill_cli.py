@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.backfill import watermark_name
 from relay.cli import main
 from relay.config import load_config
+from relay.hosts.wiring import Paths, open_relay
+from relay.hosts.worker import handle_next
 from relay.inbox.sqlite import SqliteInbox
 from relay.store.sqlite import SqliteLedger
-from relay.hosts.worker import handle_next
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
 from tests.sinks.server import TestCA
 from tests.test_backfill import news

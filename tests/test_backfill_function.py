@@ -17,8 +17,8 @@ from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueClient
 
 from relay.inbox.storage import QUEUE
-from tests.functions import FunctionApp
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
+from tests.functions import FunctionApp
 from tests.sinks.server import TestCA
 from tests.test_backfill import news
 

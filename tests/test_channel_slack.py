@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from slack_sdk.models.blocks import Block
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.channels import ChannelUnavailable, destination_key
 from relay.channels.slack import SlackBotChannel, SlackWebhookChannel, from_receiver
 from relay.config import parse_config
+from relay.hosts.wiring import Paths, open_relay
 from relay.model import Receiver
 from relay.pipeline import process
 from relay.render import render

@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.channels import ChannelUnavailable, channel_for, destination_key
 from relay.channels.smtp import SmtpChannel, from_receiver, parse_url
 from relay.config import parse_config
+from relay.hosts.wiring import Paths, open_relay
 from relay.model import Receiver
 from relay.pipeline import process
 from relay.render import render

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.cli import main
-from relay.config import ConfigError
-from relay.config import load_config
+from relay.config import ConfigError, load_config
 from relay.config.digest import parse_digest
 from relay.hosts.function import FunctionHost
+from relay.hosts.wiring import Paths, open_relay
 from relay.model import Receiver
 from relay.pipeline import process
 

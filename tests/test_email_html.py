@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from relay.alerts import parse_alert
-from relay.enrich import NoInventory
-from relay.enrich import enrich
+from relay.enrich import NoInventory, enrich
 from relay.model import Notification, Receiver
 from relay.render import render
 from relay.render.sanitize import MAX_CHARS, safe_html

@@ -20,18 +20,18 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.auth import SettingsError, entra_check
 from relay.auth.entra import EntraCheck
 from relay.auth.settings import EntraSettings, entra_settings
 from relay.cli import main
 from relay.config import default_config
-from relay.inbox.sqlite import SqliteInbox
 from relay.hosts.serve import RelayServer
+from relay.hosts.wiring import Paths, open_relay
+from relay.inbox.sqlite import SqliteInbox
+from tests.functions import FunctionApp
 from tests.polling import wait_for
 from tests.sinks.entra import APP_ID_URI, CLIENT_ID, TENANT, EntraIssuer, SigningKey
 from tests.sinks.server import TestCA
-from tests.functions import FunctionApp
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

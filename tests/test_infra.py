@@ -110,7 +110,7 @@ def test_every_secret_app_setting_is_a_key_vault_reference():
     parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
     assert set(parameters["receiverSecrets"]["value"]) == SECRET_SETTINGS
     for name, value in parameters["receiverSecrets"]["value"].items():
-        assert value == "${%s}" % name, "secret values come from the azd environment, never the file"
+        assert value == f"${{{name}}}", "secret values come from the azd environment, never the file"
 
 
 def test_action_group_is_global_with_the_common_schema_and_calls_ingest():

@@ -2,6 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from relay.model import Window
 from relay.render.times import (
     format_countdown,
     format_time,
@@ -13,7 +14,6 @@ from relay.render.times import (
     iso_utc,
     to_jst,
 )
-from relay.model import Window
 
 
 def utc(text: str) -> datetime:

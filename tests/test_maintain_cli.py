@@ -4,9 +4,9 @@ waves that never overlap two VMs of one availability set or zone, long-running o
 failures and throttling, and the notices in the maintenance's thread of an outbox receiver."""
 import json
 import os
+import signal
 import sqlite3
 import subprocess
-import signal
 import sys
 import time
 from pathlib import Path

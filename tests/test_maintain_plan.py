@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from relay.maintain.plan import Skip, groups, in_scope, plan, waves
 from relay.enrich.state import assess
+from relay.maintain.plan import Skip, groups, in_scope, plan, waves
 from relay.model import MaintenanceState as S
 from tests.factories import NOW, SUB, SUB2, make_vm
 

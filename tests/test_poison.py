@@ -12,16 +12,16 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.config import ConfigError, parse_config
+from relay.hosts.parked import announce_parked
+from relay.hosts.serve import RelayServer
+from relay.hosts.wiring import Paths, open_relay
+from relay.hosts.worker import handle_next
+from relay.inbox.retry import MAX_TRIES
 from relay.inbox.sqlite import SqliteInbox
 from relay.inbox.storage import QUEUE, StorageQueueInbox
 from relay.model import SendResult
-from relay.hosts.parked import announce_parked
 from relay.notices.parked import describe
-from relay.hosts.serve import RelayServer
-from relay.hosts.worker import handle_next
-from relay.inbox.retry import MAX_TRIES
 from tests.polling import wait_for
 
 pytest_plugins = ["tests.azurite"]

@@ -11,8 +11,16 @@ import pytest
 
 from relay.cli import main
 from relay.provision.plan import CREATE, UNCHANGED, UPDATE, compare, differences
-from relay.provision.wanted import (ACTION_GROUP, RESOURCE_GROUP, RESOURCE_HEALTH, SERVICE_HEALTH, Options,
-                                    SecureWebhook, problems, resources)
+from relay.provision.wanted import (
+    ACTION_GROUP,
+    RESOURCE_GROUP,
+    RESOURCE_HEALTH,
+    SERVICE_HEALTH,
+    Options,
+    SecureWebhook,
+    problems,
+    resources,
+)
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator, Estate
 from tests.sinks.server import TestCA
 

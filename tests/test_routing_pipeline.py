@@ -1,13 +1,13 @@
 """VM-level routing through the real pipeline: one maintenance, one message per team with only its VMs."""
-from datetime import UTC, datetime
 import re
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
-from relay.hosts.wiring import Paths, open_relay
 from relay.config import load_config
+from relay.hosts.wiring import Paths, open_relay
 from relay.pipeline import process
 
 HERE = Path(__file__).resolve().parent

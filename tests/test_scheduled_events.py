@@ -3,12 +3,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relay.agent.wire import report
 from relay.alerts import PayloadError, parse_alert
-from relay.enrich import NoInventory
-from relay.enrich import enrich
+from relay.enrich import NoInventory, enrich
 from relay.hosts.intake import SCHEDULED_EVENTS, ingest
 from relay.model import EventKind, Notification, PriorNotice, Receiver, Window
 from relay.render import render
@@ -133,8 +133,9 @@ def test_vms_sharing_an_event_share_its_keys_and_a_change_is_a_new_communication
 
 
 def test_routing_matches_the_kind_subscription_and_resource_group():
-    from relay.routing import Condition, Route
     import re
+
+    from relay.routing import Condition, Route
 
     oncall, others = Receiver("oncall", "slack"), Receiver("others", "slack")
     tree = Route(receiver="others", routes=(Route("oncall", (

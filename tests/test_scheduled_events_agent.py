@@ -17,11 +17,11 @@ from relay.agent.imds import Imds
 from relay.agent.intake import Intake
 from relay.agent.watch import Watch
 from relay.agent.wire import report
-from relay.hosts.wiring import Paths, open_relay
 from relay.config import default_config
+from relay.hosts.serve import RelayServer
+from relay.hosts.wiring import Paths, open_relay
 from relay.inbox.sqlite import SqliteInbox
 from relay.render.times import format_time_both
-from relay.hosts.serve import RelayServer
 from tests.functions import FunctionApp
 from tests.polling import wait_for
 from tests.sinks.imds import ImdsEmulator

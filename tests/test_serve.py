@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from relay.alerts import MAX_BYTES
-from relay.hosts.wiring import Paths, open_relay
 from relay.config import default_config
-from relay.inbox.sqlite import SqliteInbox
 from relay.hosts.serve import RelayServer
+from relay.hosts.wiring import Paths, open_relay
+from relay.inbox.sqlite import SqliteInbox
 from tests.polling import wait_for
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -12,17 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import azure.functions as func
 import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage  # what the Python worker builds from the host's message
 from azure.storage.queue import QueueClient
 
+from relay.hosts.queue import NotRelayed
+from relay.inbox.retry import MAX_TRIES, RETRY_SECONDS
 from relay.inbox.storage import MAX_BODY_BYTES, QUEUE, StorageQueueInbox
 from relay.model import SendResult
 from tests.functions import FunctionApp
-from relay.hosts.queue import NotRelayed
-from relay.inbox.retry import MAX_TRIES, RETRY_SECONDS
 
 pytest_plugins = ["tests.azurite"]
 

@@ -81,9 +81,9 @@ def test_with_the_connection_string_the_counters_reach_the_ingestion_endpoint(tm
 
 
 def test_the_intake_and_the_pipeline_count_what_they_do(reader, tmp_path):
-    from relay.hosts.wiring import Paths, open_relay
     from relay.config import default_config
     from relay.hosts.intake import ingest
+    from relay.hosts.wiring import Paths, open_relay
     from relay.pipeline import process
 
     examples = ROOT / "examples" / "alerts"
@@ -103,10 +103,10 @@ def test_the_intake_and_the_pipeline_count_what_they_do(reader, tmp_path):
 
 
 def test_parked_alerts_are_counted_once_whoever_parked_them(reader, tmp_path):
-    from relay.hosts.wiring import Paths, open_relay
     from relay.config import default_config
-    from relay.inbox import Parked
     from relay.hosts.parked import announce_parked, tell_operations
+    from relay.hosts.wiring import Paths, open_relay
+    from relay.inbox import Parked
 
     class HostParked:  # what a Storage poison queue shows of a message the Functions host moved: no reason
         def parked(self, limit):

@@ -6,9 +6,9 @@
     server.py   the HTTPS server: Entra token, Resource Graph, Resource Health, Compute, Activity Log
     __main__.py run it in a process of its own: python -m tests.emulator --help
 """
-from .estate import Estate
-from .limits import Limits
-from .maintenance import Maintenance
-from .server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
+from tests.emulator.estate import Estate
+from tests.emulator.limits import Limits
+from tests.emulator.maintenance import Maintenance
+from tests.emulator.server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
 
 __all__ = ["ArmEmulator", "CLIENT_ID", "CLIENT_SECRET", "Estate", "Limits", "Maintenance", "TENANT_ID"]

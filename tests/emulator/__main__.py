@@ -12,8 +12,8 @@ import asyncio
 import json
 import sys
 
-from .estate import Estate
-from .server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
+from tests.emulator.estate import Estate
+from tests.emulator.server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from .estate import EstateVm
+from tests.emulator.estate import EstateVm
 
 
 @dataclass

@@ -29,20 +29,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from datetime import UTC, datetime, timedelta
 import secrets
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from aiohttp import web
 
-from ..sinks.server import TestCA
-from .estate import Estate, EstateVm, Target
-from .maintenance import Maintenance
-from .limits import Bucket, GraphQuota, Limits, retry_after
-from .monitor import ROUTES as MONITOR_ROUTES, Monitor
+from tests.emulator.estate import Estate, EstateVm, Target
+from tests.emulator.limits import Bucket, GraphQuota, Limits, retry_after
+from tests.emulator.maintenance import Maintenance
+from tests.emulator.monitor import ROUTES as MONITOR_ROUTES
+from tests.emulator.monitor import Monitor
+from tests.sinks.server import TestCA
 
 CLIENT_ID = "11111111-aaaa-4bbb-8ccc-222222222222"
 CLIENT_SECRET = "emulator-client-secret"
@@ -82,11 +83,11 @@ _OUR_QUERY = ("servicehealthresources", "microsoft.resourcehealth/events/impacte
 
 
 class ArmEmulator:
-    def __init__(self, estate: Estate, *, tls: TestCA | None = None, latency: float = 0.0, limits: Limits = Limits(),
+    def __init__(self, estate: Estate, *, tls: TestCA | None = None, latency: float = 0.0, limits: Limits | None = None,
                  forbidden: tuple[str, ...] = (), hanging: tuple[str, ...] = (), graph_missing: tuple[str, ...] = (),
                  graph_down: bool = False, page_size: int = 100, graph_page: int = 1000, hang_seconds: float = 30.0,
                  maintenance: Maintenance | None = None, sets_down: bool = False):
-        self.estate, self.tls, self.latency, self.limits = estate, tls or TestCA(), latency, limits
+        self.estate, self.tls, self.latency, self.limits = estate, tls or TestCA(), latency, limits or Limits()
         self.forbidden = {s.lower() for s in forbidden}
         self.hanging = {s.lower() for s in hanging}
         self.graph_missing = {s.lower() for s in graph_missing}
@@ -145,7 +146,7 @@ class ArmEmulator:
         path = request.path.lower().rstrip("/")
         if path == "/_emulator/stats":
             return web.json_response(self.stats())
-        for method, pattern, handler, kind in self._routes:
+        for method, pattern, handler, kind in self._routes:  # noqa: B007 - the match found is used after the loop
             match = pattern.match(path)
             if match and request.method == method:
                 break
@@ -296,7 +297,7 @@ class ArmEmulator:
         return [{"id": vm.id, "availabilitySet": (_set_id(vm) or "").lower(), "powerState": vm.power}
                 for vm in sorted(members, key=lambda vm: vm.id)]
 
-    @functools.cache
+    @functools.cache  # noqa: B019 - an emulator lives as long as its test
     def _rows(self, wanted: frozenset[str] | None) -> list[dict]:
         """Every row of the query in these subscriptions (None: all readable), in the query's order."""
         hidden = self.forbidden | self.graph_missing

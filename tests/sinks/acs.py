@@ -22,7 +22,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from .server import LoopbackServer, Reply, Request, Sink, TestCA
+from tests.sinks.server import LoopbackServer, Reply, Request, Sink, TestCA
 
 
 @dataclass

@@ -20,8 +20,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from relay.auth.settings import ACTION_GROUPS_APP_ID, DEFAULT_ROLE
-
-from .server import LoopbackServer, Reply, Request, Sink, TestCA
+from tests.sinks.server import LoopbackServer, Reply, Request, Sink, TestCA
 
 TENANT = "0a1b2c3d-1111-2222-3333-444455556666"
 CLIENT_ID = "7f3e9c2a-5b1d-4e8f-9a6c-2d4b8e1f0a3c"  # the relay's app registration

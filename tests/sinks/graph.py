@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from .server import LoopbackServer, Reply, Request, Sink, TestCA
+from tests.sinks.server import LoopbackServer, Reply, Request, Sink, TestCA
 
 TENANT = "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"
 CLIENT_ID = "7f6e5d4c-3b2a-1908-f7e6-d5c4b3a29180"

@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime
 from email.utils import format_datetime
 
-from .server import LoopbackServer, Reply, Request, Sink
+from tests.sinks.server import LoopbackServer, Reply, Request, Sink
 
 SUBSCRIPTION = "0a1b2c3d-1111-2222-3333-444455556666"
 

@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from urllib.parse import parse_qs
 
-from .server import LoopbackServer, Reply, Request, Sink, TestCA, Throttle
+from tests.sinks.server import LoopbackServer, Reply, Request, Sink, TestCA, Throttle
 
 CHANNEL = "C0123456789"
 

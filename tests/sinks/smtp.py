@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from .server import TestCA
+from tests.sinks.server import TestCA
 
 _TEXT = {421: "4.3.2 Service not available", 451: "4.3.0 Try again later", 452: "4.5.3 Too many recipients",
          550: "5.1.1 No such user here", 552: "5.3.4 Message too big", 554: "5.7.1 Rejected"}

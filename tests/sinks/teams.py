@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import threading
 
-from .server import LoopbackServer, Reply, Request, Sink, TestCA, Throttle
+from tests.sinks.server import LoopbackServer, Reply, Request, Sink, TestCA, Throttle
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
