@@ -4,7 +4,7 @@ Runs `relay demo` into a temporary folder, opens outbox/index.html?only=<message
 (once to measure the message, once to photograph it) and writes:
 
   docs/images/teams-card.png      the database team's Teams card of the planned maintenance (Japanese)
-  docs/images/manager-email.png   the managers' daily digest email, its Japanese part
+  docs/images/manager-email.png   the managers' email of the planned maintenance, its Japanese part
 
 Run it from the repository with the project's Python after any change to the messages:
 
@@ -25,7 +25,7 @@ IMAGES = Path(__file__).resolve().parent
 # picture name → the message in the demo's outbox (a glob under outbox/), and what else the page is asked
 PICTURES = {
     "teams-card.png": ("db-team/*-XY12-3ZQ-Planned.json", ""),
-    "manager-email.png": ("managers/digest-*.eml", "&lang=ja"),
+    "manager-email.png": ("managers/*-XY12-3ZQ-Planned.eml", "&lang=ja"),
 }
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
