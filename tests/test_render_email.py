@@ -164,3 +164,12 @@ def test_a_csv_under_a_megabyte_is_attached_as_it_is():
 
 def test_the_zip_is_the_same_bytes_each_time():
     assert mail(f.ten_thousand(), "en").body == mail(f.ten_thousand(), "en").body  # Message-ID and all
+
+
+@pytest.mark.parametrize("audience", ["oncall", "managers"])
+def test_a_long_japanese_subject_keeps_its_spaces(audience):
+    """Folding a long subject of encoded words could drop the space before the next word ("VM再起動")."""
+    for make in (f.planned, f.rescheduled_update, f.in_progress, f.complete):
+        receiver = replace(f.receiver("email"), audience=audience)
+        subject = str(parse_email(render(make(), receiver).body)["Subject"])
+        assert "東日本 VM 再起動 XY12-3ZQ" in subject and "Japan East VM reboot XY12-3ZQ" in subject, subject
