@@ -29,12 +29,11 @@ from hypothesis import settings
 
 # No per-example deadline: a loaded CI machine must not turn a slow example into a failure.
 # In CI, the same examples every run, so a result does not depend on the draw.
-# `make check` (RELAY_HYPOTHESIS_PROFILE=check) runs every property with a tenth of its examples, at least
-# CHECK_EXAMPLES; `make test` and CI run them all.
-CHECK_EXAMPLES = 10
+# `make check` (RELAY_HYPOTHESIS_PROFILE=check) runs every property with a tenth of its examples
+# (tests/properties.py); `make test` and CI run them all.
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, database=None)
-settings.register_profile("check", deadline=None, max_examples=CHECK_EXAMPLES)
+settings.register_profile("check", deadline=None)
 PROFILE = os.environ.get("RELAY_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 settings.load_profile(PROFILE)
 
@@ -61,23 +60,12 @@ def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if not item.get_closest_marker(INTEGRATION) and needs_services(item):
             item.add_marker(INTEGRATION)
-        if PROFILE == "check":
-            _fewer_examples(item)
 
 
 def pytest_report_header() -> str | None:
     if PROFILE == "check":
-        return f"hypothesis: each property runs a tenth of its examples (at least {CHECK_EXAMPLES}); make test runs all"
+        return "hypothesis: each property runs a tenth of its examples (tests/properties.py); make test runs all"
     return None
-
-
-def _fewer_examples(item) -> None:
-    """A property's own @settings(max_examples=…) outranks any profile, so the check profile scales it here."""
-    test = getattr(item, "obj", None)
-    own = getattr(test, "_hypothesis_internal_use_settings", None)
-    if own is not None and own.max_examples > CHECK_EXAMPLES and not getattr(test, "_fewer_examples", False):
-        test._hypothesis_internal_use_settings = settings(own, max_examples=max(CHECK_EXAMPLES, own.max_examples // 10))
-        test._fewer_examples = True
 
 
 def needs_services(item) -> bool:

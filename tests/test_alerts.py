@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from relay.alerts import MAX_BYTES, MAX_DEPTH, SUPPORTED_SCHEMAS, PayloadError, Problem, parse_alert, parse_timestamp
 from relay.model import Event, EventKind
+from tests.properties import examples
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "alerts"
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -567,25 +568,25 @@ def check_only_event_or_payload_error(raw):
         text.encode("utf-8")
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.binary(max_size=500))
 def test_any_bytes(raw):
     check_only_event_or_payload_error(raw)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.text(max_size=300))
 def test_any_text(raw):
     check_only_event_or_payload_error(raw)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(JSON_VALUES)
 def test_any_json_value(value):
     check_only_event_or_payload_error(json.dumps(value))
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     schema=st.sampled_from([*SUPPORTED_SCHEMAS, "x"]),
     service=st.sampled_from(["ServiceHealth", "Resource Health", 2, None]),
@@ -598,7 +599,7 @@ def test_any_alert_context(schema, service, context, targets):
     check_only_event_or_payload_error(json.dumps(body))
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_examples(data):
     doc = copy.deepcopy(data.draw(st.sampled_from(ALL_EXAMPLES)))
@@ -619,7 +620,7 @@ def test_mutated_examples(data):
     check_only_event_or_payload_error(json.dumps(doc))
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.data())
 def test_truncated_and_corrupted_examples(data):
     body = (EXAMPLES / data.draw(st.sampled_from(sorted(EXPECTED_EXAMPLES)))).read_bytes()

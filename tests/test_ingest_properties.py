@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from relay.hosts.intake import ingest
 from tests.functions import FunctionApp
 from tests.mutations import mutate
+from tests.properties import examples
 
 CLEAN = {202, 400, 413}
 
@@ -29,26 +30,26 @@ def check(body: bytes) -> None:
             assert error["path"].startswith("$") and error["detail"]
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4096))
 def test_any_bytes_get_a_clean_answer(body):
     check(body)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
                     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=40))
 def test_any_json_gets_a_clean_answer(document):
     check(json.dumps(document).encode())
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=2 ** 32))
 def test_hostile_variants_of_real_alerts_get_a_clean_answer(seed):
     check(mutate(random.Random(seed)))
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=2 ** 32))
 def test_the_function_handler_answers_cleanly_too(seed):
     app = FunctionApp({})

@@ -23,6 +23,7 @@ from relay.render.teams import TEAMS_MAX_BYTES
 from relay.render.view import ITEM_LIMIT, portal_link
 from relay.text import shorten
 from tests import factories as f
+from tests.properties import examples
 from tests.render_fixtures import (
     assert_cards_valid,
     email_parts,
@@ -273,7 +274,7 @@ HOSTILE_CHARACTERS = st.text(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(title=HOSTILE_CHARACTERS, communication=HOSTILE_CHARACTERS, name=HOSTILE_CHARACTERS)
 def test_any_text_renders_to_valid_payloads(title, communication, name):
     n = f.with_vm_names(f.notification(f.maintenance_event(title=title, communication=communication)), name)

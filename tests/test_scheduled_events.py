@@ -13,6 +13,7 @@ from relay.hosts.intake import SCHEDULED_EVENTS, ingest
 from relay.model import EventKind, Notification, PriorNotice, Receiver, Window
 from relay.render import render
 from relay.routing import ReceiverFilter, Routes, split
+from tests.properties import examples
 from tests.render_fixtures import assert_cards_valid, slack_payload
 
 NOW = datetime(2026, 1, 20, 15, 6, tzinfo=UTC)
@@ -100,7 +101,7 @@ FIELD = st.sampled_from(["EventId", "EventType", "EventStatus", "NotBefore", "Re
                          "Description", "EventSource"])
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(FIELD, LEAF | st.lists(LEAF, max_size=3)),
        st.dictionaries(st.sampled_from(["name", "resourceId", "location"]), LEAF),
        st.sampled_from([None, "observedAt"]), LEAF)

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.text import html_to_text, one_line
+from tests.properties import examples
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,7 @@ HTMLISH = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.one_of(st.text(), HTMLISH))
 def test_any_text_gives_clean_text(html):
     text = html_to_text(html)
