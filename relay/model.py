@@ -316,7 +316,7 @@ class Message:
     content_type: str  # application/json or message/rfc822
     body: bytes
     summary: str  # one line for logs and the outbox index; never holds a secret
-    file_stem: str = ""  # `<event time>-<trackingId>-<stage>`: names the message where it is kept as a file
+    file_stem: str = ""  # `<event time>-<trackingId>-<key>-<stage>`: names the message where it is kept as a file
 
 
 @dataclass(frozen=True)

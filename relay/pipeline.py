@@ -6,6 +6,7 @@ fully delivered sends nothing, and one that was cut off half-way sends only what
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -31,6 +32,7 @@ log = logging.getLogger("relay")
 MAX_ATTEMPTS = 6
 DELIVERY_BUDGET_SECONDS = 120.0  # per message and receiver; past it the delivery is recorded as failed
 MAX_BACKOFF_SECONDS = 60.0
+STEM_PART = 40  # characters of a trackingId or a stage in a file name: a file name holds 255 bytes
 CLAIM_MARGIN_SECONDS = 120.0  # a claim outlasts the budget by this: the last attempt's own timeout, pacing
 
 
@@ -119,9 +121,14 @@ def process_event(event: Event, relay: Relay) -> Outcome:
 
 
 def file_stem(event: Event, now: datetime) -> str:
+    """`<event time>-<trackingId>-<key>-<stage>`: readable, bounded, and one per communication. The short hash
+    of the dedup key keeps apart what shares a second, an id and a stage (two Resource Health alerts, three
+    relay notices); a redelivery of the same communication keeps its name."""
     when = (event.event_time or now).astimezone(UTC)
     name = event.tracking_id or (event.scheduled.event_id if event.scheduled else event.kind.value)
-    return f"{when:%Y%m%dT%H%M%SZ}-{name}-{event.stage or event.status or 'event'}"
+    stage = event.stage or event.status or "event"
+    key = hashlib.sha256(event.dedup_key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{when:%Y%m%dT%H%M%SZ}-{name[:STEM_PART]}-{key}-{stage[:STEM_PART]}"
 
 
 def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) -> Delivery:

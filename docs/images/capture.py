@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGES = Path(__file__).resolve().parent
 # picture name → the message in the demo's outbox (a glob under outbox/), and what else the page is asked
 PICTURES = {
-    "teams-card.png": ("db-team/*-XY12-3ZQ-Planned.json", ""),
-    "manager-email.png": ("managers/*-XY12-3ZQ-Planned.eml", "&lang=ja"),
+    "teams-card.png": ("db-team/*-XY12-3ZQ-*-Planned.json", ""),
+    "manager-email.png": ("managers/*-XY12-3ZQ-*-Planned.eml", "&lang=ja"),
 }
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
