@@ -15,7 +15,7 @@ from relay.config import ConfigError, parse_config
 from relay.enrich.state import by_urgency
 from relay.model import MaintenanceState, ManagerTags, Receiver, Window
 from relay.render import render
-from relay.render.decisions import decisions, vm_tags
+from relay.render.decisions import decisions
 from relay.render.view import VmRow
 from tests import factories as f
 from tests.render_fixtures import JAPANESE, email_parts, parse_email
@@ -122,7 +122,7 @@ def later(affected, start):
 
 def test_decisions_are_plain_facts_within_the_week():
     vms = week_vms()
-    d = decisions([VmRow.of(a) for a in vms], f.NOW, ManagerTags(), vm_tags(vms))
+    d = decisions([VmRow.of(a) for a in vms], f.NOW, ManagerTags())
     assert d.until == f.NOW + timedelta(days=7)
     assert [(v.row.name, v.owner, v.environment) for v in d.production] == [
         ("vm-web-01", "web-team", "prod"),  # its deadline, 23 Jan, comes first
@@ -136,12 +136,12 @@ def test_decisions_are_plain_facts_within_the_week():
     assert [v.row.name for v in day.vms] == ["vm-tmp-01", "vm-web-01", "vm-web-02"]  # 23 Jan 16:30 JST, all three
     assert d.untagged_single == 1  # vm-tmp-01: production or not, its tags do not say
     assert d.count == 2 + 2 + 1 + 1 and not d.empty
-    assert decisions([], f.NOW, ManagerTags(), {}).empty
+    assert decisions([], f.NOW, ManagerTags()).empty
 
 
 def test_other_tags_and_production_values():
     vms = week_vms()
-    d = decisions([VmRow.of(a) for a in vms], f.NOW, ManagerTags("owner", ("DB-team",), "env"), vm_tags(vms))
+    d = decisions([VmRow.of(a) for a in vms], f.NOW, ManagerTags("owner", ("DB-team",), "env"))
     assert [(v.row.name, v.owner) for v in d.production] == [("vm-db-01", "prod")]
 
 

@@ -11,7 +11,7 @@ from relay.config.digest import DigestSettings
 from relay.enrich.arm_ids import id_key
 from relay.enrich.state import by_urgency, count_by_state, urgency
 from relay.model import AffectedVm, Enriched, Event, MaintenanceState, ManagerTags, Window
-from relay.render.decisions import Decisions, decisions, vm_tags
+from relay.render.decisions import Decisions, decisions
 from relay.render.view import ITEM_LIMIT, TITLE_LIMIT, VmRow, portal_link, short_line
 from relay.store import Communication
 from relay.text import one_line, shorten
@@ -168,7 +168,7 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
         states=tuple(state.value for state in counts),
         rows=rows,
         counts=tuple((state.value, n) for state, n in counts.items()),
-        decisions=decisions(rows, now, tags, vm_tags(vms)),
+        decisions=decisions(rows, now, tags),
     )
 
 

@@ -41,10 +41,7 @@ def render(notification: Notification, receiver: Receiver) -> Message:
     view = build_view(notification)
     if view.notice is not None:
         view = worded(view, langs)
-    if builder is email.message:  # the managers' email reads the VMs' tags, which the view does not carry
-        content_type, body = email.message(view, langs, receiver, notification.enriched.vms)
-    else:
-        content_type, body = _within_budget(builder, view, langs, receiver)
+    content_type, body = _within_budget(builder, view, langs, receiver)
     return Message(
         receiver=receiver,
         notification_key=view.key,

@@ -1,24 +1,23 @@
 """What managers decide this week, as plain facts: the managers' email (relay/render/email.py) and the digest
 (relay/digest/) both show it; the wording is in templates/common/decisions.j2.
 
-    decisions(rows, now, tags, tags_of) -> Decisions
+    decisions(rows, now, tags) -> Decisions
 
 Within a week of `now`:
 - production single instances that go down, and when (production by the environment tag, ManagerTags);
 - VMs stuck in a retry (Retry now, Retry later), with Azure's reason;
 - VMs whose dynamic public IP would change if they were maintained by self-service;
 - days (in JST) on which several self-service deadlines fall.
-The rows do not carry the VMs' tags: `tags_of` maps a row's key (row_key) to them; vm_tags builds it.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from relay.model import AffectedVm, MaintenanceState, ManagerTags, Risk, Window
+from relay.model import MaintenanceState, ManagerTags, Risk, Window
 from relay.render.times import to_jst
-from relay.render.view import ITEM_LIMIT, VmRow, short_line
+from relay.render.view import VmRow
 
 WEEK = timedelta(days=7)  # "this week": what falls within this much of the message's clock
 BUSY_DAY = 2  # this many self-service deadlines on one day (JST) make it a day to plan
@@ -30,19 +29,6 @@ _RETRY = frozenset(s.value for s in (MaintenanceState.RETRY_NOW, MaintenanceStat
 _SELF_SERVICE = frozenset(s.value for s in (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW,
                                             MaintenanceState.RETRY_LATER))
 _SINGLE = frozenset(r.value for r in (Risk.SINGLE_INSTANCE, Risk.ISOLATED))  # the reboot is downtime
-
-RowKey = tuple[str, str, str]
-
-
-def row_key(row: VmRow) -> RowKey:
-    """Which VM a row is: subscription, resource group and name, in any case."""
-    return row.subscription_id.lower(), row.resource_group.lower(), row.name.lower()
-
-
-def vm_tags(affected: Iterable[AffectedVm]) -> dict[RowKey, Mapping[str, str]]:
-    """Each VM's tags by the key of its row: what `decisions` needs besides the rows."""
-    return {row_key(VmRow.of(a)): a.vm.tags for a in affected}
-
 
 @dataclass(frozen=True)
 class DecisionVm:
@@ -96,10 +82,9 @@ class Decisions:
         return not self.count and not self.untagged_single
 
 
-def decisions(rows: Iterable[VmRow], now: datetime, tags: ManagerTags,
-              tags_of: Mapping[RowKey, Mapping[str, str]]) -> Decisions:
+def decisions(rows: Iterable[VmRow], now: datetime, tags: ManagerTags) -> Decisions:
     until = now + WEEK
-    vms = sorted((_decision_vm(row, now, tags, tags_of) for row in rows), key=_soonest)
+    vms = sorted((_decision_vm(row, now, tags) for row in rows), key=_soonest)
     week = [vm for vm in vms if vm.due is not None and vm.due <= until]
     single = [vm for vm in week if _SINGLE & set(vm.row.risks)]
     return Decisions(
@@ -114,16 +99,13 @@ def decisions(rows: Iterable[VmRow], now: datetime, tags: ManagerTags,
     )
 
 
-def tagged(row: VmRow, tags: ManagerTags, tags_of: Mapping[RowKey, Mapping[str, str]]) -> DecisionVm:
+def tagged(row: VmRow, tags: ManagerTags, due: datetime | None = None) -> DecisionVm:
     """A row with its owner and environment, for a table."""
-    own = tags_of.get(row_key(row), {})
-    return DecisionVm(row, _tag(own, tags.owner), _tag(own, tags.environment))
+    return DecisionVm(row, _tag(row.tags, tags.owner), _tag(row.tags, tags.environment), due)
 
 
-def _decision_vm(row: VmRow, now: datetime, tags: ManagerTags,
-                 tags_of: Mapping[RowKey, Mapping[str, str]]) -> DecisionVm:
-    vm = tagged(row, tags, tags_of)
-    return DecisionVm(vm.row, vm.owner, vm.environment, _due(row, now))
+def _decision_vm(row: VmRow, now: datetime, tags: ManagerTags) -> DecisionVm:
+    return tagged(row, tags, _due(row, now))
 
 
 def _due(row: VmRow, now: datetime) -> datetime | None:
@@ -166,10 +148,10 @@ def _is_production(vm: DecisionVm, tags: ManagerTags) -> bool:
     return vm.environment.lower() in {value.lower() for value in tags.production}
 
 
-def _tag(tags: Mapping[str, str], name: str) -> str:
+def _tag(tags: tuple[tuple[str, str], ...], name: str) -> str:
     """A tag's value, its name in any case (Azure's tag names are not case-sensitive); "" without it."""
     wanted = name.lower()
-    return short_line(next((value for key, value in tags.items() if key.lower() == wanted), ""), ITEM_LIMIT)
+    return next((value for key, value in tags if key.lower() == wanted), "")
 
 
 def _soonest(vm: DecisionVm) -> tuple[bool, datetime | None, str]:

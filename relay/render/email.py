@@ -19,9 +19,9 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Protocol
 
-from relay.model import AffectedVm, Receiver
+from relay.model import Receiver
 from relay.render import times
-from relay.render.decisions import decisions, tagged, vm_tags
+from relay.render.decisions import decisions, tagged
 from relay.render.markup import FMT, environment, macros
 from relay.render.sanitize import safe_html
 from relay.render.view import View, VmRow
@@ -72,9 +72,8 @@ class Attachment:
         return "zip" if self.zipped else "csv"
 
 
-def message(view: View, langs: tuple[str, ...], receiver: Receiver,
-            affected: tuple[AffectedVm, ...] = ()) -> tuple[str, bytes]:
-    """The email of one notification. `affected`: the VMs the view lists, whose tags the managers' email reads."""
+def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str, bytes]:
+    """The email of one notification: the on-call email, or the managers' for a managers' receiver."""
     shown = view.rows[:EMAIL_MAX_ROWS]
     attachment = None
     if view.total > len(shown):
@@ -93,7 +92,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver,
     }
     templates = "email/subject.txt.j2", "email/body.txt.j2", "email/body.html.j2"
     if for_managers(view, receiver):
-        context |= manager_context(view, receiver, affected, shown)
+        context |= manager_context(view, receiver, shown)
         templates = "email/manager_subject.txt.j2", "email/manager_body.txt.j2", "email/manager_body.html.j2"
     text_env, html_env = environment("text"), environment("html")
     subject = " ".join(text_env.get_template(templates[0]).render(context).split())
@@ -108,15 +107,13 @@ def for_managers(view: View, receiver: Receiver) -> bool:
     return receiver.audience == "managers" and view.shows_vms
 
 
-def manager_context(view: View, receiver: Receiver, affected: tuple[AffectedVm, ...],
-                    shown: tuple[VmRow, ...]) -> dict[str, object]:
+def manager_context(view: View, receiver: Receiver, shown: tuple[VmRow, ...]) -> dict[str, object]:
     """What the managers' templates read besides the on-call context: the week's decisions (none once the
     maintenance is complete or canceled), and the listed rows with their owner and environment."""
-    tags_of = vm_tags(affected)
     still_open = view.change not in _CLOSED
-    table = tuple(tagged(row, receiver.tags, tags_of) for row in shown)
+    table = tuple(tagged(row, receiver.tags) for row in shown)
     return {
-        "decisions": decisions(view.rows if still_open else (), view.now, receiver.tags, tags_of),
+        "decisions": decisions(view.rows if still_open else (), view.now, receiver.tags),
         "decision_rows": DECISION_ROWS,
         "notes": ("self_service", "deallocated") if still_open and view.reboot_count else (),
         "table": table,

@@ -87,6 +87,7 @@ class VmRow:
     deadline: datetime | None  # end of the self-service window while "Start now" / "Retry now"
     last_attempt: str = ""  # why the last self-service attempt failed (Azure's words) while a retry state
     availability_set: str = ""  # its availability set's name: Azure updates a set one update domain at a time
+    tags: tuple[tuple[str, str], ...] = ()  # the VM's tags (name, value), cleaned: who owns it, which environment
     last_attempt_key: str = ""  # last_attempt as one of the messages templates/ translate (KNOWN_ATTEMPTS); "": other
 
     @property
@@ -120,6 +121,7 @@ class VmRow:
             deadline=affected.self_service_deadline,
             last_attempt=_last_attempt(affected),
             availability_set=short_line((vm.availability_set or "").rstrip("/").rpartition("/")[2]),
+            tags=tuple((short_line(name, ITEM_LIMIT), short_line(value, ITEM_LIMIT)) for name, value in vm.tags.items()),
             last_attempt_key=_last_attempt_key(affected),
         )
 
