@@ -264,7 +264,7 @@ def test_every_scenario_renders_for_managers(name, language):
 def test_the_oncall_email_is_unchanged():
     tagged = replace(oncall(), tags=ManagerTags("owner", ("x",), "env"))
     default = render(week(), oncall()).body
-    assert render(week(), tagged).body == render(week(), replace(oncall(), audience="oncall")).body == default
+    assert render(week(), tagged).body == default
     _, text, html = mail(week(), oncall())
     for body in (text, html):
         assert "az vm perform-maintenance -g rg-web -n vm-web-01" in body

@@ -354,7 +354,9 @@ def test_azures_text_is_folded_behind_a_button_a_paragraph_a_block_a_line_each()
     blocks = show["card"]["body"]
     assert {b["type"] for b in blocks} == {"RichTextBlock"}
     assert [b.get("spacing") for b in blocks] == [None, "Medium", "Medium", "Medium", None]  # a list item: no gap
-    assert not [t for t in texts(body) if "What is happening" in t and t not in folded(body)]
+    card = card_of(body)
+    outside = texts(json.dumps({"attachments": [{"content": {"body": card["body"]}}]}).encode())
+    assert not [t for t in outside if "What is happening" in t]  # only behind the button
 
 
 def test_ten_thousand_vms_fit_the_budget_with_the_rest_counted():
@@ -390,6 +392,8 @@ def test_azures_text_yields_to_the_vm_rows():
     without_text = teams(f.notification(f.maintenance_event(communication=""), f.many_vms(10_000))).body
     assert len(vm_rows(body)) == len(vm_rows(without_text))
     assert not [t for t in texts(body) if t.startswith("Maintenance details.") and len(t) > 650]  # 600 at most
+    shown = [t for t in folded(teams(f.notification(long_text)).body) if t.startswith("Maintenance details.")]
+    assert shown and all(len(t) <= 1600 for t in shown)  # with room left, the text is there, cut to its budget
     assert [a["type"] for a in card_of(teams(f.planned()).body)["actions"]] == ["Action.OpenUrl", "Action.ShowCard"]
 
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 from relay.model import Message, Notification, Receiver
 from relay.render import email, slack, teams
 from relay.render.changes import FEWER_CHANGE_LINES
-from relay.render.markup import LANGUAGES, RenderError
+from relay.render.markup import LANGUAGES, OverBudget, RenderError
 from relay.render.notices import worded
 from relay.render.view import View, build_view
 
@@ -59,7 +59,7 @@ def _within_budget(builder, view: View, langs: tuple[str, ...], receiver: Receiv
     for shown in lines[:-1]:
         try:
             return builder(replace(view, change_lines=shown), langs, receiver)
-        except RenderError:
+        except OverBudget:
             continue
     return builder(replace(view, change_lines=lines[-1]), langs, receiver)
 

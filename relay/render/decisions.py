@@ -64,13 +64,17 @@ class BusyDay:
 @dataclass(frozen=True)
 class Decisions:
     now: datetime
-    until: datetime  # now + WEEK
     tags: ManagerTags
     production: tuple[DecisionVm, ...]  # production single instances that go down by `until`, soonest first
     retries: tuple[DecisionVm, ...]  # Retry now / Retry later with a deadline or a reboot by `until`
     dynamic_ips: tuple[DecisionVm, ...]  # a dynamic public IP, and the self-service window closing by `until`
     busy_days: tuple[BusyDay, ...]
     untagged_single: int  # single instances going down by `until` without the environment tag: maybe production
+
+    @property
+    def until(self) -> datetime:
+        """The end of "this week"."""
+        return self.now + WEEK
 
     @property
     def count(self) -> int:
@@ -89,7 +93,6 @@ def decisions(rows: Iterable[VmRow], now: datetime, tags: ManagerTags) -> Decisi
     single = [vm for vm in week if _SINGLE & set(vm.row.risks)]
     return Decisions(
         now=now,
-        until=until,
         tags=tags,
         production=tuple(vm for vm in single if _is_production(vm, tags)),
         retries=tuple(vm for vm in week if vm.row.state in _RETRY),

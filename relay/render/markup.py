@@ -30,6 +30,10 @@ class RenderError(ValueError):
     """The receiver asks for something render cannot produce (unknown channel or language)."""
 
 
+class OverBudget(RenderError):
+    """Even the fewest VM rows do not fit the channel's size limits."""
+
+
 # ---------------------------------------------------------------------------------------------------
 # Escaping: what payload text becomes in each channel's markup.
 

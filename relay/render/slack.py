@@ -7,7 +7,7 @@ from typing import Any
 
 from relay.model import Receiver
 from relay.render.budget import communication, dumps, fit_rows
-from relay.render.markup import FMT, RenderError, macros, plain, slack_entities
+from relay.render.markup import FMT, OverBudget, macros, plain, slack_entities
 from relay.render.view import View
 from relay.text import shorten
 
@@ -93,7 +93,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
 
     fitted = fit_rows(len(lines), payload, fits, SLACK_COMMUNICATION)
     if fitted is None:
-        raise RenderError(f"the Slack message for {view.tracking_id or view.title!r} exceeds its budget")
+        raise OverBudget(f"the Slack message for {view.tracking_id or view.title!r} exceeds its budget")
     return "application/json", dumps(fitted)
 
 

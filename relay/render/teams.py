@@ -13,7 +13,6 @@ news it is the message, shown under its heading.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -22,21 +21,22 @@ from relay.model import Receiver
 from relay.render.budget import communication, dumps, fit_rows_first
 from relay.render.markup import (
     FMT,
+    OverBudget,
     Piece,
-    RenderError,
     macros,
     no_card_functions,
     teams_lookalikes,
     teams_mark,
     teams_pieces,
 )
-from relay.render.view import URGENT_WITHIN, WARNING_WITHIN, View, VmRow
+from relay.render.view import View, VmRow, deadline_urgency
 
 TEAMS_MAX_BYTES = 24 * 1024  # Teams rejects > 28 KB; keep a margin for the Workflows wrapper
 TEAMS_MAX_ACTIONS = 5  # command lines a language; the rest are counted
 TEAMS_MAX_ROWS = 60  # more never fit; bounds the rows built and measured
 TEAMS_COMMUNICATION = (1500, 600, 0)  # characters of Azure's text to try, longest first
 
+_DEADLINE_COLOR: dict[str, dict[str, str]] = {"urgent": {"color": "Attention"}, "warning": {"color": "Warning"}, "": {}}
 _STATE_COLOR = {
     "start_now": "Warning",
     "retry_now": "Warning",
@@ -62,11 +62,11 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     # Every candidate row is built once; fitting only chooses how many of them go in.
     rows = [_row(row, view, langs, card) for row in view.rows[:TEAMS_MAX_ROWS]]
     table_head = [
-        *_blocks(card.each(labels.title, "table", langs), weight="Bolder", separator=True, spacing="Medium"),
+        *_blocks(labels.each(labels.title, "table", langs), weight="Bolder", separator=True, spacing="Medium"),
         _columns([_blocks(card.column_titles(c, langs), weight="Bolder", size="Small") for c in ("vm", "state", "windows")]),
     ]
     links: list[Element] = (
-        [{"type": "Action.OpenUrl", "title": _plain_text(card.each(labels.title, "open", langs)), "url": view.link}]
+        [{"type": "Action.OpenUrl", "title": _plain_text(labels.each(labels.title, "open", langs)), "url": view.link}]
         if view.link
         else []
     )
@@ -84,13 +84,13 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
             # Our own lines say what to do about our VMs; Azure's full text is there for whoever wants it, folded.
             actions.append(_show_card(_plain_text(card.show_original(langs)), azure_text))
         elif azure_text:
-            body += _blocks(card.each(labels.title, view.communication_title, langs), weight="Bolder", separator=True,
+            body += _blocks(labels.each(labels.title, view.communication_title, langs), weight="Bolder", separator=True,
                             spacing="Medium") + azure_text
         return dumps(_envelope(headline, body, actions))
 
     payload = fit_rows_first(len(rows), envelope, lambda b: len(b) <= TEAMS_MAX_BYTES, TEAMS_COMMUNICATION)
     if payload is None:
-        raise RenderError(f"the Teams card for {view.tracking_id or view.title!r} exceeds {TEAMS_MAX_BYTES} bytes")
+        raise OverBudget(f"the Teams card for {view.tracking_id or view.title!r} exceeds {TEAMS_MAX_BYTES} bytes")
     return "application/json", payload
 
 
@@ -256,7 +256,7 @@ def _summary(view: View, lang: str, labels, text, card) -> list[Element]:
 
 def _urgency_color(view: View) -> str:
     """The headline's colour: red when urgent, amber when the earliest deadline is days away."""
-    if view.urgent or view.deadline_urgency == "urgent":
+    if view.urgent:
         return "Attention"
     return "Warning" if view.deadline_urgency == "warning" else "Default"
 
@@ -284,18 +284,10 @@ def _row(row: VmRow, view: View, langs: tuple[str, ...], card) -> Element:
         who += _blocks(card.vm_risks(row, lang0), color="Warning", **small)
     state = _blocks(card.vm_state(row, langs), weight="Bolder", color=_STATE_COLOR.get(row.state, "Default"))
     if row.deadline:
-        state += _blocks(card.vm_deadline(row, view, lang0), **small, **_deadline_color(row.deadline, view.now))
+        state += _blocks(card.vm_deadline(row, view, lang0), **small, **_DEADLINE_COLOR[deadline_urgency(row.deadline, view.now)])
     if row.last_attempt:
         state += _blocks(card.vm_last_attempt(row, lang0), isSubtle=True, **small)
     windows: list[Element] = []
     for which in ("self_service", "scheduled"):
         windows += _blocks(card.vm_window(row, which, lang0), size="Small", **({"spacing": "None"} if windows else {}))
     return _columns([who, state, windows or [_text("-", size="Small", isSubtle=True)]], separator=True)
-
-
-def _deadline_color(deadline: datetime, now: datetime) -> dict[str, str]:
-    """A self-service deadline in red under a day away, amber under three days."""
-    left = deadline - now
-    if left < URGENT_WITHIN:
-        return {"color": "Attention"}
-    return {"color": "Warning"} if left < WARNING_WITHIN else {}

@@ -149,6 +149,12 @@ def _last_attempt_key(affected: AffectedVm) -> str:
     return _ATTEMPT_KEYS.get(" ".join(text.lower().rstrip(".").split()), "") if text else ""
 
 
+def deadline_urgency(deadline: datetime, now: datetime) -> str:
+    """"urgent" under a day away, "warning" under three days, else "": red and amber in every channel."""
+    left = deadline - now
+    return "urgent" if left < URGENT_WITHIN else "warning" if left < WARNING_WITHIN else ""
+
+
 def _ps_quote(text: str) -> str:
     """A PowerShell argument: bare when it is plainly safe, else single-quoted with quotes doubled."""
     return text if text and all(c.isalnum() or c in "-_." for c in text) else "'" + text.replace("'", "''") + "'"
@@ -290,8 +296,7 @@ class View:
         """How near the earliest self-service deadline is: "urgent" under a day, "warning" under three days, else ""."""
         if not self.asks_action or self.first_deadline is None:
             return ""
-        left = self.first_deadline - self.now
-        return "urgent" if left < URGENT_WITHIN else "warning" if left < WARNING_WITHIN else ""
+        return deadline_urgency(self.first_deadline, self.now)
 
     @property
     def asks_action(self) -> bool:
