@@ -111,8 +111,9 @@ def process_event(event: Event, relay: Relay) -> Outcome:
     for receiver in receivers:
         if receiver.name in reached:
             continue
-        if _was_told_vms(notification, receiver, relay):  # every VM it was told of left: it hears that they did
-            shares.append((receiver, _none_of_its_vms(notification)))
+        told = _last_told(notification, receiver, relay)
+        if told is not None and told.vms:  # every VM it was told of left: it hears that they did
+            shares.append((receiver, replace(_none_of_its_vms(notification), told=told)))
         else:  # none of its VMs: settled, so a redelivery is a duplicate
             relay.ledger.record_delivery(event.dedup_key, receiver.name,
                                          SendResult.delivered("nothing to send: no VM of this receiver"), attempts=0)
@@ -140,7 +141,8 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
         log.info("not sending %s to %s: being delivered by another worker", key, receiver.name)
         return Delivery(receiver.name, key, SendResult.failed("being delivered by another worker", retryable=True),
                         attempts=0)
-    notification = replace(notification, told=_last_told(notification, receiver, relay))
+    if notification.told is None:
+        notification = replace(notification, told=_last_told(notification, receiver, relay))
     try:
         message = replace(render(notification, receiver), file_stem=file_stem(notification.event, notification.enriched.now))
     except Exception:  # a rendering bug must not take the other receivers down, nor mark this one done
@@ -150,10 +152,9 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
         return Delivery(receiver.name, key, result, attempts=0)
     result, attempts = send_with_retries(relay.channel_for(receiver), message, relay)
     relay.ledger.record_delivery(key, receiver.name, result, attempts)
-    if result.ok:
-        _remember_told(notification, receiver, relay)
     telemetry.count("delivered" if result.ok else "failed", channel=receiver.channel)
     if result.ok:
+        _remember_told(notification, receiver, relay)
         log.info("delivered %s to %s: %s", key, receiver.name, message.summary)
     else:
         log.warning("not delivered %s to %s after %d attempt(s): %s", key, receiver.name, attempts, result.detail)
@@ -172,11 +173,6 @@ def _last_told(notification: Notification, receiver: Receiver, relay: Relay) -> 
         log.exception("cannot read what %s was last told in %s; sending without the changes", receiver.name,
                       event.thread_key)
         return None
-
-
-def _was_told_vms(notification: Notification, receiver: Receiver, relay: Relay) -> bool:
-    told = _last_told(notification, receiver, relay)
-    return told is not None and bool(told.vms)
 
 
 def _none_of_its_vms(notification: Notification) -> Notification:

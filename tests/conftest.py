@@ -49,10 +49,8 @@ INTEGRATION = "integration"  # registered in pyproject.toml
 # derived from their classes), and a few objects (a raw socket is a loopback server or a port to refuse).
 SERVICE_MODULES = ("subprocess", "socketserver", "http.server", "aiosmtpd", "aiohttp.web")
 SERVICE_OBJECTS = (time.sleep, socket.socket, socket.create_connection, socket.create_server)
-
-# Fixtures parametrized over adapters where a parameter needs a service that the fixture's code asks for
-# by name (request.getfixturevalue), so reading the code cannot tell: (fixture, parameter).
-SERVICE_PARAMETERS = {("store", "tables")}  # tests/test_ledger_contract.py: the Table Storage ledger on Azurite
+# A fixture parameter that needs a service the code asks for by name (request.getfixturevalue), so reading
+# the code cannot tell, is marked by hand: pytest.param("tables", marks=pytest.mark.integration).
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the marks
@@ -70,9 +68,7 @@ def pytest_report_header() -> str | None:
 
 def needs_services(item) -> bool:
     fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return (any(reaches_services(code) for code in [getattr(item, "function", None), *fixtures])
-            or any(params.get(name) == value for name, value in SERVICE_PARAMETERS))
+    return any(reaches_services(code) for code in [getattr(item, "function", None), *fixtures])
 
 
 def reaches_services(obj, seen: set[int] | None = None) -> bool:

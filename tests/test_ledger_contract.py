@@ -57,7 +57,7 @@ class Store:
         return ledger
 
 
-@pytest.fixture(params=["sqlite", "tables"])
+@pytest.fixture(params=["sqlite", pytest.param("tables", marks=pytest.mark.integration)])  # Azurite
 def store(request, tmp_path):
     if request.param == "sqlite":
         path = tmp_path / "ledger.sqlite"

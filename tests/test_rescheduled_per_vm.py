@@ -122,6 +122,8 @@ def test_relay_process_tells_per_vm_what_moved_on_table_storage(tmp_path, capsys
 
 def test_the_first_notice_of_the_thread_says_nothing_per_vm(tmp_path, capsys):
     outbox = relay_both(tmp_path, capsys)
-    for path in sorted(outbox.glob("*/*-XY12-3ZQ-*-Planned.*")):
+    planned = sorted(outbox.glob("*/*-XY12-3ZQ-*-Planned.*"))
+    assert [p.parent.name for p in planned] == ["email", "slack", "teams"]
+    for path in planned:
         said = "\n".join(line for lines in lines_read(path) for line in lines)
         assert "前回の通知から" not in said and "since the last notice" not in said, path.parent.name

@@ -9,19 +9,14 @@ from datetime import datetime, timedelta
 
 from relay.config.digest import DigestSettings
 from relay.enrich.arm_ids import id_key
-from relay.enrich.state import by_urgency, count_by_state, urgency
-from relay.model import AffectedVm, Enriched, Event, MaintenanceState, ManagerTags, Window
+from relay.enrich.state import TO_REBOOT, by_urgency, count_by_state, urgency
+from relay.model import AffectedVm, Enriched, Event, ManagerTags, Window
 from relay.render.decisions import Decisions, decisions
 from relay.render.view import ITEM_LIMIT, TITLE_LIMIT, VmRow, portal_link, short_line
 from relay.store import Communication
 from relay.text import one_line, shorten
 
 _CLOSED = {"complete": "complete", "completed": "complete", "canceled": "canceled", "cancelled": "canceled"}
-# VMs Azure reboots in their scheduled window unless they are maintained before it. Not UNKNOWN: a deallocated
-# VM runs on no host, so Azure reboots nothing of it; it may be maintained when it next starts.
-_NOT_YET_DONE = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW, MaintenanceState.SCHEDULED,
-                 MaintenanceState.RETRY_LATER)
-
 Thread = tuple[Communication, ...]
 
 
@@ -148,7 +143,7 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
     )
     reboots = sorted(
         (due(a) for a in vms
-         if a.state in _NOT_YET_DONE and a.vm.redeploy and _within(a.vm.redeploy.scheduled, now, horizon)),
+         if a.state in TO_REBOOT and a.vm.redeploy and _within(a.vm.redeploy.scheduled, now, horizon)),
         key=lambda d: (d.row.scheduled.start if d.row.scheduled else None, d.row.name.lower()),  # _within: all have one
     )
     counts = count_by_state(vms)

@@ -84,6 +84,13 @@ def assess(vm: Vm, now: datetime) -> AffectedVm:
     return AffectedVm(vm=vm, state=vm_state(vm, now), risks=risks_of(vm))
 
 
+# The states as the messages group them. MaintenanceState is a StrEnum: its values (what views carry) are members.
+CAN_START = frozenset({MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW})  # someone can start it now
+# Azure reboots it unless it is done first. Not UNKNOWN: a deallocated VM runs on no host, so Azure reboots nothing
+# of it; it may be maintained when it next starts.
+TO_REBOOT = CAN_START | {MaintenanceState.SCHEDULED, MaintenanceState.RETRY_LATER}
+RETRYING = frozenset({MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER})  # a self-service attempt failed
+
 _STATE_ORDER = {
     MaintenanceState.START_NOW: 0,
     MaintenanceState.RETRY_NOW: 1,

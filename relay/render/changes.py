@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from relay.enrich.snapshot import vm_snapshot
-from relay.model import AffectedVm, MaintenanceState, NoticeSnapshot, VmSnapshot, Window
+from relay.enrich.state import TO_REBOOT
+from relay.model import AffectedVm, NoticeSnapshot, VmSnapshot, Window
 from relay.text import one_line, shorten
 
 NAME_LIMIT = 80  # Azure's VM names are at most 64 characters: bounds a line of the note, not a real name
 CHANGE_LINES = 10  # VMs the note lists a line each; the rest are counted
 FEWER_CHANGE_LINES = (5, 2, 0)  # what render tries, in turn, when a message is over its channel's budget
-_PENDING = frozenset(s.value for s in (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW,
-                                        MaintenanceState.SCHEDULED, MaintenanceState.RETRY_LATER))
 
 # What a contradiction is (Contradiction.kind).
 SCHEDULED_BEFORE_EVENT = "scheduled_before_event"  # the VM's scheduled window ends before the event's starts
@@ -95,7 +94,7 @@ def contradictions(vms: tuple[AffectedVm, ...], event_window: Window) -> tuple[C
     """The VMs still to be maintained whose own windows contradict each other or the event's window."""
     found = []
     for vm in map(vm_snapshot, vms):
-        if vm.state.value not in _PENDING or (kind := _contradiction(vm, event_window)) is None:
+        if vm.state not in TO_REBOOT or (kind := _contradiction(vm, event_window)) is None:
             continue
         found.append(Contradiction(_name(vm), kind, vm.scheduled, vm.self_service.end, event_window))
     return tuple(found)

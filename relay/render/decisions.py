@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from relay.enrich.state import RETRYING, TO_REBOOT
 from relay.model import MaintenanceState, ManagerTags, Risk, Window
 from relay.render.times import to_jst
 from relay.render.view import VmRow
@@ -22,9 +23,6 @@ from relay.render.view import VmRow
 WEEK = timedelta(days=7)  # "this week": what falls within this much of the message's clock
 BUSY_DAY = 2  # this many self-service deadlines on one day (JST) make it a day to plan
 
-_TO_REBOOT = frozenset(s.value for s in (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW,
-                                         MaintenanceState.SCHEDULED, MaintenanceState.RETRY_LATER))
-_RETRY = frozenset(s.value for s in (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER))
 # Self-service is, or will again be, a choice: a dynamic public IP may change on it.
 _SELF_SERVICE = frozenset(s.value for s in (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW,
                                             MaintenanceState.RETRY_LATER))
@@ -95,7 +93,7 @@ def decisions(rows: Iterable[VmRow], now: datetime, tags: ManagerTags) -> Decisi
         now=now,
         tags=tags,
         production=tuple(vm for vm in single if _is_production(vm, tags)),
-        retries=tuple(vm for vm in week if vm.row.state in _RETRY),
+        retries=tuple(vm for vm in week if vm.row.state in RETRYING),
         dynamic_ips=tuple(vm for vm in vms if _ip_would_change(vm.row, now, until)),
         busy_days=_busy_days(vms, now, until),
         untagged_single=sum(1 for vm in single if not vm.environment),
@@ -114,7 +112,7 @@ def _decision_vm(row: VmRow, now: datetime, tags: ManagerTags) -> DecisionVm:
 def _due(row: VmRow, now: datetime) -> datetime | None:
     """When a VM still to be rebooted next asks for something: its self-service deadline (or, in Retry later,
     the end of its self-service window), or the start of Azure's scheduled window (now, once it has begun)."""
-    if row.state not in _TO_REBOOT:
+    if row.state not in TO_REBOOT:
         return None
     times = [end for end in (row.deadline, _retry_until(row)) if end is not None and end > now]
     scheduled = row.scheduled

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from relay.enrich import Gap
-from relay.enrich.state import count_by_state
+from relay.enrich.state import CAN_START, RETRYING, TO_REBOOT, count_by_state
 from relay.model import (
     AffectedVm,
     EventKind,
@@ -29,14 +29,8 @@ from relay.model import (
 from relay.render.changes import CHANGE_LINES, Contradiction, VmChange, changes_since, contradictions
 from relay.text import clean, one_line, shorten
 
-_URGENT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW)
-_TO_REBOOT = (MaintenanceState.START_NOW, MaintenanceState.RETRY_NOW, MaintenanceState.SCHEDULED,
-              MaintenanceState.RETRY_LATER)
-_TO_REBOOT_KEYS = frozenset(s.value for s in _TO_REBOOT)
-_URGENT_KEYS = frozenset(s.value for s in _URGENT)
 URGENT_WITHIN = timedelta(hours=24)  # a self-service deadline this near is shown in red
 WARNING_WITHIN = timedelta(hours=72)  # and this near, as a warning
-_RETRY = (MaintenanceState.RETRY_NOW, MaintenanceState.RETRY_LATER)  # a self-service attempt failed
 # Azure's own values are far shorter; these only stop a hostile payload from taking over a message.
 TITLE_LIMIT = 250
 NAME_LIMIT = 200  # names, ids, tracking id, lookup
@@ -127,7 +121,7 @@ class VmRow:
 
 
 def _last_attempt(affected: AffectedVm) -> str:
-    if affected.state not in _RETRY or affected.vm.redeploy is None:
+    if affected.state not in RETRYING or affected.vm.redeploy is None:
         return ""
     return short_line(affected.vm.redeploy.last_message, ATTEMPT_LIMIT)
 
@@ -289,7 +283,7 @@ class View:
     @property
     def action_count(self) -> int:
         """Our VMs someone can and should act on now: Start now and Retry now."""
-        return self.count(*(s.value for s in _URGENT))
+        return self.count(*CAN_START)
 
     @property
     def deadline_urgency(self) -> str:
@@ -307,22 +301,22 @@ class View:
     def action_rows(self) -> tuple[VmRow, ...]:
         """The VMs someone can start now (Start now, Retry now), most urgent first: one command each. None
         once the stage no longer asks for it."""
-        return tuple(r for r in self.rows if r.state in _URGENT_KEYS) if self.asks_action else ()
+        return tuple(r for r in self.rows if r.state in CAN_START) if self.asks_action else ()
 
     @property
     def not_updated(self) -> tuple[VmRow, ...]:
         """The VMs still to be done: after Complete, the ones to name and check."""
-        return tuple(r for r in self.rows if r.state in _TO_REBOOT_KEYS)
+        return tuple(r for r in self.rows if r.state in TO_REBOOT)
 
     @property
     def reboot_count(self) -> int:
         """Our VMs Azure reboots in its scheduled window unless someone maintains them first."""
-        return self.count(*(s.value for s in _TO_REBOOT))
+        return self.count(*TO_REBOOT)
 
     @property
     def first_reboot(self) -> Window | None:
         """The earliest scheduled window (Azure's reboot window) among the VMs still to be done."""
-        windows = [r.scheduled for r in self.rows if r.scheduled and r.state in _TO_REBOOT_KEYS and r.scheduled.start]
+        windows = [r.scheduled for r in self.rows if r.scheduled and r.state in TO_REBOOT and r.scheduled.start]
         return min(windows, key=lambda w: w.start or self.now) if windows else None
 
     @property
@@ -432,9 +426,9 @@ def _maintenance_advice(view: View) -> tuple[str, ...]:
         items.append("scheduled")
     if view.count(MaintenanceState.RETRY_LATER.value):
         items.append("retry_later")
-    if any(Risk.SINGLE_INSTANCE.value in r.risks for r in view.rows if r.state in _TO_REBOOT_KEYS):
+    if any(Risk.SINGLE_INSTANCE.value in r.risks for r in view.rows if r.state in TO_REBOOT):
         items.append("single_instance")
-    if any(Risk.ISOLATED.value in r.risks for r in view.rows if r.state in _TO_REBOOT_KEYS):
+    if any(Risk.ISOLATED.value in r.risks for r in view.rows if r.state in TO_REBOOT):
         items.append("isolated")
     items.append("deallocated")  # stopped VMs are never listed by Azure: always worth saying
     return tuple(items)
