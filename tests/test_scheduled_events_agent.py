@@ -1,6 +1,7 @@
 """`relay agent` against a loopback Instance Metadata Service, reporting to `relay serve` (or a recording
 relay) over real HTTP on 127.0.0.1; and the Function's POST /api/scheduled-events."""
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -8,15 +9,19 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import azure.functions as func
 import pytest
 
-from relay.agent.imds import Imds
+from relay.agent import wire
+from relay.agent.bounded import MAX_DEPTH
+from relay.agent.imds import MAX_ANSWER_BYTES, Imds, ImdsError
 from relay.agent.intake import Intake
 from relay.agent.watch import Watch
 from relay.agent.wire import report
+from relay.alerts import MAX_BYTES, parse_alert
 from relay.config import default_config
 from relay.hosts.serve import RelayServer
 from relay.hosts.wiring import Paths, open_relay
@@ -215,6 +220,123 @@ def test_the_command_runs_once_against_the_emulator(recorder, tmp_path):
         assert recorder.requests[0].headers["x-functions-key"] == KEY
         assert "watching the Scheduled Events of vm-web-01" in done.stderr and KEY not in done.stderr
         assert "secret-in-query" not in done.stderr
+
+
+# -- bounds on what the agent reads ----------------------------------------------------------------------------------
+
+
+class Flood(ThreadingHTTPServer):
+    """Answers every GET with 200 and SIZE bytes, counting those it could send before the client hung up."""
+
+    daemon_threads = True
+    SIZE = 256 * 1024 * 1024
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Flooding)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.sent = 0
+        self.done = threading.Event()
+
+    def __enter__(self) -> "Flood":
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Flooding(BaseHTTPRequestHandler):
+    server: Flood
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(Flood.SIZE))
+        self.end_headers()
+        chunk = b" " * 65536
+        try:
+            while self.server.sent < Flood.SIZE:
+                self.wfile.write(chunk)
+                self.server.sent += len(chunk)
+        except OSError:
+            pass  # the client hung up
+        finally:
+            self.server.done.set()
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+def test_a_huge_answer_is_read_no_further_than_the_bound():
+    with Flood() as flood:
+        with pytest.raises(ImdsError, match=f"answered more than {MAX_ANSWER_BYTES} bytes"):
+            Imds(flood.url).scheduled_events()
+        assert flood.done.wait(30)
+    # the rest of what was sent sat in the socket buffers (a few MiB), never in the agent
+    assert flood.sent < 64 * 1024 * 1024 < Flood.SIZE
+
+
+def test_a_deep_or_non_finite_answer_is_logged_once_and_the_agent_polls_on(recorder, caplog):
+    deep = b"[" * 200_000 + b"]" * 200_000
+    infinite = {"EventId": SHARED, "EventType": "Reboot", "Resources": ["vm-web-01"], "EventStatus": "Started",
+                "NotBefore": "", "DurationInSeconds": 0}
+    infinite_doc = json.dumps({"DocumentIncarnation": 9, "Events": [infinite]}).replace('"DurationInSeconds": 0',
+                                                                                       '"DurationInSeconds": 1e999')
+    with ImdsEmulator() as imds:
+        watch = Watch(Imds(imds.url), Intake(recorder.intake))
+        watch.step()  # learns the VM, so the answers below are the events'
+        imds.server.fail_next(200, body=deep, times=3)
+        imds.server.fail_next(200, body=infinite_doc.encode(), times=2)
+        for _ in range(5):
+            watch.step()
+        assert watch.failures == 5 and not recorder.requests
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 2, warnings  # one line for each kind of answer, not one a round
+        assert f"nested deeper than {MAX_DEPTH} levels" in warnings[0] and "1e999" in warnings[1]
+        event_id = imds.add("Reboot", not_before=soon(), description="[" * 100 + "{")  # brackets in a text are text
+        watch.step()
+        assert watch.failures == 0 and recorder.requests[0].json()["data"]["event"]["EventId"] == event_id
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity", "-Infinity"])
+def test_an_answer_with_a_number_that_is_not_finite_is_refused(number):
+    with ImdsEmulator() as imds:
+        imds.server.fail_next(200, body=f'{{"DocumentIncarnation": 1, "Events": [], "x": [{number}]}}'.encode())
+        with pytest.raises(ImdsError, match="not finite"):
+            Imds(imds.url).scheduled_events()
+
+
+@pytest.mark.parametrize("large", ["Resources", "Description"])
+def test_an_event_too_large_for_the_relay_is_reported_reduced(recorder, caplog, large):
+    assert wire.MAX_BYTES == MAX_BYTES
+    resources = ("vm-web-01", *(f"vm-pool-{i:05}" for i in range(30_000 if large == "Resources" else 0)))
+    description = "Host server is undergoing maintenance. " * (10_000 if large == "Description" else 1)
+    not_before = soon()
+    with ImdsEmulator() as imds:
+        event_id = imds.add("Reboot", not_before=not_before, resources=resources, description=description)
+        assert Watch(Imds(imds.url), Intake(recorder.intake)).once() == 0
+    (sent,) = recorder.requests
+    assert len(sent.body) <= MAX_BYTES
+    event = parse_alert(sent.body)
+    scheduled = event.scheduled
+    assert scheduled.event_id == event_id and scheduled.type == "Reboot" and scheduled.status == "Scheduled"
+    assert scheduled.not_before == not_before and scheduled.source == "Platform" and event.warnings == ()
+    kept = sent.json()["data"]["event"]["Resources"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert event_id in warning
+    if large == "Resources":
+        assert 10_000 < len(kept) < len(resources) and kept == list(resources[:len(kept)])
+        assert f"{len(resources) - len(kept)} of its {len(resources)} Resources are left out" in warning
+        assert event.title == description.strip()
+    else:
+        assert kept == ["vm-web-01"] and "left out" not in warning
+        assert event.title.startswith(description[:200]) and event.title.endswith("…")
+        assert len(event.title) <= wire.TEXT_CHARS
+
+
+def test_a_deep_problem_from_the_relay_is_read_as_its_status_alone():
+    with LoopbackServer(lambda request: Reply(400, b"[" * 200_000)) as relay:
+        assert Intake(relay.url).post({}).detail == "HTTP 400"
 
 
 # -- the agent, relay serve and the outbox ---------------------------------------------------------------------------

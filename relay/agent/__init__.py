@@ -6,6 +6,7 @@ Standard library only, and Python 3.8 or later: it must run on a VM with nothing
 
     imds.py     the Instance Metadata Service: the VM, its Scheduled Events, StartRequests
     intake.py   posting a report to the relay
+    bounded.py  reading a JSON answer within bounds of size and depth
     wire.py     the report's JSON
     watch.py    the loop: what is new, resending with backoff, draining and approving
     main.py     the command's options

@@ -9,11 +9,16 @@ import json
 import urllib.error
 import urllib.request
 
+from relay.agent.bounded import Unreadable, read_json
+
 DEFAULT_URL = "http://169.254.169.254"
 EVENTS_API = "2020-07-01"
 INSTANCE_API = "2021-02-01"
 TIMEOUT_SECONDS = 5.0
 FIRST_CALL_SECONDS = 120.0  # the first call of a VM turns the service on and may take up to two minutes
+# A Scheduled Events document is a few KB (an event lists at most the VMs of one availability set or scale-set
+# placement group); a larger answer is broken, and is refused rather than read into memory.
+MAX_ANSWER_BYTES = 1024 * 1024
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -53,16 +58,13 @@ class Imds:
         request = urllib.request.Request(self.base_url + path, data=data, method=method, headers={"Metadata": "true"})
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        call = f"{method} {path.split('?')[0]}"
         try:
             with _DIRECT.open(request, timeout=timeout or self.timeout) as response:
-                raw = response.read()
+                return read_json(response, MAX_ANSWER_BYTES)
         except urllib.error.HTTPError as e:
-            raise ImdsError(f"{method} {path.split('?')[0]} answered {e.code}") from None
+            raise ImdsError(f"{call} answered {e.code}") from None
         except (urllib.error.URLError, OSError) as e:
-            raise ImdsError(f"{method} {path.split('?')[0]} failed: {getattr(e, 'reason', e)}") from None
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise ImdsError(f"{method} {path.split('?')[0]} answered something other than JSON") from None
+            raise ImdsError(f"{call} failed: {getattr(e, 'reason', e)}") from None
+        except Unreadable as e:
+            raise ImdsError(f"{call} answered {e}") from None

@@ -3,12 +3,15 @@
 The URL may carry the key as ?code= instead; neither the key nor the query ever reaches a log line."""
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from relay.agent.bounded import Unreadable, read_json
+from relay.agent.wire import encode
+
 TIMEOUT_SECONDS = 10.0
+PROBLEM_BYTES = 64 * 1024  # the relay's problem details are a few KB; past this, the status alone is logged
 
 
 class Sent:
@@ -34,13 +37,12 @@ class Intake:
         self.where = f"{parts.scheme}://{parts.netloc}{parts.path}"  # for logs: no query, so no ?code=
 
     def post(self, body: dict) -> Sent:
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), method="POST",
+        request = urllib.request.Request(self.url, data=encode(body), method="POST",
                                          headers={"Content-Type": "application/json"})
         if self.key:
             request.add_header("x-functions-key", self.key)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
                 return Sent(response.status, "kept")
         except urllib.error.HTTPError as e:
             return Sent(e.code, _problem(e))
@@ -51,8 +53,8 @@ class Intake:
 def _problem(error: urllib.error.HTTPError) -> str:
     """The relay's problem details in one line (title and each error's path), or the status alone."""
     try:
-        problem = json.loads(error.read() or b"{}")
-    except ValueError:
+        problem = read_json(error, PROBLEM_BYTES)
+    except Unreadable:
         return f"HTTP {error.code}"
     if not isinstance(problem, dict):
         return f"HTTP {error.code}"

@@ -44,6 +44,7 @@ class Watch:
         self.drained: set[str] = set()  # EventIds whose drain command was started
         self.drains: list[threading.Thread] = []
         self.failures = 0  # IMDS calls failed in a row
+        self.failure: str | None = None  # what the last of them was
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
@@ -73,7 +74,7 @@ class Watch:
         else:
             if self.failures:
                 log.info("the Instance Metadata Service answers again (after %d failed call(s))", self.failures)
-                self.failures = 0
+                self.failures, self.failure = 0, None
             if not self.answered or incarnation is None or incarnation != self.incarnation:
                 self._read(vm, events)
             self.answered, self.incarnation = True, incarnation
@@ -95,11 +96,13 @@ class Watch:
         return vm
 
     def _trouble(self, what: str) -> None:
+        """Log a failure when it is not the one of the round before: a broken answer must not fill the log."""
         self.failures += 1
-        if self.failures == 1:
+        if what != self.failure:
             log.warning("%s; trying again every round", what)
         else:
             log.debug("%s (%d in a row)", what, self.failures)
+        self.failure = what
 
     def _read(self, vm: dict, events: list[dict]) -> None:
         mine = set()
