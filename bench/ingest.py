@@ -2,7 +2,9 @@
 
     serve      `relay serve` as a process of its own on 127.0.0.1 (SQLite inbox, worker threads relaying to
                an outbox folder); the clients post over keep-alive HTTP/1.1 connections. Afterwards, how
-               long the worker takes to empty the inbox: the relay's throughput behind the intake.
+               long the worker takes to empty the inbox: the relay's throughput behind the intake. Then an open
+               loop at --rate, and the same again beside --stalled slow clients that never finish a request
+               head (the goal holds there too).
     function   the Function's HTTP trigger (handlers/ingest.py) called in this process with azure.functions
                request objects from as many threads, keeping alerts on the Storage Queue in Azurite (the
                Functions host runs synchronous functions in a thread pool the same way). Needs Azurite
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import results  # noqa: E402
+from relay.hosts.serve import open_files_allowed  # noqa: E402
 
 GOAL_MS = 50.0
 HOST = "127.0.0.1"
@@ -258,6 +261,43 @@ class Client:
             self.writer.close()
 
 
+class Stallers:
+    """Slow clients: `n` connections that each send the start of a request head and then nothing more, as one
+    attacker with many sockets would. One the server closes (its header deadline, or the connection cap) is
+    opened again at once, so that `n` stay open or opening for the whole run."""
+
+    def __init__(self, port: int, n: int):
+        self.port, self.n = port, n
+        self.closed_by_server = self.refused = 0
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._stall()) for _ in range(self.n)]
+        await asyncio.sleep(0.5)  # most are connected before the measured requests start
+
+    async def _stall(self) -> None:
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(HOST, self.port)
+            except OSError:
+                self.refused += 1
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                writer.write(f"POST /api/alerts HTTP/1.1\r\nHost: {HOST}\r\n".encode())
+                await reader.read()  # returns when the server closes the connection
+                self.closed_by_server += 1
+            except OSError:
+                self.closed_by_server += 1
+            finally:
+                writer.close()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 def schedule(started: float, rate: float | None):
     """When request i is due: None in a closed loop (each sender goes on as soon as it is answered)."""
     return (lambda i: started + i / rate) if rate else (lambda i: None)
@@ -275,9 +315,11 @@ async def _load(clients: list[Client], bodies: list[bytes], rate: float | None =
 
 
 async def _serve_load(port: int, pid: int, clients: int, warmup_bodies: list[bytes], bodies: list[bytes],
-                      rate: float | None):
+                      rate: float | None, stalled: int = 0):
     senders = [Client(port) for _ in range(clients)]
+    stallers = Stallers(port, stalled)
     try:
+        await stallers.start()
         await asyncio.gather(*(client.connect() for client in senders))
         health = f"GET /api/health HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
         await asyncio.gather(*(client.exchange(health) for client in senders))  # every connection answered once
@@ -286,26 +328,35 @@ async def _serve_load(port: int, pid: int, clients: int, warmup_bodies: list[byt
         measured = await _load(senders, bodies, rate)
         after = cpu_seconds(), cpu_seconds(pid)
     finally:
+        await stallers.stop()
         for client in senders:
             client.close()
-    return (*measured, cpu_used(before[0], after[0]), cpu_used(before[1], after[1]))
+    return (*measured, cpu_used(before[0], after[0]), cpu_used(before[1], after[1]), stallers)
 
 
 def bench_serve(requests: int, clients: int, warmup: int, drain_timeout: float, workdir: Path,
-                rate: float | None = None) -> dict:
+                rate: float | None = None, stalled: int = 0) -> dict:
     label = f"relay serve, open loop at {rate:g}/s" if rate else "relay serve"
+    if stalled:
+        label += f", beside {stalled:,} stalled connections"
     warmup_bodies, bodies = alerts(warmup, "W"), alerts(requests, "S", start=warmup)
     server = Server(workdir)
     try:
-        times_ms, statuses, errors, seconds, client_cpu, server_cpu = asyncio.run(
-            _serve_load(server.port, server.process.pid, clients, warmup_bodies, bodies, rate))
+        times_ms, statuses, errors, seconds, client_cpu, server_cpu, stallers = asyncio.run(
+            _serve_load(server.port, server.process.pid, clients, warmup_bodies, bodies, rate, stalled))
         intake_done = time.perf_counter()
         row = figures(times_ms, statuses, len(errors), seconds, clients)
         row.update(client_cpu_seconds=client_cpu, server_cpu_seconds=server_cpu,
                    server_cpu_ms_per_request=round(1000 * server_cpu / requests, 2) if server_cpu else None)
         if errors:
             row["first_error"] = errors[0]
+        if stalled:
+            row.update(stalled_connections=stalled, stalled_closed_by_server=stallers.closed_by_server,
+                       stalled_refused=stallers.refused)
         print(describe(label, row), flush=True)
+        if stalled:
+            print(f"  the server closed {stallers.closed_by_server:,} stalled connections (header deadline or cap);"
+                  f" {stallers.refused:,} could not connect", flush=True)
         print(f"  CPU in those {seconds:.1f} s on {os.cpu_count()} cores: the server {server_cpu} s "
               f"({row['server_cpu_ms_per_request']} ms a request, its worker's relaying included), "
               f"the clients {client_cpu} s", flush=True)
@@ -501,6 +552,9 @@ def main() -> int:
                         help="then an open loop: alerts due at this rate a second over the same senders, each timed"
                              " from when it was due (default 100; 0: closed loop only)")
     parser.add_argument("--rate-requests", type=int, default=2000, help="alerts of the open loop (default 2000)")
+    parser.add_argument("--stalled", type=int, default=1000, metavar="N",
+                        help="then the open loop again beside N connections that send half a request head and stop,"
+                             " reopened whenever the server closes them (default 1000; 0: leave this pass out)")
     parser.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for relay serve's worker to empty the inbox after the intake; "
                              "when it has not, its rate so far gives an estimate (default 30)")
@@ -509,6 +563,7 @@ def main() -> int:
     if args.requests < 1 or args.clients < 1 or args.warmup < 0:
         parser.error("--requests and --clients must be at least 1, --warmup at least 0")
 
+    open_files_allowed()  # the stalled connections need more than a default 1,024 descriptors
     with results.recorded("ingest", args.write_results):
         result: dict = {"requests": args.requests, "clients": args.clients, "warmup": args.warmup,
                         "goal_p99_ms": GOAL_MS, "cpus": os.cpu_count()}
@@ -521,6 +576,14 @@ def main() -> int:
                     paced = bench_serve(args.rate_requests, args.clients, args.warmup, 0.0, Path(tmp) / "serve-rate",
                                         args.rate)
                     row["at_rate"] = {"rate": args.rate, **{k: v for k, v in paced.items() if k != "drain"}}
+                    if args.stalled:
+                        stalled = bench_serve(args.rate_requests, args.clients, args.warmup, 0.0,
+                                              Path(tmp) / "serve-stalled", args.rate, args.stalled)
+                        row["at_rate_stalled"] = {"rate": args.rate, **{k: v for k, v in stalled.items() if k != "drain"}}
+                        if stalled["non_202"] or stalled["errors"] or not stalled["goal_met"]:
+                            failures.append(f"relay serve beside {args.stalled} stalled connections: p99 "
+                                            f"{stalled['p99_ms']} ms, {stalled['non_202']} answers other than 202, "
+                                            f"{stalled['errors']} without answer")
                 drained = row["drain"]
                 if row["non_202"] or row["errors"]:
                     failures.append(f"relay serve: {row['non_202']} answers other than 202, {row['errors']} without answer")
@@ -551,6 +614,8 @@ def main() -> int:
             rows = [("relay serve", serve), ("Function ingest", function)]
             rows += [(f"{label} {row['at_rate']['rate']:g}/s", row["at_rate"]) for label, row in
                      (("serve at", serve), ("Function at", function)) if "at_rate" in row]
+            if "at_rate_stalled" in serve:
+                rows.append(("serve, stalled", serve["at_rate_stalled"]))
             for label, row in rows:
                 print(f"{label:>16} {row['requests_per_second']:>11,.0f} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} "
                       f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f} {row['non_202'] + row['errors']:>8}  {row['goal_met']}")

@@ -47,7 +47,7 @@ INTEGRATION = "integration"  # registered in pyproject.toml
 
 # What makes a test an integration test when its code reaches it: modules (everything defined in them or
 # derived from their classes), and a few objects (a raw socket is a loopback server or a port to refuse).
-SERVICE_MODULES = ("subprocess", "socketserver", "http.server", "aiosmtpd", "aiohttp.web")
+SERVICE_MODULES = ("subprocess", "socketserver", "http.server", "aiosmtpd", "aiohttp.web", "relay.hosts.serve")
 SERVICE_OBJECTS = (time.sleep, socket.socket, socket.create_connection, socket.create_server)
 # A fixture parameter that needs a service the code asks for by name (request.getfixturevalue), so reading
 # the code cannot tell, is marked by hand: pytest.param("tables", marks=pytest.mark.integration).

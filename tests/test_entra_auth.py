@@ -62,7 +62,7 @@ def serve(tmp_path, issuer, ca):
     check = EntraCheck(settings_of(issuer), ssl_context=ca.client_context())
     server = RelayServer(("127.0.0.1", 0), relay, SqliteInbox(tmp_path / "inbox.sqlite"), key="k3y", entra=check)
     server.start_worker()
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
     server.server_close()

@@ -12,10 +12,11 @@ from relay.hosts.wiring import LOCAL_INBOX, Paths, open_relay
 def register(command) -> None:
     p = command("serve", help="run the webhook intake and its worker locally",
                 description="POST /api/alerts answers 202 once the alert is kept in the inbox,"
-                " 400 with problem details for a bad payload, 413 over 256 KB. A worker thread relays"
-                " what the inbox holds. GET /api/health shows the inbox. With RELAY_ENTRA_TENANT_ID and"
-                " RELAY_ENTRA_AUDIENCE set (as on the Function App), a call also needs an Entra ID token from"
-                " an Action Group's secure webhook: 401/403 without one.")
+                " 400 with problem details for a bad payload, 413 over 256 KB. Worker threads relay"
+                " what the inbox holds. GET /api/health answers ok, and shows the inbox to callers with the key."
+                " With RELAY_ENTRA_TENANT_ID and RELAY_ENTRA_AUDIENCE set (as on the Function App), a call also"
+                " needs an Entra ID token from an Action Group's secure webhook: 401/403 without one. Connections"
+                " that stall or send malformed requests are closed (see docs/operate.md).")
     p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
     p.add_argument("--port", type=int, default=7071, help="default: 7071")
     p.add_argument("--inbox", type=Path, default=LOCAL_INBOX, help=f"default: {LOCAL_INBOX}")
