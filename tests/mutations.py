@@ -1,13 +1,29 @@
 """Hostile variants of real alerts, for the property tests and bench/fuzz.py: values of the wrong type,
-missing and extra keys, deep nesting, huge and odd strings, broken JSON and stray bytes. Deterministic for
-a given random.Random."""
+missing and extra keys, deep nesting, huge and odd strings, broken JSON and stray bytes, and in the fields
+the pipeline keys and dates on, ids and dates that cannot be delivered. Deterministic for a given
+random.Random."""
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples" / "alerts").glob("*.json"))
+# A Scheduled Event as relay/agent reports it (the examples hold none).
+SCHEDULED_EVENT = {
+    "schemaId": "relay/scheduledEvent",
+    "data": {
+        "vm": {"name": "vm-web-01", "location": "japaneast",
+               "resourceId": "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-web"
+                             "/providers/Microsoft.Compute/virtualMachines/vm-web-01"},
+        "observedAt": "2027-01-20T15:05:01Z",
+        "event": {"EventId": "5C0FFEE1-0000-4000-8000-000000000042", "EventType": "Reboot",
+                  "ResourceType": "VirtualMachine", "Resources": ["vm-web-01"], "EventStatus": "Scheduled",
+                  "NotBefore": "Wed, 20 Jan 2027 15:20:00 GMT", "Description": "Host server is undergoing maintenance.",
+                  "EventSource": "Platform", "DurationInSeconds": 600},
+    },
+}
 
 ODD_STRINGS = (
     "", " ", "null", "0", "-1", "1e309", "NaN", "true", "[]", "{}", "\u0000", "\ud7ff\ue000", "\u202e\u2066",
@@ -16,6 +32,26 @@ ODD_STRINGS = (
     "https://evil.example/?sig=abc", "=HYPERLINK(\"x\")", "メンテナンス", "a" * 70_000,
     "<" * 5_000, "<a " * 3_000, "&amp;" * 10_000, "\r\n" * 2_000,
 )
+# Values that the intake once answered 202 and the pipeline then could not deliver, for the fields they broke:
+# ids that end up in file names and ledger keys, dates a message shows in JST.
+HOSTILE_IDS = (
+    "X" * 240, "XY12-3ZQ" * 17, "XY12\u0000-3ZQ", "XY12-3ZQ\n", "XY12\u202e-3ZQ", "\ud800XY12-3ZQ", "../../XY12-3ZQ",
+    "XY12/3ZQ", "XY12\\3ZQ#?", "CON", " ",
+)
+FAR_DATES = (
+    "9999-12-31T23:59:59Z", "9999-01-01T00:00:00Z", "9998-12-31T23:59:59Z", "0001-01-01T00:00:00Z",
+    "0001-01-01T08:59:59+09:00", "1899-12-31T23:59:59Z", "Fri, 31 Dec 9999 23:59:59 GMT", "Sun, 31 Dec 9998 23:59:59 GMT",
+    "Mon, 01 Jan 0001 00:00:00 +0100", "Mon, 01 Jan 0001 00:00:00 GMT",
+)
+TARGETED = {
+    **dict.fromkeys(("trackingid", "communicationid", "eventdataid", "alertid", "resourceid", "alerttargetids",
+                     "eventid", "name"), HOSTILE_IDS),
+    **dict.fromkeys(("impactstarttime", "impactmitigationtime", "eventtimestamp", "submissiontimestamp",
+                     "fireddatetime", "observedat", "notbefore"), FAR_DATES),
+    "durationinseconds": (999_999_999, 86_400),
+}
+# json.dumps writes an overflowing float as Infinity, never as 1e999999: this float is swapped for it in the body.
+OVERFLOW_MARK, OVERFLOW = 1e308, "1e999999"
 
 
 def paths(doc, prefix: tuple = ()) -> list[tuple]:
@@ -36,7 +72,7 @@ def odd_value(rng: random.Random):
     if roll == 0:
         return rng.choice(ODD_STRINGS)
     if roll == 1:
-        return rng.choice((None, True, False, 0, -1, 2 ** 63, 1.5, float("1e300")))
+        return rng.choice((None, True, False, 0, -1, 2 ** 63, 1.5, float("1e300"), OVERFLOW_MARK, -OVERFLOW_MARK))
     if roll == 2:
         return []
     if roll == 3:
@@ -75,21 +111,31 @@ def _delete(doc, path: tuple) -> object:
     return doc
 
 
+def _field(path: tuple) -> str:
+    """The name of the field a path ends in, an item of a list counting as its list."""
+    return next((str(step).casefold() for step in reversed(path) if isinstance(step, str)), "")
+
+
 def mutate(rng: random.Random) -> bytes:
     """One hostile body: a real alert with one to four changes, sometimes broken at the byte level."""
-    doc = json.loads(rng.choice(EXAMPLES).read_text(encoding="utf-8"))
+    source = rng.choice([*EXAMPLES, None])
+    doc = json.loads(source.read_text(encoding="utf-8")) if source else copy.deepcopy(SCHEDULED_EVENT)
     for _ in range(rng.randrange(1, 5)):
         targets = paths(doc)
         path = rng.choice(targets)
-        action = rng.randrange(3)
+        action = rng.randrange(4)
         if action == 0:
             doc = _set(doc, path, odd_value(rng))
         elif action == 1 and path:
             doc = _delete(doc, path)
-        elif isinstance(doc, dict):
+        elif action == 2 and isinstance(doc, dict):
             doc[f"extra{rng.randrange(100)}"] = odd_value(rng)
+        elif keyed := [p for p in targets if p and _field(p) in TARGETED]:
+            path = rng.choice(keyed)
+            doc = _set(doc, path, rng.choice(TARGETED[_field(path)]))
     try:
-        body = json.dumps(doc, ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
+        text = json.dumps(doc, ensure_ascii=rng.random() < 0.5)
+        body = text.replace(repr(OVERFLOW_MARK), OVERFLOW).encode("utf-8", "surrogatepass")
     except (ValueError, RecursionError):
         body = b"[" * 10_000
     roll = rng.random()

@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay.alerts import MAX_BYTES, MAX_DEPTH, SUPPORTED_SCHEMAS, PayloadError, Problem, parse_alert, parse_timestamp
+from relay.hosts.intake import ALERTS, SCHEDULED_EVENTS, ingest
 from relay.model import Event, EventKind
+from tests.mutations import SCHEDULED_EVENT
 from tests.properties import examples
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "alerts"
@@ -394,7 +396,9 @@ def test_warning_says_what_was_expected():
         pytest.param(b"null", "missing; expected a JSON object at the top level", id="top-level-null"),
         pytest.param(b'"alert"', "expected a JSON object at the top level, got 'alert'", id="top-level-string"),
         pytest.param(b"42", "expected a JSON object at the top level, got the number 42", id="top-level-number"),
-        pytest.param(b'{"a": NaN}', "not valid JSON: NaN is not a JSON value", id="nan"),
+        pytest.param(b'{"a": NaN}', "the number NaN at line 1, column 7 is not finite", id="nan"),
+        pytest.param(b'{"a": "1e999999",\n "b": [-Infinity]}', "the number -Infinity at line 2, column 8 is not finite",
+                     id="infinity-line-column"),
         pytest.param(b'{"a": ' + b"1" * 5000 + b"}", "not valid JSON: Exceeds the limit", id="huge-integer"),
         pytest.param(b"[" * 100_000, f"nested deeper than {MAX_DEPTH} levels at line 1, column {MAX_DEPTH + 1}",
                      id="deep-brackets"),
@@ -511,6 +515,124 @@ def test_problems_name_what_is_supported():
         Problem("$.data.essentials.monitoringService",
                 "expected a supported monitoring service: ServiceHealth or Resource Health, got 'Platform'"),
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# What the pipeline could not deliver is refused at the intake, with its path
+
+PLANNED_BODY = json.dumps(PLANNED, indent=2)
+SCHEDULED = "data.event."
+
+
+def refused(body: str, endpoint: str = ALERTS) -> list[dict[str, str]]:
+    """The problems of the intake's 400."""
+    reply = ingest(body.encode(), lambda raw, event: "kept", endpoint)
+    assert reply.status == 400, reply.body
+    return reply.body["errors"]
+
+
+def number_at(literal: str, after: str) -> tuple[str, int, int]:
+    """The planned maintenance with `literal` for the number that follows `after`, and where it stands."""
+    start = PLANNED_BODY.index(after) + len(after)
+    end = start + len(PLANNED_BODY[start:].split(",", 1)[0])
+    body = PLANNED_BODY[:start] + literal + PLANNED_BODY[end:]
+    return body, body.count("\n", 0, start) + 1, start - body.rfind("\n", 0, start)
+
+
+@pytest.mark.parametrize("literal", ["1e999999", "-1e999999", "Infinity", "-Infinity", "NaN"])
+def test_a_number_that_is_not_finite_is_refused_with_its_line_and_column(literal):
+    body, line, column = number_at(literal, '"channels": ')
+    assert refused(body) == [{"path": "$", "detail": f"the number {literal} at line {line}, column {column} is not finite"}]
+
+
+def test_a_number_that_is_not_finite_inside_impacted_services_is_a_warning():
+    impacted = json.dumps([{"ServiceName": "Virtual Machines", "ImpactedRegions": [{"RegionName": "Japan East"}]}])
+    event = parse(PLANNED, {PROPS + "impactedServices": impacted.replace("[{", "[1e999999, {", 1)})
+    assert warning_paths(event) == ["$.data.alertContext.properties.impactedServices"]
+    assert "the number 1e999999 at line 1, column 2 is not finite" in event.warnings[0]
+
+
+def with_scheduled(changes: dict) -> str:
+    return json.dumps(mutate(SCHEDULED_EVENT, changes))
+
+
+@pytest.mark.parametrize(
+    "base, changes, path, detail",
+    [
+        pytest.param(PLANNED, {PROPS + "trackingId": "X" * 240}, "$.data.alertContext.properties.trackingId",
+                     "expected an id of at most 128 characters, got 240", id="tracking-id-240"),
+        pytest.param(PLANNED, {PROPS + "trackingId": "XY12\u0000-3ZQ"}, "$.data.alertContext.properties.trackingId",
+                     "expected an id of printable characters, got U+0000 at character 5", id="tracking-id-control"),
+        pytest.param(PLANNED, {PROPS + "trackingId": "../../XY12-3ZQ"}, "$.data.alertContext.properties.trackingId",
+                     "expected an id without '/', got one at character 3", id="tracking-id-path"),
+        pytest.param(PLANNED, {PROPS + "communicationId": "7/1"}, "$.data.alertContext.properties.communicationId",
+                     "expected an id without '/', got one at character 2", id="communication-id-slash"),
+        pytest.param(PLANNED, {CTX + "eventDataId": "e0e0\u202e"}, "$.data.alertContext.eventDataId",
+                     "expected an id of printable characters, got U+202E at character 5", id="event-data-id-bidi"),
+        pytest.param(PLANNED, {ESS + "alertId": "/a" * 513}, "$.data.essentials.alertId",
+                     "expected an id of at most 1024 characters, got 1,026", id="alert-id-long"),
+        pytest.param(RESOURCE, {ESS + "alertTargetIDs": [VM + "\n"  + VM]}, "$.data.essentials.alertTargetIDs[0]",
+                     f"expected an id of printable characters, got U+000A at character {len(VM) + 1}",
+                     id="resource-id-newline"),
+        pytest.param(INCIDENT, {LOG + "eventSource": "ResourceHealth", LOG + "resourceId": VM + "\ud800"},
+                     "$.data.context.activityLog.resourceId",
+                     f"expected an id of printable characters, got U+D800 at character {len(VM) + 1}",
+                     id="legacy-resource-id"),
+        pytest.param(PLANNED, {PROPS + "impactMitigationTime": "9999-12-31T23:59:59Z"},
+                     "$.data.alertContext.properties.impactMitigationTime",
+                     "a date after 9998 cannot be shown; got '9999-12-31T23:59:59Z'", id="mitigation-9999"),
+        pytest.param(PLANNED, {PROPS + "impactStartTime": "1899-12-31T23:59:59Z"},
+                     "$.data.alertContext.properties.impactStartTime",
+                     "a date before 1900 cannot be shown; got '1899-12-31T23:59:59Z'", id="start-1899"),
+        pytest.param(PLANNED, {CTX + "eventTimestamp": "0001-01-01T00:00:00Z"}, "$.data.alertContext.eventTimestamp",
+                     "a date before 1900 cannot be shown; got '0001-01-01T00:00:00Z'", id="event-time-year-1"),
+        pytest.param(PLANNED, {ESS + "firedDateTime": "9999-01-01T00:00:00+00:00"}, "$.data.essentials.firedDateTime",
+                     "a date after 9998 cannot be shown; got '9999-01-01T00:00:00+00:00'", id="fired-9999"),
+        pytest.param(INCIDENT, {LOG + "submissionTimestamp": "9999-12-31T23:59:59Z", LOG + "eventTimestamp": DELETE},
+                     "$.data.context.activityLog.submissionTimestamp",
+                     "a date after 9998 cannot be shown; got '9999-12-31T23:59:59Z'", id="submitted-9999"),
+    ],
+)
+def test_what_cannot_be_delivered_is_refused_with_its_path(base, changes, path, detail):
+    assert refused(json.dumps(mutate(base, changes))) == [{"path": path, "detail": detail}]
+
+
+@pytest.mark.parametrize(
+    "changes, path, detail",
+    [
+        pytest.param({SCHEDULED + "EventId": "E" * 129}, "$.data.event.EventId",
+                     "expected an id of at most 128 characters, got 129", id="event-id-long"),
+        pytest.param({SCHEDULED + "EventId": "a/b"}, "$.data.event.EventId",
+                     "expected an id without '/', got one at character 2", id="event-id-slash"),
+        pytest.param({"data.vm.resourceId": "/subscriptions/\u0007"}, "$.data.vm.resourceId",
+                     "expected an id of printable characters, got U+0007 at character 16", id="vm-resource-id"),
+        pytest.param({SCHEDULED + "NotBefore": "Fri, 31 Dec 9999 23:59:59 GMT"}, "$.data.event.NotBefore",
+                     "a date after 9998 cannot be shown; got 'Fri, 31 Dec 9999 23:59:59 GMT'", id="not-before-9999"),
+        pytest.param({SCHEDULED + "NotBefore": "Sun, 31 Dec 9998 23:59:30 GMT", SCHEDULED + "DurationInSeconds": 60},
+                     "$.data.event.DurationInSeconds",
+                     "a date after 9998 cannot be shown; the event ends 60 seconds after NotBefore", id="ends-9999"),
+        pytest.param({"data.observedAt": "1066-10-14T09:00:00Z"}, "$.data.observedAt",
+                     "a date before 1900 cannot be shown; got '1066-10-14T09:00:00Z'", id="observed-1066"),
+    ],
+)
+def test_what_cannot_be_delivered_of_a_scheduled_event_is_refused_with_its_path(changes, path, detail):
+    assert refused(with_scheduled(changes), SCHEDULED_EVENTS) == [{"path": path, "detail": detail}]
+
+
+def test_the_edges_of_what_can_be_delivered_are_accepted():
+    event = parse(PLANNED, {PROPS + "trackingId": "X" * 128, PROPS + "impactStartTime": "1900-01-01T00:00:00Z",
+                            PROPS + "impactMitigationTime": "9998-12-31T23:59:59.9999999Z", ESS + "alertId": "/a" * 512})
+    assert event.tracking_id == "X" * 128 and len(event.alert_id) == 1024
+    assert (event.window.start.year, event.window.end.year) == (1900, 9998)
+    scheduled = parse_alert(with_scheduled({SCHEDULED + "NotBefore": "Sun, 31 Dec 9998 23:58:59 GMT",
+                                            SCHEDULED + "DurationInSeconds": 59}))
+    assert scheduled.window.end == datetime(9998, 12, 31, 23, 59, 58, tzinfo=UTC)
+
+
+def test_an_unreadable_time_near_the_ends_stays_a_warning():
+    event = parse(PLANNED, {PROPS + "impactStartTime": "0001-01-01T00:00:00+09:00"})
+    assert warning_paths(event) == ["$.data.alertContext.properties.impactStartTime"]
+    assert event.window.start is None
 
 
 @pytest.mark.parametrize(

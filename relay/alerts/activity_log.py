@@ -10,9 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from relay.alerts.document import Node, Notes, expecting, load_json, subscription_ids, unique
+from relay.alerts.document import Node, Notes, expecting, identifier, load_json, subscription_ids, unique
 from relay.model import Event, EventKind, ResourceHealthChange, Window
-from relay.text import one_line
 
 SUPPORTED_SCHEMAS = ("azureMonitorCommonAlertSchema", "Microsoft.Insights/activityLogs")
 
@@ -77,8 +76,8 @@ def _read_common(data: Node) -> _Envelope | None:
     essentials, context = data.child("essentials"), data.child("alertContext")
     source = _monitoring_service(essentials) if essentials is not None else None
     targets = essentials.strings("alertTargetIDs") if essentials is not None else []
-    first_target = one_line(targets[0][1]) if targets else None
-    resource_id = _resource_id(source, first_target, f"{data.at('essentials')}.alertTargetIDs", data.notes)
+    path, first_target = targets[0] if targets else (f"{data.at('essentials')}.alertTargetIDs", None)
+    resource_id = _resource_id(source, first_target, path, data.notes)
     props = context.child("properties") if context is not None else None
     if essentials is None or context is None or source is None or props is None:
         return None
@@ -87,7 +86,8 @@ def _read_common(data: Node) -> _Envelope | None:
         essentials.notes.warn(essentials.at("signalType"), expecting("Activity Log", signal))
     return _Envelope(
         "common", source, context, props, tuple(targets),
-        alert_id=essentials.text("alertId"), resource_id=resource_id, fired=essentials.time("firedDateTime"),
+        alert_id=essentials.identifier("alertId", resource=True), resource_id=resource_id,
+        fired=essentials.time("firedDateTime"),
     )
 
 
@@ -98,7 +98,7 @@ def _read_legacy(data: Node) -> _Envelope | None:
         return None
     props = log.child("properties")
     source = _event_source(log, props)
-    resource_id = _resource_id(source, log.text("resourceId"), log.at("resourceId"), data.notes)
+    resource_id = _resource_id(source, log.string("resourceId"), log.at("resourceId"), data.notes)
     if props is None or source is None:
         return None
     subscriptions = [(log.at("subscriptionId"), log.text("subscriptionId")), (log.at("resourceId"), resource_id)]
@@ -142,10 +142,12 @@ def _source_from_content(log: Node, props: Node | None) -> str | None:
     return None
 
 
-def _resource_id(source: str | None, resource_id: str | None, path: str, notes: Notes) -> str | None:
-    if source == RESOURCE_HEALTH and not resource_id:
-        notes.problem(path, "missing; a Resource Health alert must name its resource")
-    return resource_id
+def _resource_id(source: str | None, value: str | None, path: str, notes: Notes) -> str | None:
+    if not (value or "").strip():
+        if source == RESOURCE_HEALTH:
+            notes.problem(path, "missing; a Resource Health alert must name its resource")
+        return None
+    return identifier(value, path, notes, resource=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -163,8 +165,8 @@ def _read_event(env: _Envelope) -> Event:
         communication=communication,
         communication_html=communication_html,
         tracking_id=_tracking_id(env),
-        communication_id=props.text("communicationId"),
-        event_data_id=log.text("eventDataId"),
+        communication_id=props.identifier("communicationId"),
+        event_data_id=log.identifier("eventDataId"),
         alert_id=env.alert_id,
         stage=props.text("stage"),
         level=_level(log),
@@ -207,7 +209,7 @@ def _title(props: Node) -> str:
 
 
 def _tracking_id(env: _Envelope) -> str | None:
-    tracking_id = env.props.text("trackingId")
+    tracking_id = env.props.identifier("trackingId")
     if tracking_id is None and env.source == SERVICE_HEALTH:
         env.props.notes.warn(env.props.at("trackingId"), "missing; relayed, but its updates cannot be threaded")
     return tracking_id

@@ -1,9 +1,13 @@
-"""Alert bodies as JSON: bytes → one JSON object (bounded in size and depth, every failure a Problem with its
-JSON path), and a Node that reads its fields, noting a *problem* (the alert is unusable) or a *warning* (the
-field is read as unknown) with the path of each. Shared by every wire format in this package."""
+"""Alert bodies as JSON: bytes → one JSON object (bounded in size and depth, its numbers finite, every failure a
+Problem with its JSON path), and a Node that reads its fields, noting a *problem* (the alert is unusable) or a
+*warning* (the field is read as unknown) with the path of each. Shared by every wire format in this package.
+
+What the pipeline keys, names files by or shows is checked here, so that an alert the intake takes can be
+delivered: ids are printable and bounded, and dates fall within the years a message can show."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,8 +27,16 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,7}))?)?\s*(Z|[+-]\d\d:?\d\d)?", re.I | re.ASCII
 )
 # A string is skipped whole (an unterminated one runs to the end); brackets are counted.
-_JSON_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?|[\[\]{}]', re.S)
+_JSON_STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?'
+_JSON_TOKEN = re.compile(rf"{_JSON_STRING}|[\[\]{{}}]", re.S)
 
+# Dates a message can show: in JST (UTC+9) and a week either side of them stay within Python's years 1–9999,
+# and four-digit years keep the ledger's stored times sorting as text.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+TOO_EARLY, TOO_LATE = "a date before 1900 cannot be shown", "a date after 9998 cannot be shown"
+# Azure's ids are far shorter (a trackingId is XXXX-XXX, a communicationId digits, the others GUIDs); ids key the
+# ledger and name files. A resource id is a path of names: longer, and '/' is its separator.
+ID_CHARS, RESOURCE_ID_CHARS = 128, 1024
 
 
 @dataclass(frozen=True)
@@ -109,15 +121,41 @@ def load_json(text: str) -> tuple[Any, str | None]:
         elif token.group() in ("]", "}"):
             depth -= 1
     try:
-        return json.loads(text, parse_constant=_reject_constant), None
+        return json.loads(text, parse_constant=_not_finite, parse_float=_finite), None
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except _NotFinite as exc:
+        line, column = _line_column(text, _number_at(text, exc.literal), "\n")
+        return None, f"the number {exc.literal[:30]} at line {line}, column {column} is not finite"
     except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
         return None, f"not valid JSON: {exc}"
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON value")
+class _NotFinite(ValueError):
+    """json reads 1e999999 as infinity, and takes Infinity and NaN, none of which a message can show."""
+
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _NotFinite(literal)
+    return value
+
+
+def _not_finite(literal: str) -> NoReturn:
+    raise _NotFinite(literal)
+
+
+def _number_at(text: str, literal: str) -> int:
+    """Where the literal first stands outside a string: json reads in order and stops at the first."""
+    for token in re.finditer(rf"{_JSON_STRING}|{re.escape(literal)}", text, re.S):
+        if not token.group().startswith('"'):
+            return token.start()
+    return 0
 
 
 def _line_column(text: AnyStr, offset: int, newline: AnyStr) -> tuple[int, int]:
@@ -168,17 +206,21 @@ class Node:
 
     def text(self, key: str) -> str | None:
         """An optional one-line string; a number is taken as its text, anything else is a warning."""
-        return one_line(self._string(key) or "") or None
+        return one_line(self.string(key) or "") or None
+
+    def identifier(self, key: str, *, resource: bool = False) -> str | None:
+        """An optional id (see `identifier`)."""
+        return identifier(self.string(key), self.at(key), self.notes, resource=resource)
 
     def html(self, key: str) -> str | None:
         """An optional string of HTML (or plain text), as plain text."""
-        return html_to_text(self._string(key) or "") or None
+        return html_to_text(self.string(key) or "") or None
 
     def communication(self) -> tuple[str, str]:
         """Azure's message as plain text, and as the HTML it came in ("" when it is plain text): the
         `communication`, else the `defaultLanguageContent`."""
         for key in ("communication", "defaultLanguageContent"):
-            raw = self._string(key) or ""
+            raw = self.string(key) or ""
             if text := html_to_text(raw):
                 return text, raw if looks_like_html(raw) else ""
         return "", ""
@@ -190,7 +232,15 @@ class Node:
         when = parse_timestamp(value) if isinstance(value, str) else None
         if when is None:
             self.notes.warn(self.at(key), expecting("an ISO 8601 time such as 2027-01-06T00:00:00Z", value))
-        return when
+            return None
+        return self.showable(key, when, value)
+
+    def showable(self, key: str, when: datetime, value: Any) -> datetime | None:
+        """The time read from `value`, if a message can show it; else None, with a problem."""
+        if EARLIEST <= when < LATEST:
+            return when
+        self.notes.problem(self.at(key), f"{TOO_EARLY if when < EARLIEST else TOO_LATE}; got {_describe(value)}")
+        return None
 
     def objects(self, key: str) -> list[Node]:
         """The objects of an optional list; a warning for the list or any item of another type."""
@@ -200,7 +250,8 @@ class Node:
         """(path, text) for each string of an optional list."""
         return self._items(key, str, "a string")
 
-    def _string(self, key: str) -> str | None:
+    def string(self, key: str) -> str | None:
+        """An optional string as given; a number is taken as its text, anything else is a warning."""
         value = self.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
@@ -238,6 +289,25 @@ def _describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {str(value)[:30]}"
     return "a list" if isinstance(value, list) else "an object"
+
+
+def identifier(value: str | None, path: str, notes: Notes, *, resource: bool = False) -> str | None:
+    """An optional id, when it is one line of printable text of at most ID_CHARS characters without '/', which
+    joins ids into the ledger's keys; a resource id may hold RESOURCE_ID_CHARS and '/'. Anything else is a
+    problem: an id changed to fit would thread or deduplicate the alert with another."""
+    text = (value or "").strip()
+    limit = RESOURCE_ID_CHARS if resource else ID_CHARS
+    if len(text) > limit:
+        notes.problem(path, f"expected an id of at most {limit} characters, got {len(text):,}")
+        return None
+    for i, char in enumerate(text):
+        if not char.isprintable():
+            notes.problem(path, f"expected an id of printable characters, got U+{ord(char):04X} at character {i + 1}")
+            return None
+        if char == "/" and not resource:
+            notes.problem(path, f"expected an id without '/', got one at character {i + 1}")
+            return None
+    return text or None
 
 
 def subscription_ids(candidates: list[tuple[str, str]], notes: Notes) -> list[str]:

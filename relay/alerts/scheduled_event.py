@@ -2,9 +2,9 @@
 
 relay.alerts.parse_alert hands a body whose schemaId is `relay/scheduledEvent` to `read_scheduled_event`,
 so the report takes the alerts' way through the inbox and the pipeline. As there, what makes the report
-unusable is a *problem* (no VM name, no EventId, EventType or EventStatus), reported with its JSON path; a
-malformed optional field is a *warning* and read as unknown. The event's fields are Azure's own
-(reference: Instance Metadata Service, api-version 2020-07-01):
+unusable is a *problem* (no VM name, no EventId, EventType or EventStatus; an id or a time no message could
+carry), reported with its JSON path; a malformed optional field is a *warning* and read as unknown. The
+event's fields are Azure's own (reference: Instance Metadata Service, api-version 2020-07-01):
 
     EventId, EventType (Freeze | Reboot | Redeploy | Preempt | Terminate), EventStatus (Scheduled | Started),
     Resources (VM names), NotBefore (RFC 1123, blank once started), DurationInSeconds (-1 unknown),
@@ -12,11 +12,12 @@ malformed optional field is a *warning* and read as unknown. The event's fields 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from relay.agent.wire import SCHEMA_ID
-from relay.alerts.document import Node, expecting, subscription_ids, unique
+from relay.alerts.document import LATEST, TOO_LATE, Node, expecting, subscription_ids, unique
 from relay.model import Event, EventKind, ResourceHealthChange, ScheduledEvent, Window
 
 EVENT_TYPES = ("Freeze", "Reboot", "Redeploy", "Preempt", "Terminate")
@@ -33,8 +34,8 @@ def read_scheduled_event(root: Node) -> Event | None:
     data = root.child("data")
     vm = data.child("vm") if data is not None else None
     event = data.child("event") if data is not None else None
-    name = _required(vm, "name") if vm is not None else None
-    event_id = _required(event, "EventId") if event is not None else None
+    name = _required(vm, "name", vm.text) if vm is not None else None
+    event_id = _required(event, "EventId", event.identifier) if event is not None else None
     kind = _named(event, "EventType", EVENT_TYPES) if event is not None else None
     status = _named(event, "EventStatus", EVENT_STATUSES) if event is not None else None
     if data is None or vm is None or event is None:
@@ -43,7 +44,7 @@ def read_scheduled_event(root: Node) -> Event | None:
         return None
     not_before = _not_before(event)
     duration = _duration(event)
-    resource_id = vm.text("resourceId")
+    resource_id = vm.identifier("resourceId", resource=True)
     subscriptions = [(vm.at("resourceId"), resource_id)] if resource_id else []
     return Event(
         kind=EventKind.SCHEDULED,
@@ -53,7 +54,7 @@ def read_scheduled_event(root: Node) -> Event | None:
         stage=status,
         subscription_ids=unique(subscription_ids(subscriptions, root.notes)),
         regions=unique([vm.text("location")]),
-        window=Window(not_before, not_before + timedelta(seconds=duration) if not_before and duration else None),
+        window=_window(event, not_before, duration),
         event_time=data.time("observedAt"),
         resource=ResourceHealthChange(resource_id) if resource_id else None,
         scheduled=ScheduledEvent(
@@ -69,16 +70,18 @@ def read_scheduled_event(root: Node) -> Event | None:
     )
 
 
-def _required(node: Node, key: str) -> str | None:
-    text = node.text(key)
-    if text is None:
+def _required(node: Node, key: str, read: Callable[[str], str | None]) -> str | None:
+    """A required field as `read` reads it; a problem when it is blank, unless `read` noted one already."""
+    noted = len(node.notes.problems)
+    text = read(key)
+    if text is None and len(node.notes.problems) == noted:
         node.notes.problem(node.at(key), expecting("a non-empty string", node.get(key) or None))
     return text
 
 
 def _named(node: Node, key: str, known: tuple[str, ...]) -> str | None:
     """A required name, in Azure's spelling when known; an unknown one is kept as given, with a warning."""
-    text = _required(node, key)
+    text = _required(node, key, node.text)
     if text is None:
         return None
     named = _CANONICAL.get(text.casefold())
@@ -94,13 +97,14 @@ def _not_before(event: Node) -> datetime | None:
         return None  # blank once the event has started
     try:
         when = parsedate_to_datetime(value) if isinstance(value, str) else None
-    except (TypeError, ValueError, IndexError, OverflowError):
+        when = when.astimezone(UTC) if when is not None and when.tzinfo is not None else None
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: year 1 moved before year 1
         when = None
-    if when is None or when.tzinfo is None:
+    if when is None:
         expected = "an RFC 1123 time such as Tue, 20 Jan 2026 15:20:00 GMT"
         event.notes.warn(event.at("NotBefore"), expecting(expected, value))
         return None
-    return when.astimezone(UTC)
+    return event.showable("NotBefore", when, value)
 
 
 def _duration(event: Node) -> int | None:
@@ -111,6 +115,16 @@ def _duration(event: Node) -> int | None:
         return value
     event.notes.warn(event.at("DurationInSeconds"), expecting("a number of seconds, or -1 for unknown", value))
     return None
+
+
+def _window(event: Node, not_before: datetime | None, duration: int | None) -> Window:
+    if not_before is None or not duration:
+        return Window(not_before, None)
+    if timedelta(seconds=duration) >= LATEST - not_before:
+        ends = f"the event ends {duration:,} seconds after NotBefore"
+        event.notes.problem(event.at("DurationInSeconds"), f"{TOO_LATE}; {ends}")
+        return Window(not_before, None)
+    return Window(not_before, not_before + timedelta(seconds=duration))
 
 
 def _resources(event: Node, reporter: str) -> tuple[str, ...]:
