@@ -6,9 +6,19 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar
+
+# Times a message can show: in JST (UTC+9) and a week either side they stay within Python's years 1-9999, and
+# four-digit years keep the ledger's stored times sorting as text. Intake and inventory refuse others.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+TOO_EARLY, TOO_LATE = "a date before 1900 cannot be shown", "a date after 9998 cannot be shown"
+
+
+def unshowable(when: datetime) -> str | None:
+    """Why a message cannot show this time, or None when it can."""
+    return TOO_EARLY if when < EARLIEST else TOO_LATE if when >= LATEST else None
 
 
 class EventKind(StrEnum):

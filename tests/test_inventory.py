@@ -118,6 +118,17 @@ def test_times_become_utc(written, expected):
     assert start.isoformat() == expected
 
 
+@pytest.mark.parametrize("written, problem", [
+    ("9999-12-31T23:59:59Z", "a date after 9998 cannot be shown"),
+    ("0001-01-01T00:00:00+09:00", "not an ISO 8601 time"),  # a year-1 time east of UTC is before year 1 in UTC
+    ("1899-12-31T00:00:00Z", "a date before 1900 cannot be shown"),
+])
+def test_times_a_message_cannot_show_are_refused(written, problem):
+    entry = vm_entry("vm-web-01", maintenanceRedeployStatus=status(maintenanceWindowEndTime=written))
+    [found] = problems_of({"vms": [entry]})
+    assert "maintenanceWindowEndTime" in found and problem in found
+
+
 def problems_of(data) -> list[str]:
     with pytest.raises(InventoryError) as caught:
         Inventory.from_dict(data, source="inv.json")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, AnyStr, NoReturn
 
+from relay.model import unshowable
 from relay.text import html_to_text, looks_like_html, one_line
 
 MAX_BYTES = 256 * 1024
@@ -30,10 +31,6 @@ _TIMESTAMP = re.compile(
 _JSON_STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?'
 _JSON_TOKEN = re.compile(rf"{_JSON_STRING}|[\[\]{{}}]", re.S)
 
-# Dates a message can show: in JST (UTC+9) and a week either side of them stay within Python's years 1–9999,
-# and four-digit years keep the ledger's stored times sorting as text.
-EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
-TOO_EARLY, TOO_LATE = "a date before 1900 cannot be shown", "a date after 9998 cannot be shown"
 # Azure's ids are far shorter (a trackingId is XXXX-XXX, a communicationId digits, the others GUIDs); ids key the
 # ledger and name files. A resource id is a path of names: longer, and '/' is its separator.
 ID_CHARS, RESOURCE_ID_CHARS = 128, 1024
@@ -237,9 +234,9 @@ class Node:
 
     def showable(self, key: str, when: datetime, value: Any) -> datetime | None:
         """The time read from `value`, if a message can show it; else None, with a problem."""
-        if EARLIEST <= when < LATEST:
+        if (why := unshowable(when)) is None:
             return when
-        self.notes.problem(self.at(key), f"{TOO_EARLY if when < EARLIEST else TOO_LATE}; got {_describe(value)}")
+        self.notes.problem(self.at(key), f"{why}; got {_describe(value)}")
         return None
 
     def objects(self, key: str) -> list[Node]:

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from relay.agent.wire import SCHEMA_ID
-from relay.alerts.document import LATEST, TOO_LATE, Node, expecting, subscription_ids, unique
-from relay.model import Event, EventKind, ResourceHealthChange, ScheduledEvent, Window
+from relay.alerts.document import Node, expecting, subscription_ids, unique
+from relay.model import LATEST, TOO_LATE, Event, EventKind, ResourceHealthChange, ScheduledEvent, Window
 
 EVENT_TYPES = ("Freeze", "Reboot", "Redeploy", "Preempt", "Terminate")
 EVENT_STATUSES = ("Scheduled", "Started")

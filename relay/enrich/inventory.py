@@ -19,7 +19,7 @@ from typing import Any
 from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, BY_SUBSCRIPTION_AND_REGION, NO_LOOKUP, VmLookup, concerns_vms
 from relay.enrich.arm_ids import id_key, parse_vm_id, vm_from_id
 from relay.enrich.state import others_deallocated
-from relay.model import Event, EventKind, RedeployStatus, Vm, Window
+from relay.model import Event, EventKind, RedeployStatus, Vm, Window, unshowable
 
 
 class InventoryError(ValueError):
@@ -247,10 +247,14 @@ class _Fields:
             return None
         try:
             when = datetime.fromisoformat(value.strip())
-        except ValueError:
+            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        except (ValueError, OverflowError):
             self._bad(key, f"not an ISO 8601 time: {value!r}")
             return None
-        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if why := unshowable(when):
+            self._bad(key, f"{why}: {value!r}")
+            return None
+        return when
 
     def zones(self, key: str) -> tuple[str, ...]:
         value = self._raw.get(key)
