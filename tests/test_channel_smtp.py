@@ -182,7 +182,9 @@ def test_a_silent_server_times_out_and_is_retryable():
 def test_missing_or_bad_urls_name_the_variable_never_the_secret():
     with pytest.raises(ChannelUnavailable, match="RELAY_SMTP_URL is not set"):
         from_receiver(receiver(), environ={})
-    for bad in (f"http://u:{PASSWORD}@host", f"smtp://u:{PASSWORD}@host:port", f"smtp://u:{PASSWORD}@host?tls=no"):
+    for bad in (f"http://u:{PASSWORD}@host", f"smtp://u:{PASSWORD}@host:port", f"smtp://u:{PASSWORD}@host?tls=no",
+                f"smtp://u:{PASSWORD}@host:0", f"smtp://u:{PASSWORD}@host:70000", f"smtp://u:{PASSWORD}@-host-:25",
+                f"smtp://u:{PASSWORD}@host.999:25", f"smtp://u:{PASSWORD}@:25"):
         with pytest.raises(ChannelUnavailable) as raised:
             from_receiver(receiver(), environ={"RELAY_SMTP_URL": bad})
         assert "RELAY_SMTP_URL" in str(raised.value) and PASSWORD not in str(raised.value)

@@ -204,7 +204,10 @@ def test_a_retired_connector_url_is_refused_with_the_way_out(url):
 
 
 @pytest.mark.parametrize("url", ["http://prod-12.japaneast.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=zzz",
-                                 "ftp://127.0.0.1/x", "not a url"])
+                                 "ftp://127.0.0.1/x", "not a url",
+                                 "https://prod-12.japaneast.logic.azure.com:44x/workflows/abc/triggers/manual?sig=zzz",
+                                 "https://prod-12.japaneast.logic.azure.com:0/workflows/abc/triggers/manual?sig=zzz",
+                                 "https://prod_12!.japaneast.logic.azure.com/workflows/abc/triggers/manual?sig=zzz"])
 def test_a_url_that_is_not_https_is_refused(url):
     with pytest.raises(ChannelUnavailable) as refused:
         from_receiver(teams_receiver(), environ={ENV: url})

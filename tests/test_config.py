@@ -39,6 +39,9 @@ def test_full_config(tmp_path):
     ([{"name": "a", "channel": "outbox", "format": "teams"}, {"name": "a", "channel": "outbox", "format": "slack"}],
      "name 'a' is used twice"),
     ([], "receivers: must be a non-empty list"),
+    (5, "receivers: must be a non-empty list"),
+    ([{"name": "a", "channel": {"a": "b"}}], "receivers[0].channel: must be one of teams, slack, email, outbox (got a mapping)"),
+    ([{"name": "a", "channel": "outbox", "format": "teams", "stages": [{"a": "b"}]}], "receivers[0].stages: a list of"),
 ])
 def test_bad_receivers_are_named(receivers, expected):
     with pytest.raises(ConfigError) as info:
@@ -67,6 +70,12 @@ def test_unreadable_and_invalid_yaml(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("receivers: [", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_bytes("outbox: 出力\n".encode("shift_jis"))
+    with pytest.raises(ConfigError, match=r"bad\.yaml:1: the file is not UTF-8 text"):
+        load_config(bad)
+    bad.write_text("[]", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the top level must be a mapping"):
         load_config(bad)
 
 

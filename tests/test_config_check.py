@@ -1,8 +1,22 @@
-"""`relay config check` and `relay route` as a user runs them: a real process, real files."""
+"""`relay config check` and `relay route` as a user runs them: real files, through a real process or through
+`main` itself (a crash there fails the test with its traceback)."""
+import copy
 import json
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from relay.cli import main
+from relay.cli.config_check import environment_problems, line_of
+from relay.config import ConfigError, load_config, parse_config
+from relay.config.document import ALIASES
+from tests.properties import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTING = ROOT / "tests" / "routing"
@@ -109,3 +123,149 @@ def test_route_json_is_the_same_plan_as_data():
     assert f"{len(web['vms'])} of {plan['vm_count']} VM(s)" in text
     assert receivers["managers"] == {**receivers["managers"], "gets": "nothing", "vms": [],
                                      "why": "does not want maintenance InProgress"}
+
+
+def check(path: Path, capsys) -> tuple[int, list[str]]:
+    code = main(["config", "check", str(path)])
+    return code, capsys.readouterr().out.splitlines()
+
+
+SMTP = "receivers:\n  - name: m\n    channel: email\n    destination: RELAY_TEST_SMTP_URL\n    to: [a@example.com]\n"
+TEAMS = "receivers:\n  - name: t\n    channel: teams\n    destination: RELAY_TEST_TEAMS_URL\n"
+
+
+@pytest.mark.parametrize("content, environ, expected", [
+    (b"receivers: 5\n", {},
+     "1: receivers: must be a non-empty list of receivers, each a mapping with name and channel"),
+    (b"receivers:\n  - name: a\n    channel: {a: b}\n", {},
+     "3: receivers[0].channel: must be one of teams, slack, email, outbox (got a mapping)"),
+    (b"receivers:\n  - name: caf\xe9\n    channel: outbox\n", {},
+     "2: the file is not UTF-8 text (byte 0xE9 on this line); save it as UTF-8"),
+    (SMTP.encode(), {"RELAY_TEST_SMTP_URL": "smtp://relay:SECRET@mail.example.com:abc"},
+     "4: receivers[0].destination: receiver 'm': environment variable RELAY_TEST_SMTP_URL: the port after the host"
+     " must be a number from 1 to 65535"),
+    (TEAMS.encode(), {"RELAY_TEST_TEAMS_URL": "ftp://files.example.com/SECRET"},
+     "4: receivers[0].destination: receiver 't': the URL in environment variable RELAY_TEST_TEAMS_URL must start"
+     " with https:// (http:// is accepted only for 127.0.0.1 and localhost)"),
+    (b"receivers:\n  - name: a\n    channel: outbox\n    format: teams\n    stages: 2027-02-30\n", {},
+     "5: not valid YAML: YAML reads '2027-02-30' as a timestamp, but it is not one; quote it to keep it as text"),
+])
+def test_a_wrong_type_or_value_is_a_line_with_its_fix_never_a_crash(content, environ, expected, tmp_path, capsys,
+                                                                    monkeypatch):
+    path = tmp_path / "relay.yaml"
+    path.write_bytes(content)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    code, lines = check(path, capsys)
+    assert code == 2
+    assert lines[0] == f"{path}:{expected}"
+    assert "SECRET" not in "\n".join(lines)
+
+
+def test_an_alias_bomb_is_refused_at_its_first_alias_before_anything_is_expanded(tmp_path, capsys):
+    # Seven levels of nine aliases: 4.8 million strings once expanded, so a check that expanded it (to print
+    # it, say) would show in memory, yet fail quickly rather than hang.
+    levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"{name}: &{name} [{', '.join([f'*{before}'] * 9)}]" for before, name in zip("abcdef", "bcdefg", strict=True)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nreceivers:\n  - {name: x, channel: *g}\n", encoding="utf-8")
+    tracemalloc.start()
+    try:
+        code, lines = check(bomb, capsys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (code, lines) == (2, [f"{bomb}:2: {ALIASES}"])  # line 2 holds the first alias: nothing after it was read
+    assert peak < 8_000_000
+
+
+def test_any_alias_is_refused_by_the_loader_the_hosts_use_too(tmp_path):
+    path = tmp_path / "relay.yaml"
+    path.write_text("receivers:\n  - &one {name: a, channel: outbox, format: teams}\n  - *one\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert str(refused.value) == f"{path}:3: {ALIASES}"
+
+
+# Every setting the config has, each set to a good value: the property below puts a value of any type in
+# any one place of it.
+FULL = {
+    "outbox": "out", "inventory": "inventory.json", "ledger": "ledger.sqlite",
+    "receivers": [
+        {"name": "t", "channel": "teams", "destination": "RELAY_TEST_TEAMS_URL", "auth": "entra",
+         "audience": "https://flow.example/", "language": "ja", "kinds": ["maintenance"], "stages": ["Planned"],
+         "max_per_second": 2},
+        {"name": "s", "channel": "slack", "token": "RELAY_TEST_SLACK_TOKEN", "slack_channel": "C0123456789",
+         "api_url": "https://slack.com/api/"},
+        {"name": "w", "channel": "slack", "destination": "RELAY_TEST_SLACK_URL"},
+        {"name": "m", "channel": "email", "via": "smtp", "destination": "RELAY_TEST_SMTP_URL", "to": ["a@example.com"],
+         "from": "relay@example.com", "audience": "managers", "environment_tag": "env", "production_values": ["prod"],
+         "owner_tag": "owner"},
+        {"name": "a", "channel": "email", "via": "acs", "destination": "RELAY_TEST_ACS", "to": "a@example.com",
+         "from": "relay@example.com"},
+        {"name": "g", "channel": "email", "via": "graph", "sender": "relay@example.com", "to": "a@example.com",
+         "graph_url": "https://graph.microsoft.com", "authority": "https://login.microsoftonline.com"},
+        {"name": "o", "channel": "outbox", "format": "email", "to": "a@example.com", "from": "relay@example.com"},
+    ],
+    "route": {"receiver": "t", "routes": [
+        {"receiver": "s", "continue": True, "routes": [{"receiver": "w"}],
+         "match": {"kind": "maintenance", "stage": ["Planned"], "level": "Warning", "tag": {"owner": "web"},
+                   "subscription": ["0a1b2c3d-1111-2222-3333-444455556666"], "region": "Japan East"},
+         "match_re": {"resource_group": "rg-.*", "service": "Virtual.*"}}]},
+    "operations": ["t"],
+    "azure": {"subscriptions": ["0a1b2c3d-1111-2222-3333-444455556666"], "tenant_wide": False, "time_budget_seconds": 20,
+              "arm_url": "https://management.azure.com", "authority": "https://login.microsoftonline.com",
+              "backfill": {"services": ["Virtual Machines"], "regions": ["Japan East"]}},
+    "digest": {"receivers": ["m", {"name": "o", "all_clear": True}], "team_tag": "owner", "all_clear": False,
+               "horizon_days": 14, "deadline_days": 7},
+}
+
+
+def places(node, where=()):
+    yield where
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from places(child, (*where, key))
+
+
+def put(value, where):
+    data = copy.deepcopy(FULL)
+    if not where:
+        return value
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    return data
+
+
+# What YAML can give: scalars of every type (with the words the config knows), lists and mappings of them.
+WORDS = st.sampled_from(["teams", "slack", "email", "outbox", "smtp", "graph", "acs", "managers", "entra", "t",
+                         "RELAY_TEST_TEAMS_URL", "maintenance", "Planned"])
+SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.dates() | st.datetimes() | st.text(max_size=12)
+           | WORDS)
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(SCALARS.filter(lambda v: v == v), inner, max_size=3), max_leaves=8)
+SECRETS = st.sampled_from(["", "https://x.example/a", "http://[::1", "smtp://u:p@h:abc", "smtps://-h-:0", "xoxb-1",
+                           "endpoint=https://a.example:99999/;accesskey=a2V5", "ftp://x/y"]) | st.text(max_size=20)
+VARIABLES = ["RELAY_TEST_TEAMS_URL", "RELAY_TEST_SLACK_TOKEN", "RELAY_TEST_SLACK_URL", "RELAY_TEST_SMTP_URL",
+             "RELAY_TEST_ACS"]
+
+
+PLACES = list(places(FULL))
+
+
+@settings(max_examples=examples(150))
+@given(value=VALUES, environ=st.dictionaries(st.sampled_from(VARIABLES), SECRETS), shown_at=st.sampled_from(PLACES))
+def test_no_value_of_any_type_anywhere_crashes_the_parser_or_the_check(value, environ, shown_at):
+    for where in PLACES:
+        data = put(value, where)
+        try:
+            parse_config(data)
+            problems = []
+        except ConfigError as e:
+            problems = list(e.problems)
+        problems += environment_problems(data, Path("/nonexistent"), environ)
+        if where == shown_at:
+            root = yaml.compose(yaml.safe_dump(data, sort_keys=False))
+            assert all(line_of(root, problem.split(":", 1)[0]) >= 1 for problem in problems)

@@ -250,7 +250,7 @@ def test_settings_problems_are_all_named():
     raw = {"receivers": ["teams", "nobody", "mail", "mail"], "team_tag": "", "horizon_days": 0, "colour": "red"}
     assert parse_digest(raw, RECEIVERS, problems) is None
     assert problems == [
-        "digest.colour: unknown setting",
+        "digest.colour: unknown setting; write one of: all_clear, deadline_days, horizon_days, receivers, team_tag",
         "digest.receivers[0]: receiver 'teams' does not send email (channel email, or channel outbox with format email)",
         "digest.receivers[1]: no receiver is named 'nobody'; there are: mail, teams",
         "digest.receivers: 'mail' is named twice",

@@ -5,16 +5,21 @@ and how long to wait. Channels never sleep or retry; the pipeline paces and retr
 channel's `limit` (how fast its destination may be called).
 
 Each transport lives in its own module with `from_receiver(receiver, environ, threads) -> Channel`;
-a module is imported only when a receiver uses it, so an unused SDK costs nothing at start.
+a module is imported only when a receiver uses it, so an unused SDK costs nothing at start. A transport
+that reads a secret from an environment variable also has `destination(receiver, environ)`, the check of
+that secret its `from_receiver` makes, which `relay config check` asks too.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import SplitResult, urlsplit
 
 from relay.model import Message, Receiver, SendResult
 
@@ -26,6 +31,7 @@ TRANSPORTS = {
     "graph": "relay.channels.graph",
     "acs": "relay.channels.acs",
 }
+_LABEL = re.compile(r"(?!-)[\w-]{1,63}(?<!-)")  # one part of a host name: letters, digits, '-', '_'
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,48 @@ def secret_from(receiver: Receiver, environ: Mapping[str, str]) -> str:
     if not value:
         raise ChannelUnavailable(f"receiver {receiver.name!r}: environment variable {name} is not set")
     return value
+
+
+def checked_url(url: str) -> SplitResult:
+    """The URL's parts, once its host is a name or an IP address and its port, if any, is 1 to 65535.
+    Raises ValueError saying what is wrong, never repeating the URL: it may hold a secret."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError("the URL has a space or a control character in it; remove it")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError("not a valid URL; check its host (an IPv6 address goes in [ ])") from None
+    if not parts.scheme or not host:
+        raise ValueError("the URL names no host; write the whole URL, from its scheme (like https://) on")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or parts.netloc.endswith(":"):
+        raise ValueError("the port after the host must be a number from 1 to 65535")
+    if not _is_ip(host) and not _is_host_name(host):
+        raise ValueError("the host must be a host name or an IP address")
+    return parts
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_host_name(host: str) -> bool:
+    labels = host.removesuffix(".").split(".")
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def check_destination(receiver: Receiver, environ: Mapping[str, str]) -> None:
+    """Raise ChannelUnavailable when the secret in the receiver's variable cannot work: the check its channel
+    makes when it is built, without building it."""
+    importlib.import_module(TRANSPORTS[receiver.transport]).destination(receiver, environ)
 
 
 def rate_of(receiver: Receiver, default: float) -> float:

@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from relay.channels import ChannelUnavailable, RateLimit, destination_key, http, rate_of, secret_from
+from relay.channels import ChannelUnavailable, RateLimit, checked_url, destination_key, http, rate_of, secret_from
 from relay.model import Message, Receiver, SendResult
 
 if TYPE_CHECKING:
@@ -37,8 +36,11 @@ def parse_connection_string(value: str) -> tuple[str, str]:
         key, _, item = element.partition("=")
         fields[key.strip().lower()] = item.strip()
     endpoint, key = fields.get("endpoint", "").rstrip("/"), fields.get("accesskey", "")
-    parts = urlsplit(endpoint)
-    if parts.scheme != "https" or not parts.hostname:
+    try:
+        scheme = checked_url(endpoint).scheme
+    except ValueError:
+        scheme = None
+    if scheme != "https":
         raise ValueError("not an ACS connection string: endpoint=https://<resource>.communication.azure.com/;accesskey=<key>")
     try:
         base64.b64decode(key, validate=True)
@@ -172,11 +174,17 @@ def _unreachable(e) -> SendResult:
     return SendResult.failed(f"ACS unreachable ({type(e).__name__})", retryable=True)
 
 
-def from_receiver(receiver: Receiver, environ: Mapping[str, str], threads=None) -> AcsChannel:
+def destination(receiver: Receiver, environ: Mapping[str, str]) -> tuple[str, str]:
+    """(the connection string in the receiver's variable, its endpoint)."""
     connection_string = secret_from(receiver, environ)
     try:
         endpoint, _ = parse_connection_string(connection_string)
     except ValueError as e:
-        raise ChannelUnavailable(f"receiver {receiver.name!r}: {receiver.destination_env}: {e}") from None
+        raise ChannelUnavailable(f"receiver {receiver.name!r}: environment variable {receiver.destination_env}: {e}") from None
+    return connection_string, endpoint
+
+
+def from_receiver(receiver: Receiver, environ: Mapping[str, str], threads=None) -> AcsChannel:
+    connection_string, endpoint = destination(receiver, environ)
     # ACS allows 30 emails a minute by default (custom domains); max_per_second raises it.
     return AcsChannel(connection_string, RateLimit(destination_key(endpoint), rate_of(receiver, 0.5)))

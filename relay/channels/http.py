@@ -22,9 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
-from relay.channels import ChannelUnavailable
+from relay.channels import ChannelUnavailable, checked_url
 from relay.model import SendResult
 
 DEFAULT_TIMEOUT = 10.0
@@ -145,16 +144,14 @@ def error_code(body: bytes | str, secrets: tuple[str, ...] = ()) -> str | None:
 
 
 def require_https(url: str, receiver: str, where: str) -> None:
-    """Refuse anything but an https:// URL (http:// only to this machine, for tests). `where` names the
-    place the URL came from ("environment variable TEAMS_URL"); the URL itself is never echoed."""
+    """Refuse anything but an https:// URL with a valid host and port (http:// only to this machine, for
+    tests). `where` names the place the URL came from ("environment variable TEAMS_URL"); the URL itself is
+    never echoed."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    if parts is None or not host or any(c.isspace() for c in url):
-        raise ChannelUnavailable(f"receiver {receiver!r}: {where} does not hold a valid URL")
-    if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK):
+        parts = checked_url(url)
+    except ValueError as e:
+        raise ChannelUnavailable(f"receiver {receiver!r}: {where} does not hold a valid URL: {e}") from None
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
         return
     raise ChannelUnavailable(f"receiver {receiver!r}: the URL in {where} must start with https://"
                              " (http:// is accepted only for 127.0.0.1 and localhost)")

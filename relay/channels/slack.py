@@ -143,10 +143,18 @@ def _api_failure(error: SlackApiError, step: str) -> SendResult:
     return SendResult.failed(detail, retryable=False)
 
 
+def destination(receiver: Receiver, environ: Mapping[str, str]) -> str:
+    """The bot token, or the incoming-webhook URL (https), in the receiver's variable."""
+    secret = secret_from(receiver, environ)
+    if receiver.transport == "slack":
+        http.require_https(secret, receiver.name, f"environment variable {receiver.destination_env}")
+    return secret
+
+
 def from_receiver(receiver: Receiver, *, environ: Mapping[str, str], threads: ThreadStore | None = None,
                   timeout: float = http.DEFAULT_TIMEOUT,
                   ssl_context: ssl.SSLContext | None = None) -> SlackWebhookChannel | SlackBotChannel:
-    secret = secret_from(receiver, environ)
+    secret = destination(receiver, environ)
     rate = rate_of(receiver, 1.0)
     if receiver.transport == "slack-bot":
         if threads is None:
@@ -159,6 +167,5 @@ def from_receiver(receiver: Receiver, *, environ: Mapping[str, str], threads: Th
         return SlackBotChannel(secret, channel, receiver=receiver.name, threads=threads, api_url=api_url,
                                limit=RateLimit(destination_key(f"{secret}:{channel}"), rate), timeout=timeout,
                                ssl_context=ssl_context)
-    http.require_https(secret, receiver.name, f"environment variable {receiver.destination_env}")
     return SlackWebhookChannel(secret, limit=RateLimit(destination_key(secret), rate), timeout=timeout,
                                ssl_context=ssl_context)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from email.utils import getaddresses
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
-from relay.channels import ChannelUnavailable, RateLimit, destination_key, rate_of, secret_from
+from relay.channels import ChannelUnavailable, RateLimit, checked_url, destination_key, rate_of, secret_from
 from relay.model import Message, Receiver, SendResult
 
 TIMEOUT_SECONDS = 20.0
@@ -46,25 +46,16 @@ class SmtpServer:
 
 def parse_url(url: str) -> SmtpServer:
     """The server a URL names. Errors never repeat the URL: it may hold a password."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise ValueError("not a valid URL") from None
+    parts = checked_url(url)
     if parts.scheme not in _DEFAULT_PORTS:
         raise ValueError("the URL must start with smtp:// or smtps://")
-    try:
-        port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    except ValueError:
-        raise ValueError("the port is not a number") from None
-    if not parts.hostname:
-        raise ValueError("the URL names no host")
     query = {key: values[-1].lower() for key, values in parse_qs(parts.query).items()}
     unknown = sorted(set(query) - set(_FLAGS))
     if unknown or any(value not in ("on", "off") for value in query.values()):
         raise ValueError(f"the URL accepts only starttls=on|off and verify=on|off (got {', '.join(query) or '-'})")
     server = SmtpServer(
-        host=parts.hostname,
-        port=port,
+        host=str(parts.hostname),
+        port=parts.port or _DEFAULT_PORTS[parts.scheme],
         implicit_tls=parts.scheme == "smtps",
         starttls=parts.scheme == "smtp" and query.get("starttls") != "off",
         verify=query.get("verify") != "off",
@@ -182,10 +173,14 @@ def _classify(e: Exception) -> SendResult:
     return SendResult.failed(f"SMTP error: {type(e).__name__}", retryable=True)
 
 
-def from_receiver(receiver: Receiver, environ: Mapping[str, str], threads=None) -> SmtpChannel:
-    url = secret_from(receiver, environ)
+def destination(receiver: Receiver, environ: Mapping[str, str]) -> SmtpServer:
+    """The server the URL in the receiver's variable names."""
     try:
-        server = parse_url(url)
+        return parse_url(secret_from(receiver, environ))
     except ValueError as e:
-        raise ChannelUnavailable(f"receiver {receiver.name!r}: {receiver.destination_env}: {e}") from None
+        raise ChannelUnavailable(f"receiver {receiver.name!r}: environment variable {receiver.destination_env}: {e}") from None
+
+
+def from_receiver(receiver: Receiver, environ: Mapping[str, str], threads=None) -> SmtpChannel:
+    server = destination(receiver, environ)
     return SmtpChannel(server, RateLimit(destination_key(server.host), rate_of(receiver, 5.0)))

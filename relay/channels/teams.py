@@ -84,12 +84,18 @@ def _accepted(body: bytes) -> bool:
     return text[:1] in (b"{", b"[")
 
 
-def from_receiver(receiver: Receiver, *, environ: Mapping[str, str], threads: ThreadStore | None = None,
-                  timeout: float = http.DEFAULT_TIMEOUT, ssl_context: ssl.SSLContext | None = None) -> TeamsChannel:
+def destination(receiver: Receiver, environ: Mapping[str, str]) -> str:
+    """The Workflows URL in the receiver's variable: https, and not a retired connector's."""
     url = secret_from(receiver, environ)
     http.require_https(url, receiver.name, f"environment variable {receiver.destination_env}")
     if is_retired_connector(url):
         raise ChannelUnavailable(RETIRED_CONNECTOR.format(name=receiver.name, variable=receiver.destination_env))
+    return url
+
+
+def from_receiver(receiver: Receiver, *, environ: Mapping[str, str], threads: ThreadStore | None = None,
+                  timeout: float = http.DEFAULT_TIMEOUT, ssl_context: ssl.SSLContext | None = None) -> TeamsChannel:
+    url = destination(receiver, environ)
     credential = _entra_credential(receiver, environ) if receiver.options.get("auth") == "entra" else None
     return TeamsChannel(
         url,

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from relay.channels.teams import RETIRED_CONNECTOR, is_retired_connector
-from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, fail
+from relay.channels import ChannelUnavailable, check_destination
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK
 from relay.config import ConfigError, parse_config
+from relay.config.document import read_document
 from relay.config.receivers import parse_receiver
 
-# What the environment variable of each transport holds.
+# What the environment variable of each transport holds; a transport not here reads none.
 _HOLDS = {
     "teams": "the URL of a Teams Workflows webhook",
     "slack": "the Slack incoming-webhook URL (https://hooks.slack.com/services/…)",
@@ -32,7 +33,8 @@ def register(command) -> None:
         description="Reads the config as the relay would and lists every problem as FILE:LINE: path: problem,\n"
         "with what to write instead: unknown settings, bad values and regular expressions, receivers and\n"
         "routes that do not fit, and, in this environment, the environment variables a receiver names but\n"
-        "that are not set, and Teams addresses of retired Office 365 connectors. Secrets are never printed.\n"
+        "that are not set or hold what its channel cannot use: a URL with a wrong scheme, host or port, an\n"
+        "address of a retired Office 365 connector. Secrets are never printed.\n"
         "Exit 0 when there is nothing to fix, 2 otherwise.",
         epilog="example:\n  relay config check examples/relay.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,18 +46,12 @@ def register(command) -> None:
 def run(args) -> int:
     path = args.file or Path(os.environ.get("RELAY_CONFIG") or "relay.yaml")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        return fail(f"{path}: cannot read: {e.strerror}")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        print(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML: {e.problem or e.context}")
+        root, data = read_document(path)
+    except ConfigError as e:
+        print(e)
         return EXIT_BAD_INPUT
     try:
-        config, problems = parse_config(data or {}, source=str(path), base=path.parent), []
+        config, problems = parse_config({} if data is None else data, source=str(path), base=path.parent), []
     except ConfigError as e:
         config, problems = None, list(e.problems)
     problems += environment_problems(data, path.parent, os.environ)
@@ -71,8 +67,9 @@ def run(args) -> int:
 
 
 def environment_problems(data: object, base: Path, environ) -> list[str]:
-    """What this environment lacks for the config: secrets' variables, and Teams addresses that no longer
-    work. Looks at every receiver that reads well on its own, so it is said along with the file's problems."""
+    """What this environment lacks for the config: secrets' variables, and values of them that the channel
+    would refuse, by the channel's own check. Looks at every receiver that reads well on its own, so it is
+    said along with the file's problems."""
     if not isinstance(data, dict):
         return []
     problems = []
@@ -86,15 +83,17 @@ def environment_problems(data: object, base: Path, environ) -> list[str]:
         if parsed is None:
             continue
         receiver, variable = parsed.receiver, parsed.receiver.destination_env
-        if receiver.transport == "outbox" or variable is None:
+        if receiver.transport not in _HOLDS or variable is None:
             continue
         where = f"receivers[{i}].{'token' if 'token' in item else 'destination'}"
-        value = environ.get(variable, "")
-        if not value.strip():
+        if not environ.get(variable, "").strip():
             problems.append(f"{where}: environment variable {variable} is not set here; set it to"
                             f" {_HOLDS[receiver.transport]}")
-        elif receiver.transport == "teams" and is_retired_connector(value.strip()):
-            problems.append(f"{where}: " + RETIRED_CONNECTOR.format(name=receiver.name, variable=variable))
+            continue
+        try:
+            check_destination(receiver, environ)
+        except ChannelUnavailable as e:
+            problems.append(f"{where}: {e}")
     return problems
 
 

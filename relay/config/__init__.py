@@ -52,18 +52,18 @@ with no VM of ours is routed on what the alert says. Examples: examples/relay.ya
     routes.py     the routing tree (relay.routing holds what it is parsed into)
     digest.py     the `digest:` section
     azure.py      the `azure:` section
-    checks.py     the small checks the parsers share
+    document.py   the file itself: UTF-8 YAML, without aliases
+    checks.py     the small checks the parsers share, and ConfigError
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from relay.config.azure import PUBLIC_ARM, PUBLIC_AUTHORITY, AzureSettings, parse_azure
-from relay.config.checks import unknown
+from relay.config.checks import ConfigError, shown, unknown
 from relay.config.digest import DigestSettings, parse_digest
+from relay.config.document import read_document
 from relay.config.receivers import CHANNELS, parse_receiver
 from relay.config.routes import parse_tree
 from relay.model import Receiver
@@ -73,15 +73,6 @@ __all__ = ["PUBLIC_ARM", "PUBLIC_AUTHORITY", "AzureSettings", "Config", "ConfigE
            "parse_config"]
 
 _TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations", "digest"}
-
-
-class ConfigError(ValueError):
-    """The config is unusable; the message names the file and every problem. `problems` holds them one
-    by one as "path: problem" (path like receivers[0].name) when they come from the config's content."""
-
-    def __init__(self, message: str, problems: tuple[str, ...] = ()):
-        super().__init__(message)
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -116,38 +107,35 @@ def _default_receivers() -> tuple[ReceiverFilter, ...]:
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse_config(data or {}, source=str(path), base=path.parent)
+    _, data = read_document(path)
+    return parse_config({} if data is None else data, source=str(path), base=path.parent)
 
 
 def parse_config(data: object, source: str = "config", base: Path = Path(".")) -> Config:
     problems: list[str] = []
     if not isinstance(data, dict):
-        message = f"the top level must be a mapping, not {type(data).__name__}"
+        message = f"the top level must be a mapping of settings (receivers:, route: …), not {shown(data)}"
         raise ConfigError(f"{source}: {message}", (message,))
     problems += unknown(data, _TOP_KEYS, "")
     raw_receivers = data.get("receivers")
+    written = raw_receivers if isinstance(raw_receivers, list) else []
     if raw_receivers is None:
         routes = _default_receivers()
-    elif not isinstance(raw_receivers, list) or not raw_receivers:
-        problems.append("receivers: must be a non-empty list")
+    elif not written:
+        problems.append("receivers: must be a non-empty list of receivers, each a mapping with name and channel")
         routes = ()
     else:
         routes = tuple(
-            route for i, item in enumerate(raw_receivers)
+            route for i, item in enumerate(written)
             if (route := parse_receiver(item, f"receivers[{i}]", problems)) is not None
         )
-        named = [item.get("name") if isinstance(item, dict) else None for item in raw_receivers]
-        problems += [f"receivers[{i}].name: the name {n!r} is used twice; give each receiver its own"
-                     for i, n in enumerate(named) if n is not None and n in named[:i]]
+    named = [item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else None
+             for item in written]
+    problems += [f"receivers[{i}].name: the name {n!r} is used twice; give each receiver its own"
+                 for i, n in enumerate(named) if n is not None and n in named[:i]]
     # Every name written, so that a receiver with a problem of its own is not also reported as missing.
-    names = [r.receiver.name for r in routes] if raw_receivers is None else list(dict.fromkeys(
-        item["name"] for item in raw_receivers if isinstance(item, dict) and isinstance(item.get("name"), str)))
+    names = ([r.receiver.name for r in routes] if raw_receivers is None
+             else list(dict.fromkeys(n for n in named if n is not None)))
     azure = parse_azure(data["azure"], problems) if "azure" in data else None
     operations = _operations(data.get("operations"), names, problems)
     tree = parse_tree(data["route"], names, problems) if "route" in data else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from relay.config.checks import unknown
 from relay.model import Receiver
 
 _KEYS = {"receivers", "team_tag", "all_clear", "horizon_days", "deadline_days"}
@@ -43,7 +44,7 @@ def parse_digest(raw: object, receivers: Mapping[str, Receiver], problems: list[
         problems.append("digest: a mapping with receivers (and team_tag, all_clear, horizon_days, deadline_days)")
         return None
     before = len(problems)
-    problems += [f"digest.{key}: unknown setting" for key in sorted(set(raw) - _KEYS)]
+    problems += unknown(raw, _KEYS, "digest.")
     all_clear = raw.get("all_clear", False)
     if not isinstance(all_clear, bool):
         problems.append("digest.all_clear: true or false")

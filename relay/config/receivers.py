@@ -3,7 +3,7 @@ that holds it), language, kinds, stages, channel options and, for email, who rea
 tags a manager's messages read, checked."""
 from __future__ import annotations
 
-from relay.config.checks import ENV_NAME, NAME, STAGES, unknown, words
+from relay.config.checks import ENV_NAME, NAME, STAGES, shown, unknown, words
 from relay.model import EventKind, ManagerTags, Receiver
 from relay.routing import ReceiverFilter
 
@@ -36,14 +36,14 @@ def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFil
     if not isinstance(name, str) or not NAME.match(name):
         problems.append(f"{where}.name: required; letters, digits, '.', '_' or '-' (up to 64)")
     channel = item.get("channel")
-    if channel not in _KEYS:
-        problems.append(f"{where}.channel: must be one of teams, slack, email, outbox (got {channel!r})")
+    if not isinstance(channel, str) or channel not in _KEYS:
+        problems.append(f"{where}.channel: must be one of teams, slack, email, outbox (got {shown(channel)})")
         return None
     problems += unknown(item, _COMMON_KEYS | _KEYS[channel] | set(_MANAGER_KEYS), f"{where}.",
                         f" for channel {channel}")
     language = item.get("language", "both")
     if language not in LANGUAGES:
-        problems.append(f"{where}.language: must be ja, en or both (got {language!r})")
+        problems.append(f"{where}.language: must be ja, en or both (got {shown(language)})")
     message_format, transport = _format_and_transport(item, channel, where, problems)
     audience, tags = _readers(item, message_format, transport, where, problems)
     kinds = _kinds(item.get("kinds"), where, problems)
@@ -75,7 +75,7 @@ def _format_and_transport(item: dict, channel: str, where: str, problems: list[s
     if channel == "email":
         via = item.get("via", "smtp")
         if via not in _VIAS:
-            problems.append(f"{where}.via: how to send email: smtp, graph or acs (got {via!r})")
+            problems.append(f"{where}.via: how to send email: smtp, graph or acs (got {shown(via)})")
         if via == "graph":
             if not isinstance(item.get("sender"), str) or "@" not in item.get("sender", ""):
                 problems.append(f"{where}.sender: the mailbox Graph sends as (user principal name)")
@@ -109,7 +109,7 @@ def _readers(item: dict, message_format: str, transport: str, where: str,
     audience = item.get("audience", "oncall")
     if audience not in AUDIENCES:
         problems.append(f"{where}.audience: oncall (the default: terse, with a command per VM) or managers"
-                        f" (polite, with the week's decisions and no commands) (got {audience!r})")
+                        f" (polite, with the week's decisions and no commands) (got {shown(audience)})")
     return (audience if audience in AUDIENCES else "oncall"), _tags(item, where, problems)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from relay.config.checks import GUID, LEVELS, STAGES, unknown, words
+from relay.config.checks import GUID, LEVELS, STAGES, shown, unknown, words
 from relay.model import EventKind
 from relay.routing import FIELDS, Condition, Route, region_key
 
@@ -28,7 +28,8 @@ def _node(raw: object, where: str, names: list[str], problems: list[str]) -> Rou
     problems += unknown(raw, _ROUTE_KEYS, f"{where}.")
     receiver = raw.get("receiver")
     if receiver is not None and receiver not in names:
-        problems.append(f"{where}.receiver: no receiver is named {receiver!r}; there are: {', '.join(names)}")
+        what = f"no receiver is named {shown(receiver)}" if isinstance(receiver, str) else "the name of a receiver"
+        problems.append(f"{where}.receiver: {what}; there are: {', '.join(names)}")
     carry_on = raw.get("continue", False)
     if not isinstance(carry_on, bool):
         problems.append(f"{where}.continue: true (the routes after this one are tried too) or false")
