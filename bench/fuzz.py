@@ -1,11 +1,12 @@
 """Fuzzing the intake: 100,000 hostile bodies through the parser and the intake's answer, and what it accepts
 through the whole pipeline.
 
-Each case is a real example alert (or a Scheduled Event report) with one to four hostile changes (wrong types,
-missing and extra keys, nesting a thousand deep, 70 KB strings, markup and mention injection, broken dates, ids
-and dates that cannot be delivered), sometimes broken at the byte level (truncated, flipped bytes, UTF-16, a
-byte order mark) — tests/mutations.py. Every body goes through `relay.hosts.intake.ingest`, as the Function's
-HTTP trigger and `relay serve` call it. A clean answer is 202 (usable) or 400/413 with problem details; anything
+Each case is a real example alert, a documented sample of an Azure Monitor alert (tests/payloads/common/) or a
+Scheduled Event report, with one to four hostile changes (wrong types, missing and extra keys, nesting a thousand
+deep, 70 KB strings, markup and mention injection, broken dates, ids and dates that cannot be delivered, links
+that lead out of the Azure portal, unknown monitoring services and severities), sometimes broken at the byte
+level (truncated, flipped bytes, UTF-16, a byte order mark) — tests/mutations.py. Every body goes through
+`relay.hosts.intake.ingest`, as the Function's HTTP trigger and `relay serve` call it. A clean answer is 202 (usable) or 400/413 with problem details; anything
 raised is a finding.
 
 What the intake answers 202 among the first `--deliver` cases is then relayed as the worker would: the real

@@ -1,5 +1,6 @@
 """Azure Maintenance Relay: Service Health and Resource Health alerts → which of our VMs are hit, in what state,
-when in JST → Teams, Slack and email, in Japanese and English.
+when in JST → Teams, Slack and email, in Japanese and English; every other Azure Monitor alert of the same Action
+Group too, by severity.
 
 Data flows one way, and so do the imports between these packages (tests/test_architecture.py holds them to it):
 
@@ -9,6 +10,8 @@ Data flows one way, and so do the imports between these packages (tests/test_arc
     routing.py                    the routing tree and the route stage: who gets which of an event's VMs
     config/                       the YAML config: receivers, routing tree, digest, Azure settings
     enrich/  render/              the stages: which VMs and in what state; the words, per channel
+    calendar/                     maintenance as iCalendar entries (a stage); calendar/feed.py reads them from
+                                  the ledger (a job)
     notices/                      the relay's own notices (a parked alert, a send-test, a maintain run)
     channels/  store/  inbox/     ports and their adapters: where messages go, the ledger, the waiting alerts
     pipeline.py                   parse → dedup → enrich → route → render → deliver, around those ports

@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     SECURITY = "security"
     RESOURCE_HEALTH = "resource_health"
     SCHEDULED = "scheduled"  # a Scheduled Event of a VM's Instance Metadata Service, sent by the agent on the VM
+    ALERT = "alert"  # any other Azure Monitor alert of the common alert schema: metric, log search, activity log, …
     RELAY = "relay"  # the relay's own notices (Event.notice): a connection test, an alert it gave up on, a maintain run
 
 
@@ -108,10 +109,79 @@ class SelfServiceRun:
 
 RelayNotice = ParkedAlert | ConnectionTest | SelfServiceRun
 
+SEVERITIES = ("Sev0", "Sev1", "Sev2", "Sev3", "Sev4")  # Sev0 is the most severe
+FIRED, RESOLVED = "Fired", "Resolved"  # an alert's monitor condition
+ALERT_RULE_KEY = 200  # characters of a rule name that key its thread when an alert has no alertId
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """What an Azure resource id names, as written:
+    /subscriptions/{subscription}/resourceGroups/{group}/providers/{namespace}/{type}/{name}[/{type}/{name}…]"""
+
+    id: str
+    subscription: str = ""
+    group: str = ""
+    type: str = ""  # Microsoft.Compute/virtualMachines; a nested type whole: Microsoft.Sql/servers/databases
+    name: str = ""  # its last part; the id itself when it has no parts
+
+    @classmethod
+    def parse(cls, resource_id: str) -> ResourceRef:
+        rid = resource_id.strip()
+        parts = rid.strip("/").split("/")
+        lowered = [part.lower() for part in parts]
+
+        def after(key: str) -> str:
+            return parts[lowered.index(key) + 1] if key in lowered[:-1] else ""
+
+        kind = ""
+        if "providers" in lowered[:-1]:  # the last: an extension resource is of the type after it
+            namespace, *rest = parts[len(lowered) - lowered[::-1].index("providers"):]
+            kind = "/".join([namespace, *rest[::2]])
+        return cls(rid, after("subscriptions"), after("resourcegroups"), kind, parts[-1] or rid)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One condition of an alert rule and what was measured against it, as Azure wrote each value: a metric, a
+    log query, a Prometheus expression or a budget."""
+
+    metric: str | None = None  # metricName; a budget's name
+    query: str | None = None  # the log search query, or the Prometheus expression
+    operator: str | None = None  # GreaterThan, Less Than, …
+    threshold: str | None = None  # "25", "$50.00"; a dynamic threshold as Azure calculated it
+    value: str | None = None  # what was measured: metricValue, the number of results, expressionValue, the spend
+    aggregation: str | None = None  # timeAggregation: Average, Total, Count, …
+    dimensions: tuple[tuple[str, str], ...] = ()  # (name, value) the alert was split by
+
+
+@dataclass(frozen=True)
+class MonitorAlert:
+    """An Azure Monitor alert of the common alert schema other than Service Health and Resource Health: what its
+    essentials say, and what its alert context says of the cause."""
+
+    severity: str | None  # one of SEVERITIES, else as Azure wrote it; None: Azure gave none (budget alerts)
+    monitor_condition: str  # FIRED or RESOLVED
+    service: str | None  # monitoringService as Azure wrote it: Platform, Log Alerts V2, Prometheus, …
+    signal: str | None  # signalType: Metric, Log, Activity Log
+    rule: str | None  # alertRule
+    targets: tuple[str, ...] = ()  # alertTargetIDs (a budget: its scope), as resource ids
+    items: tuple[str, ...] = ()  # configurationItems: the resources the data came from, by name
+    target_type: str | None = None  # targetResourceType, else the type of the first target
+    target_group: str | None = None  # targetResourceGroup, else the group of the first target
+    fired: datetime | None = None
+    resolved: datetime | None = None
+    criteria: tuple[Criterion, ...] = ()
+    window_size: str | None = None  # the rule's evaluation window as Azure writes it (ISO 8601: PT5M)
+    window: Window = field(default_factory=Window)  # the period evaluated when it fired
+    facts: tuple[tuple[str, str], ...] = ()  # (key, value): what else the alert context says (templates name keys)
+    links: tuple[tuple[str, str], ...] = ()  # (key, https URL into the Azure portal): log results, investigation, …
+    context_read: bool = True  # False: an unknown service or context version, relayed with its essentials only
+
 
 @dataclass(frozen=True)
 class Event:
-    """One Service Health or Resource Health communication, whatever schema it came in."""
+    """One Service Health or Resource Health communication or Azure Monitor alert, whatever schema it came in."""
 
     kind: EventKind
     schema: str  # "common" or "legacy"
@@ -119,6 +189,7 @@ class Event:
     communication: str  # safe plain text (HTML from Azure already stripped)
     communication_html: str = ""  # the same as Azure wrote it, untrusted: shown only through render/sanitize.py
     tracking_id: str | None = None
+    maintenance_id: str | None = None  # properties.maintenanceId of a maintenance alert
     communication_id: str | None = None
     event_data_id: str | None = None
     alert_id: str | None = None
@@ -133,6 +204,7 @@ class Event:
     resource: ResourceHealthChange | None = None
     scheduled: ScheduledEvent | None = None
     notice: RelayNotice | None = None  # what a relay notice (kind RELAY) is about; its wording is in templates/notices/
+    alert: MonitorAlert | None = None  # what an Azure Monitor alert (kind ALERT) says
     warnings: tuple[str, ...] = ()
 
     @property
@@ -143,10 +215,15 @@ class Event:
     @property
     def dedup_key(self) -> str:
         """One key per communication: trackingId + communicationId, else eventDataId, else alertId. A Scheduled
-        Event: its EventId, status and NotBefore, whichever of its VMs reported it."""
+        Event: its EventId, status and NotBefore, whichever of its VMs reported it. An Azure Monitor alert: its
+        alertId and monitor condition (Fired, Resolved), of one firing."""
         if self.scheduled:
             when = self.scheduled.not_before.isoformat() if self.scheduled.not_before else "-"
             return f"{self.thread_key}/{self.scheduled.status}/{when}".lower()
+        if self.alert:
+            # Its firing time too: the Action Group's test notifications of one kind all carry the same alertId.
+            fired = self.alert.fired.isoformat() if self.alert.fired else "-"
+            return f"{self.thread_key}/{self.alert.monitor_condition}/{fired}".lower()
         if self.tracking_id and self.communication_id:
             return f"{self.tracking_id}/{self.communication_id}".lower()
         if self.event_data_id:
@@ -157,9 +234,11 @@ class Event:
 
     @property
     def thread_key(self) -> str:
-        """Communications that share this key update one notification thread."""
+        """Communications that share this key update one notification thread: an alert's Resolved its Fired."""
         if self.scheduled:
             return f"scheduled/{self.scheduled.event_id}".lower()
+        if self.alert:  # without an alertId (never seen), the rule's firings share a thread
+            return f"alert/{self.alert_id or self.title[:ALERT_RULE_KEY]}".lower()
         if self.tracking_id:
             return self.tracking_id.upper()
         if self.resource:
@@ -193,7 +272,9 @@ class RedeployStatus:
     customer_initiated_allowed: bool = False
     self_service: Window = field(default_factory=Window)  # preMaintenanceWindow*
     scheduled: Window = field(default_factory=Window)  # maintenanceWindow*
-    last_result: str | None = None  # None, RetryLater, MaintenanceAborted, MaintenanceCompleted
+    # As its source words it: the instance view's lastOperationResultCode (None, RetryLater, MaintenanceAborted,
+    # MaintenanceCompleted) or a maintenance record's status (RetryNow, RetryLater, Completed)
+    last_result: str | None = None
     last_message: str | None = None
 
 
@@ -212,6 +293,7 @@ class Vm:
     redeploy: RedeployStatus | None = None
     update_domain: int | None = None  # platformUpdateDomain in its set, from the instance view
     others_in_set_deallocated: bool = False  # its availability set has other VMs and every one is deallocated
+    state_source: str | None = field(default=None, compare=False)  # where `redeploy` was read (relay.enrich)
 
 
 @dataclass(frozen=True)
@@ -247,6 +329,7 @@ class PriorNotice:
     stage: str | None
     window: Window
     sent_at: datetime
+    reschedules: int = 0  # Rescheduled communications of the thread up to this one: what calendar entries count
 
 
 @dataclass(frozen=True)
@@ -302,6 +385,9 @@ class ManagerTags:
     owner: str = "owner"
 
 
+CALENDAR_ENTRIES = ("deadline", "reboot")  # the self-service deadline, Azure's scheduled (reboot) window
+
+
 @dataclass(frozen=True)
 class Receiver:
     """A destination chosen by routing. `channel` is the message format, `transport` how it leaves."""
@@ -314,6 +400,7 @@ class Receiver:
     options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     audience: str = "oncall"  # oncall, or managers: polite email with the week's decisions and no commands
     tags: ManagerTags = field(default_factory=ManagerTags)  # what the managers' email and the digest read
+    calendar: tuple[str, ...] = CALENDAR_ENTRIES  # the calendar entries it gets (relay/calendar); (): none
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ The routing tree works like Alertmanager's: an item enters at the top route, tri
 and goes down the first that matches (and on to the next ones when that route says `continue`); where
 no route below matches, the route's own receiver (inherited from above when it names none) takes it.
 An item is one affected VM of the event, or the event itself when it affects no VM of ours, so one
-maintenance becomes one notification per receiver listing only the VMs routed to it. Last, each
-receiver drops the kinds and stages it does not want.
+maintenance becomes one notification per receiver listing only the VMs routed to it. An Azure Monitor
+alert names no VM: it goes down once, on its severity, monitoring service, signal type and rule and on its
+targets' subscriptions, resource groups and types. Last, each receiver drops the kinds and stages it does
+not want.
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from relay.model import AffectedVm, Event, EventKind, Notification, Receiver, Vm
+from relay.model import AffectedVm, Event, EventKind, MonitorAlert, Notification, Receiver, ResourceRef, Vm
 
-FIELDS = ("subscription", "resource_group", "tag", "region", "service", "kind", "stage", "level")
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+FIELDS = ("subscription", "resource_group", "tag", "region", "service", "kind", "stage", "level",
+          "severity", "monitoring_service", "signal_type", "alert_rule", "resource_type")
 
 
 @dataclass(frozen=True)
@@ -130,22 +134,34 @@ def _values(event: Event, vm: Vm | None) -> dict[str, tuple[str, ...]]:
     if vm is not None:
         values["subscription"] = (vm.subscription_id,)
         values["resource_group"] = (vm.resource_group,)
+        values["resource_type"] = (VM_TYPE,)
         if vm.location:
             values["region"] = (region_key(vm.location),)
         values |= {f"tag:{name.lower()}": (value,) for name, value in vm.tags.items()}
     else:
         values["subscription"] = event.subscription_ids
         if event.resource is not None:
-            values["resource_group"] = _group_of(event.resource.resource_id)
+            resource = ResourceRef.parse(event.resource.resource_id)
+            values["resource_group"] = (resource.group,) if resource.group else ()
+            values["resource_type"] = (resource.type,) if resource.type else ()
+        if event.alert is not None:
+            values |= _alert_values(event.alert)
     return values
+
+
+def _alert_values(alert: MonitorAlert) -> dict[str, tuple[str, ...]]:
+    """An alert's own fields, and the groups and types of its targets."""
+    targets = [ResourceRef.parse(target) for target in alert.targets]
+    return {
+        "severity": (alert.severity,) if alert.severity else (),
+        "monitoring_service": (alert.service,) if alert.service else (),
+        "signal_type": (alert.signal,) if alert.signal else (),
+        "alert_rule": (alert.rule,) if alert.rule else (),
+        "resource_group": tuple(dict.fromkeys(g for g in (alert.target_group, *(t.group for t in targets)) if g)),
+        "resource_type": tuple(dict.fromkeys(t for t in (alert.target_type, *(t.type for t in targets)) if t)),
+    }
 
 
 def region_key(region: str) -> str:
     """"Japan East" and "japaneast" are one region."""
     return region.replace(" ", "").lower()
-
-
-def _group_of(resource_id: str) -> tuple[str, ...]:
-    parts = resource_id.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    return (parts[lowered.index("resourcegroups") + 1],) if "resourcegroups" in lowered[:-1] else ()

@@ -12,10 +12,12 @@ from functools import cache
 from relay.enrich.state import assess, by_urgency
 from relay.model import (
     AffectedVm,
+    Criterion,
     Enriched,
     Event,
     EventKind,
     MaintenanceState,
+    MonitorAlert,
     Notification,
     PriorNotice,
     Receiver,
@@ -287,6 +289,70 @@ def resource_health() -> Notification:
     )
 
 
+CIRCUIT = f"/subscriptions/{SUB}/resourceGroups/rg-network/providers/Microsoft.Network/expressRouteCircuits/er-tokyo-01"
+FIRED_AT = NOW - timedelta(minutes=35)
+
+
+def metric_alert(**overrides) -> MonitorAlert:
+    fields = dict(
+        severity="Sev1",
+        monitor_condition="Fired",
+        service="Platform",
+        signal="Metric",
+        rule="er-tokyo-bits-in-low",
+        targets=(CIRCUIT,),
+        items=("er-tokyo-01",),
+        target_type="Microsoft.Network/expressRouteCircuits",
+        target_group="rg-network",
+        fired=FIRED_AT,
+        criteria=(Criterion(metric="BitsInPerSecond", operator="LessThan", threshold="1000000", value="1250.5",
+                            aggregation="Average", dimensions=(("PeeringType", "AzurePrivatePeering"),)),),
+        window_size="PT5M",
+        window=Window(FIRED_AT - timedelta(minutes=5), FIRED_AT),
+    )
+    fields.update(overrides)
+    return MonitorAlert(**fields)
+
+
+def alert_event(alert: MonitorAlert, **overrides) -> Event:
+    fields = dict(
+        kind=EventKind.ALERT,
+        schema="common",
+        title=alert.rule or "",
+        communication="Traffic into the Tokyo ExpressRoute circuit has dropped: check the on-premises routers.",
+        alert_id=f"/subscriptions/{SUB}/providers/Microsoft.AlertsManagement/alerts/0f1e2d3c-0000-4000-8000-00000000e001",
+        stage=alert.monitor_condition,
+        subscription_ids=(SUB,),
+        event_time=alert.resolved or alert.fired,
+        alert=alert,
+    )
+    fields.update(overrides)
+    return Event(**fields)
+
+
+def alert_fired() -> Notification:
+    return notification(alert_event(metric_alert()), lookup="none")
+
+
+def alert_resolved() -> Notification:
+    alert = metric_alert(monitor_condition="Resolved", resolved=NOW - timedelta(minutes=2))
+    return notification(alert_event(alert), lookup="none",
+                        prior=PriorNotice(stage="Fired", window=Window(), sent_at=FIRED_AT))
+
+
+def log_alert() -> Notification:
+    results = "https://portal.azure.com#@tenant/blade/Microsoft_Azure_Monitoring_Logs/LogsBlade/q/heartbeat"
+    alert = metric_alert(
+        severity="Sev2", service="Log Alerts V2", signal="Log", rule="vm-heartbeat-missing",
+        targets=(f"/subscriptions/{SUB}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/vm-web-01",),
+        items=("vm-web-01",), target_type="Microsoft.Compute/virtualMachines", target_group="rg-web",
+        criteria=(Criterion(query="Heartbeat | summarize count() by Computer", operator="LowerThan", threshold="1",
+                            value="0", aggregation="Count", dimensions=(("Computer", "vm-web-01"),)),),
+        window_size="PT15M", links=(("results", results),),
+    )
+    return notification(alert_event(alert, communication=""), lookup="none")
+
+
 SCENARIOS = {
     "planned": planned,
     "rescheduled_update": rescheduled_update,
@@ -300,6 +366,9 @@ SCENARIOS = {
     "security": security,
     "resource_health": resource_health,
     "ten_thousand": ten_thousand,
+    "alert_fired": alert_fired,
+    "alert_resolved": alert_resolved,
+    "log_alert": log_alert,
 }
 LANGUAGES = ("ja", "en", "both")
 

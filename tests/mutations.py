@@ -1,4 +1,5 @@
-"""Hostile variants of real alerts, for the property tests and bench/fuzz.py: values of the wrong type,
+"""Hostile variants of real alerts (the examples, and Microsoft's documented samples of every kind of Azure Monitor
+alert in tests/payloads/common/), for the property tests and bench/fuzz.py: values of the wrong type,
 missing and extra keys, deep nesting, huge and odd strings, broken JSON and stray bytes, and in the fields
 the pipeline keys and dates on, ids and dates that cannot be delivered. Deterministic for a given
 random.Random."""
@@ -10,6 +11,7 @@ import random
 from pathlib import Path
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples" / "alerts").glob("*.json"))
+PAYLOADS = sorted((Path(__file__).resolve().parent / "payloads" / "common").glob("*.json"))
 # A Scheduled Event as relay/agent reports it (the examples hold none).
 SCHEDULED_EVENT = {
     "schemaId": "relay/scheduledEvent",
@@ -43,12 +45,25 @@ FAR_DATES = (
     "0001-01-01T08:59:59+09:00", "1899-12-31T23:59:59Z", "Fri, 31 Dec 9999 23:59:59 GMT", "Sun, 31 Dec 9998 23:59:59 GMT",
     "Mon, 01 Jan 0001 00:00:00 +0100", "Mon, 01 Jan 0001 00:00:00 GMT",
 )
+# Links an alert context hands over, which a message turns into buttons.
+HOSTILE_URLS = (
+    "javascript:alert(1)", "https://evil.example/?sig=abc", "https://portal.azure.com/#" + "a" * 5_000,
+    "https://portal.azure.com/#x<script>\"'", "https://portal.azure.com\u0000/x", "https://[::1/", "https:///x",
+    "https://portal.azure.com:99999/", " https://portal.azure.com/#view/x ",
+)
 TARGETED = {
     **dict.fromkeys(("trackingid", "communicationid", "eventdataid", "alertid", "resourceid", "alerttargetids",
                      "eventid", "name"), HOSTILE_IDS),
     **dict.fromkeys(("impactstarttime", "impactmitigationtime", "eventtimestamp", "submissiontimestamp",
-                     "fireddatetime", "observedat", "notbefore"), FAR_DATES),
+                     "fireddatetime", "resolveddatetime", "windowstarttime", "windowendtime",
+                     "searchintervalstarttimeutc", "searchintervalendtimeutc", "observedat", "notbefore"), FAR_DATES),
+    **dict.fromkeys(("linktosearchresultsui", "linktofilteredsearchresultsui", "linktosearchresults",
+                     "investigationlink", "recommendationresourcelink"), HOSTILE_URLS),
     "durationinseconds": (999_999_999, 86_400),
+    "severity": ("Sev9", "sev0", "4", "", "\u202eSev1"),
+    "monitorcondition": ("resolved", "Acknowledged", "", "Fired\u0000"),
+    "monitoringservice": ("Platform", "Log Alerts V3", "ServiceHealth", "", "Activity Log - Whatever"),
+    "alertcontextversion": ("9.9", "1.1", "", None),
 }
 # json.dumps writes an overflowing float as Infinity, never as 1e999999: this float is swapped for it in the body.
 OVERFLOW_MARK, OVERFLOW = 1e308, "1e999999"
@@ -118,7 +133,7 @@ def _field(path: tuple) -> str:
 
 def mutate(rng: random.Random) -> bytes:
     """One hostile body: a real alert with one to four changes, sometimes broken at the byte level."""
-    source = rng.choice([*EXAMPLES, None])
+    source = rng.choice([*EXAMPLES, *PAYLOADS, None])
     doc = json.loads(source.read_text(encoding="utf-8")) if source else copy.deepcopy(SCHEDULED_EVENT)
     for _ in range(rng.randrange(1, 5)):
         targets = paths(doc)

@@ -127,7 +127,7 @@ def email_parts(message: EmailMessage) -> tuple[str, str]:
 
 def csv_attachment(message: EmailMessage) -> tuple[str, bytes] | None:
     """The attached CSV's name and bytes, taken out of its ZIP when it came in one."""
-    attachments = list(message.iter_attachments())
+    attachments = [a for a in message.iter_attachments() if a.get_content_type() != "text/calendar"]
     if not attachments:
         return None
     assert len(attachments) == 1

@@ -111,6 +111,14 @@ EXPECTED_EXAMPLES = {
         kind=EventKind.RESOURCE_HEALTH, schema="common", stage=None, level="Critical", status="Active",
         tracking_id=None, communication_id=None, window=(None, None),
     ),
+    "08-metric-fired.json": dict(
+        kind=EventKind.ALERT, schema="common", stage="Fired", level=None, status=None,
+        tracking_id=None, communication_id=None, window=(None, None),
+    ),
+    "09-metric-resolved.json": dict(
+        kind=EventKind.ALERT, schema="common", stage="Resolved", level=None, status=None,
+        tracking_id=None, communication_id=None, window=(None, None),
+    ),
 }
 
 
@@ -131,7 +139,7 @@ def test_bundled_example(name):
     assert "<" not in event.communication
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(EXPECTED_EXAMPLES) if n != "07-resource-health.json"])
+@pytest.mark.parametrize("name", [n for n in sorted(EXPECTED_EXAMPLES) if n < "07"])
 def test_service_health_examples_name_the_vm_service(name):
     event = parse_alert((EXAMPLES / name).read_bytes())
     region = "Japan West" if name == "06-incident.json" else "Japan East"
@@ -461,14 +469,7 @@ def test_largest_body_is_accepted():
         pytest.param(PLANNED, {CTX[:-1]: "context"}, ("$.data.alertContext",), id="context-string"),
         pytest.param(PLANNED, {ESS[:-1]: None, CTX[:-1]: DELETE}, ("$.data.essentials", "$.data.alertContext"),
                      id="no-essentials-no-context"),
-        pytest.param(PLANNED, {ESS + "monitoringService": "Platform"}, ("$.data.essentials.monitoringService",),
-                     id="metric-alert"),
-        pytest.param(PLANNED, {ESS + "monitoringService": DELETE}, ("$.data.essentials.monitoringService",),
-                     id="no-monitoring-service"),
         pytest.param(PLANNED, {PROPS[:-1]: DELETE}, ("$.data.alertContext.properties",), id="no-properties"),
-        pytest.param(PLANNED, {ESS + "monitoringService": "Log Analytics", PROPS[:-1]: []},
-                     ("$.data.essentials.monitoringService", "$.data.alertContext.properties"),
-                     id="bad-service-and-properties"),
         pytest.param(RESOURCE, {ESS + "alertTargetIDs": DELETE}, ("$.data.essentials.alertTargetIDs",),
                      id="resource-health-without-resource"),
         pytest.param(RESOURCE, {ESS + "alertTargetIDs": [], PROPS[:-1]: DELETE},
@@ -509,12 +510,6 @@ def test_problems_name_what_is_supported():
         "Microsoft.Insights/activityLogs, got 'x'",
         "$.data: missing; expected an object",
     ]
-    with pytest.raises(PayloadError) as exc:
-        parse(PLANNED, {ESS + "monitoringService": "Platform"})
-    assert exc.value.problems == (
-        Problem("$.data.essentials.monitoringService",
-                "expected a supported monitoring service: ServiceHealth or Resource Health, got 'Platform'"),
-    )
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -16,17 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module may import from its own layer and the ones before it, never from a later one.
 # A module belongs to the layer of the longest prefix that names it (relay.agent.wire is a wire format,
-# the rest of relay.agent a job on the pipeline).
+# the rest of relay.agent a job on the pipeline; relay.calendar.feed a job, the rest of relay.calendar a stage).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("relay.model", "relay.text", "relay.runtime")),
     ("wire formats", ("relay.alerts", "relay.agent.wire")),
     ("routing", ("relay.routing",)),  # the routing tree and filters: what relay.config parses the YAML into
     ("config", ("relay.config",)),
-    ("stages", ("relay.enrich", "relay.render")),
+    ("stages", ("relay.enrich", "relay.render", "relay.calendar")),
     ("notices", ("relay.notices",)),
     ("ports", ("relay.channels", "relay.store", "relay.inbox")),
     ("pipeline", ("relay.pipeline",)),
-    ("jobs", ("relay.digest", "relay.backfill", "relay.maintain", "relay.provision", "relay.auth", "relay.agent")),
+    ("jobs", ("relay.digest", "relay.backfill", "relay.maintain", "relay.provision", "relay.auth", "relay.agent",
+              "relay.calendar.feed")),  # the calendar's entries are a stage; its feed reads the ledger
     ("hosts", ("relay.hosts",)),
     ("cli", ("relay.cli", "relay.__main__")),
 ]

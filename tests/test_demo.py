@@ -60,19 +60,34 @@ def test_demo_writes_every_message_and_an_index(demo):
     assert demo.code == 0
     assert "duplicate" in demo.stdout and "index.html" in demo.stdout
     by_receiver = {folder.name: len(list(folder.iterdir())) for folder in demo.outbox.iterdir() if folder.is_dir()}
-    # the platform gets all 6 alerts that are not the duplicate; the web team has no VM in the incident's
-    # news; the database team has no VM in the incident nor the Resource Health alert; managers get
-    # Planned and Rescheduled, and one digest
-    assert by_receiver == {"platform": 6, "web-team": 5, "db-team": 4, "managers": 3}
+    # the platform gets all 8 alerts that are not the duplicate; the web team has no VM in the incident's
+    # news, nor is the ExpressRoute circuit's metric alert (Fired, Resolved) its; the database team has no VM in
+    # the incident nor the Resource Health alert; managers get Planned and Rescheduled, and one digest
+    assert by_receiver == {"platform": 8, "web-team": 5, "db-team": 4, "managers": 3}
     web = json.loads(next((demo.outbox / "web-team").glob("*Planned.json")).read_bytes())
     assert "vm-web-01" in json.dumps(web) and "vm-db-01" not in json.dumps(web)  # only the web team's VMs
     assert demo.page.count('class="msg"') == len(demo.messages())
 
 
+def test_the_managers_email_carries_its_calendar_entries_and_the_page_offers_each_feed(demo):
+    for path in demo.messages("managers/*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        (entries,) = [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
+        assert entries.get_param("method") == "PUBLISH"
+        assert entries.get_payload(decode=True).count(b"BEGIN:VEVENT") == 2, path.name
+    feeds = sorted(p.name for p in demo.outbox.glob("calendar-*.ics"))
+    assert feeds == ["calendar-db-team.ics", "calendar-managers.ics", "calendar-platform.ics", "calendar-web-team.ics"]
+    for name in feeds:
+        assert f'href="{name}"' in demo.page
+        assert (demo.outbox / name).read_bytes().startswith(b"BEGIN:VCALENDAR\r\n")
+    assert "Subscribe from web" in demo.page
+
+
 def test_each_alert_is_relayed_at_its_own_time_and_the_digest_on_its_own_morning(demo):
     stamps = sorted({p.name.split("-")[0] for p in demo.messages("2*")})
-    assert stamps == ["20270106T001205Z", "20270114T021853Z", "20270114T023107Z", "20270120T084051Z",
-                      "20270219T150630Z", "20270227T160158Z"]  # each alert's eventTimestamp
+    assert stamps == ["20270106T001205Z", "20270114T021853Z", "20270114T023107Z", "20270114T030211Z",
+                      "20270114T034940Z", "20270120T084051Z", "20270219T150630Z",
+                      "20270227T160158Z"]  # each alert's eventTimestamp; a metric alert's fired and resolved times
     assert [p.name for p in demo.messages("digest-*")] == ["digest-20270215.eml"]
     order = [demo.stdout.index(when) for when in ("Wed 6 Jan 2027 09:12 JST", "Wed 20 Jan 2027 17:40 JST",
                                                   "Mon 15 Feb 2027 09:00 JST", "Sat 20 Feb 2027 00:06 JST")]
@@ -113,7 +128,7 @@ def test_the_preview_says_nothing_was_sent_and_shows_each_message_at_its_clock(d
 def test_the_preview_draws_teams_cards_with_the_adaptive_cards_renderer(demo):
     assert "adaptivecards.min.js" in demo.page and "Permission is hereby granted" in demo.page
     cards = [p for p in demo.messages("*.json") if "application/vnd.microsoft.card.adaptive" in p.read_text()]
-    assert len(cards) == 10 and demo.page.count("data-card=") == len(cards)
+    assert len(cards) == 12 and demo.page.count("data-card=") == len(cards)
 
 
 def test_demo_can_run_again_over_its_own_outbox(tmp_path):

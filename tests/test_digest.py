@@ -97,8 +97,7 @@ def parts(mail) -> tuple[str, str]:
 
 
 def csv_rows(mail) -> list[dict]:
-    (attachment,) = list(mail.iter_attachments())
-    assert attachment.get_content_type() == "text/csv"
+    (attachment,) = [a for a in mail.iter_attachments() if a.get_content_type() == "text/csv"]
     text = attachment.get_payload(decode=True).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -250,7 +249,8 @@ def test_settings_problems_are_all_named():
     raw = {"receivers": ["teams", "nobody", "mail", "mail"], "team_tag": "", "horizon_days": 0, "colour": "red"}
     assert parse_digest(raw, RECEIVERS, problems) is None
     assert problems == [
-        "digest.colour: unknown setting; write one of: all_clear, deadline_days, horizon_days, receivers, team_tag",
+        "digest.colour: unknown setting; write one of: alerts, all_clear, deadline_days, horizon_days, receivers,"
+        " team_tag",
         "digest.receivers[0]: receiver 'teams' does not send email (channel email, or channel outbox with format email)",
         "digest.receivers[1]: no receiver is named 'nobody'; there are: mail, teams",
         "digest.receivers: 'mail' is named twice",
@@ -314,13 +314,13 @@ def test_the_timer_is_registered_only_when_the_config_has_a_digest(tmp_path):
         return json.loads(names), modules
 
     with_digest, modules = functions(CONFIG)
-    assert sorted(with_digest) == ["digest", "ingest", "scheduled_events"]
+    assert sorted(with_digest) == ["calendar", "digest", "ingest", "scheduled_events"]
     (binding,) = json.loads(with_digest["digest"])["bindings"]
     assert binding == {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 0 0 * * *",
                        "runOnStartup": False}
     assert modules == "[]"  # a cold start builds no digest
-    assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["ingest", "scheduled_events"]
-    assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["ingest", "scheduled_events"]  # logged, not fatal
+    assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["calendar", "ingest", "scheduled_events"]
+    assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["calendar", "ingest", "scheduled_events"]  # logged, not fatal
 
 
 def test_a_large_vm_list_is_said_to_be_in_a_zip():

@@ -1,6 +1,8 @@
 """The Azure VM source against the ARM emulator (tests/emulator): the real SDK clients, over HTTPS on
 127.0.0.1, with the documented throttles — paging, throttling honoured, partial failure and the
-incomplete-list line, mixed-case ids, scale sets, and `relay vms` as a subprocess."""
+incomplete-list line, mixed-case ids, scale sets, and `relay vms` as a subprocess. The VMs' states come
+from their maintenance records unless the estate has none (`recorded=0`): the tests of instance views
+use such estates. tests/test_maintenance_records.py holds the records' own tests."""
 import json
 import logging
 import os
@@ -49,8 +51,8 @@ def source(emu: ArmEmulator, subscriptions=None, budget: float = 20.0, tenant_wi
 
 def maintenance(estate: Estate, subscriptions=()) -> Event:
     return Event(kind=EventKind.MAINTENANCE, schema="common", title="Planned maintenance", communication="",
-                 tracking_id=estate.tracking_id, stage="Planned", services=("Virtual Machines",),
-                 regions=("Japan East",), subscription_ids=tuple(subscriptions))
+                 tracking_id=estate.tracking_id, maintenance_id=estate.maintenance_id, stage="Planned",
+                 services=("Virtual Machines",), regions=("Japan East",), subscription_ids=tuple(subscriptions))
 
 
 def by_name(found: VmLookup) -> dict:
@@ -66,7 +68,7 @@ def set_members(estate: Estate) -> list[EstateVm]:
 # --- the same records as the offline inventory ---------------------------------------------------------
 
 def test_azure_gives_the_same_records_as_the_inventory_of_the_same_estate(ca):
-    estate = Estate(vms=40, subscriptions=3)
+    estate = Estate(vms=40, subscriptions=3, recorded=0)
     with ArmEmulator(estate, tls=ca) as emu:
         found = source(emu).affected_vms(maintenance(estate))
     offline = Inventory.from_dict(estate.inventory()).affected_vms(maintenance(estate))
@@ -79,7 +81,7 @@ def test_azure_gives_the_same_records_as_the_inventory_of_the_same_estate(ca):
 
 
 def test_mixed_case_ids_name_each_vm_once(ca):
-    estate = Estate(vms=12, subscriptions=1)
+    estate = Estate(vms=12, subscriptions=1, recorded=0)
     assert len({vm.impacted_as for vm in estate.impacted()}) == 12
     assert any(vm.impacted_as != vm.id for vm in estate.impacted())  # Azure wrote some in other cases
     with ArmEmulator(estate, tls=ca, graph_missing=estate.subscriptions) as emu:  # ids from Resource Health
@@ -97,10 +99,10 @@ def test_pages_of_resource_graph_are_followed_with_skip_tokens(ca):
     assert len(found.vms) == 35 and found.gaps == ()
     set_pages = -(-len(set_members(estate)) // 10)
     assert set_pages >= 2
-    assert emu.graph_queries == {"impacted": 4, "set members": set_pages}  # both paged with $skipToken
-    assert emu.calls["resource graph"] == 4 + set_pages
-    assert emu.graph_tops == [1000] * (4 + set_pages)  # always the most a page may hold
-    assert emu.calls["instance view"] == 35  # one each: no list carries maintenanceRedeployStatus
+    assert emu.graph_queries == {"impacted": 4, "records": 4, "set members": set_pages}  # all paged with $skipToken
+    assert emu.calls["resource graph"] == 8 + set_pages
+    assert emu.graph_tops == [1000] * (8 + set_pages)  # always the most a page may hold
+    assert emu.calls["instance view"] == 0  # every VM's record answered for it
     assert all(vm.redeploy for vm in found.vms if vm.name.endswith(tuple("012345678")))
 
 
@@ -110,11 +112,12 @@ def test_resource_health_pages_follow_next_link(ca):
         found = source(emu).affected_vms(maintenance(estate))
     assert len(found.vms) == 25 and found.gaps == ()
     assert emu.calls["impacted resources"] == 3
-    assert emu.calls["resource graph"] == 1 + 3  # a 503, retried three times, then Resource Health
+    assert emu.calls["resource graph"] == 2 * (1 + 3)  # each query: a 503, retried three times
+    assert emu.calls["virtual machine"] == 25  # Resource Health names them: facts and state in one GET each
 
 
 def test_the_sdk_clients_are_the_real_ones(ca):
-    estate = Estate(vms=3, subscriptions=1, scale_sets=1)
+    estate = Estate(vms=3, subscriptions=1, scale_sets=1, recorded=0)
     with ArmEmulator(estate, tls=ca) as emu:
         source(emu).affected_vms(maintenance(estate))
     agents = {kind: " ".join(found) for kind, found in emu.agents.items()}
@@ -136,13 +139,15 @@ def test_scale_set_vms_come_from_one_listing_per_scale_set(ca):
                                                    "vmss-01_0", "vmss-01_1", "vmss-01_2"]
     assert all(vm.availability_set in ("vmss-00", "vmss-01") for vm in instances)  # not single instances
     assert sum(vm.redeploy is not None for vm in instances) == 6
-    assert (emu.calls["scale set VMs"], emu.calls["instance view"]) == (2, 4)
+    assert {vm.state_source for vm in instances} == {"instance view"}  # the listing's, which came anyway
+    assert {vm.state_source for vm in found.vms if vm not in instances} == {"maintenance record"}
+    assert (emu.calls["scale set VMs"], emu.calls["instance view"]) == (2, 0)
 
 
 # --- throttling ---------------------------------------------------------------------------------------------
 
 def test_a_lone_client_is_never_refused(ca):
-    estate = Estate(vms=300, subscriptions=1)  # more than the read bucket holds: the refill paces the rest
+    estate = Estate(vms=300, subscriptions=1, recorded=0)  # more than the read bucket holds: the refill paces the rest
     with ArmEmulator(estate, tls=ca, limits=Limits(reads=(250, 100.0))) as emu:
         found = source(emu).affected_vms(maintenance(estate))
     assert len(found.vms) == 300 and found.gaps == ()
@@ -152,7 +157,7 @@ def test_a_lone_client_is_never_refused(ca):
 def test_others_spending_the_same_budget_slow_us_down_without_refusals(ca):
     """The read bucket has 20 left, not 250: x-ms-ratelimit-remaining-subscription-reads tells us so, and the
     calls that had already left before the first answer are all that can be refused."""
-    estate = Estate(vms=60, subscriptions=1)
+    estate = Estate(vms=60, subscriptions=1, recorded=0)
     with ArmEmulator(estate, tls=ca, limits=Limits(reads=(20, 25.0))) as emu:
         src = source(emu)
         found = src.affected_vms(maintenance(estate))
@@ -163,7 +168,7 @@ def test_others_spending_the_same_budget_slow_us_down_without_refusals(ca):
 
 
 def test_compute_per_minute_policies_are_honoured(ca):
-    estate = Estate(vms=30, subscriptions=1)
+    estate = Estate(vms=30, subscriptions=1, recorded=0)
     limits = Limits(low_cost_get_subscription=(10, 10), minute=1.0)  # a "minute" of one second here
     with ArmEmulator(estate, tls=ca, limits=limits) as emu:
         found = source(emu).affected_vms(maintenance(estate))
@@ -176,7 +181,7 @@ def test_resource_graph_quota_is_read_from_its_headers(ca):
     with ArmEmulator(estate, tls=ca, graph_page=5, limits=Limits(graph_queries=2, graph_window=0.5)) as emu:
         found = source(emu).affected_vms(maintenance(estate))
     assert len(found.vms) == 30 and found.gaps == ()
-    assert emu.calls["resource graph"] == 6 + -(-len(set_members(estate)) // 5)
+    assert emu.calls["resource graph"] == 6 + 6 + -(-len(set_members(estate)) // 5)  # impacted, records, sets
     assert emu.refused.get("resource graph", 0) == 0  # x-ms-user-quota-remaining said when to wait
 
 
@@ -197,7 +202,7 @@ def alone_in_set(estate: Estate) -> tuple[EstateVm, list[EstateVm]]:
 
 
 def test_a_vm_whose_set_has_only_deallocated_others_is_isolated(ca):
-    estate = Estate(vms=12, subscriptions=1, bystanders=12)
+    estate = Estate(vms=12, subscriptions=1, bystanders=12, recorded=0)
     alone, others = alone_in_set(estate)
     with ArmEmulator(estate, tls=ca) as emu:
         found = source(emu).affected_vms(maintenance(estate))
@@ -207,7 +212,7 @@ def test_a_vm_whose_set_has_only_deallocated_others_is_isolated(ca):
     assert Risk.ISOLATED in assess(vms[alone.name], f.NOW).risks
     assert [name for name, vm in vms.items() if vm.others_in_set_deallocated] == [alone.name]
     assert all(Risk.ISOLATED not in assess(vms[o.name], f.NOW).risks for o in others if o.name in vms)
-    assert emu.graph_queries == {"impacted": 1, "set members": 1}  # one query for every set
+    assert emu.graph_queries == {"impacted": 1, "records": 1, "set members": 1}  # one query for every set
     offline = Inventory.from_dict(estate.inventory()).affected_vms(maintenance(estate))
     assert sorted(found.vms, key=lambda vm: vm.id) == sorted(offline.vms, key=lambda vm: vm.id)  # as the inventory says
 
@@ -221,7 +226,7 @@ def test_a_failed_set_query_is_a_gap_and_the_vms_are_listed(ca):
     assert len(found.vms) == 12 and all(vm.redeploy for vm in found.vms if vm.name in {v.name for v in in_sets})
     assert not by_name(found)[alone.name].others_in_set_deallocated  # unknown: not claimed
     assert found.gaps == (f"failed {estate.subscriptions[0]} {len(in_sets)}",)
-    assert emu.graph_queries == {"impacted": 1, "set members": 1 + 3}  # a 503, retried three times
+    assert emu.graph_queries == {"impacted": 1, "records": 1, "set members": 1 + 3}  # a 503, retried three times
 
 
 # --- partial failure: what is known goes out, with the gaps -------------------------------------------------
@@ -237,7 +242,7 @@ def test_a_forbidden_subscription_is_a_gap_and_the_rest_is_listed(ca):
 
 
 def test_a_hanging_subscription_times_out_within_the_budget(ca):
-    estate = Estate(vms=10, subscriptions=2)
+    estate = Estate(vms=10, subscriptions=2, recorded=0)
     slow = estate.subscriptions[0]
     with ArmEmulator(estate, tls=ca, hanging=(slow,), hang_seconds=5) as emu:
         found = source(emu, budget=1.5).affected_vms(maintenance(estate))
@@ -247,7 +252,7 @@ def test_a_hanging_subscription_times_out_within_the_budget(ca):
 
 
 def test_a_throttle_that_does_not_clear_in_time_is_a_gap(ca):
-    estate = Estate(vms=40, subscriptions=1)
+    estate = Estate(vms=40, subscriptions=1, recorded=0)
     with ArmEmulator(estate, tls=ca, limits=Limits(reads=(10, 2.0))) as emu:
         found = source(emu, budget=2.0).affected_vms(maintenance(estate))
     assert len(found.vms) == 40
@@ -424,7 +429,7 @@ def test_a_resource_graph_refusal_without_retry_after_is_honoured(ca):
         emu._graph[CLIENT_ID] = spent
         found = source(emu).affected_vms(maintenance(estate))
     assert len(found.vms) == 5 and found.gaps == ()
-    assert emu.refused["resource graph"] == 1 and emu.unhonoured == 0
+    assert emu.refused["resource graph"] == 2 and emu.unhonoured == 0  # the first page of each query, sent at once
 
 
 def test_the_emulator_catches_a_client_that_ignores_retry_after(ca):

@@ -17,14 +17,15 @@ def app(tmp_path):
     app.close()
 
 
-def test_function_registers_two_post_routes_with_function_auth():
+def test_function_registers_two_post_routes_and_the_calendar_with_function_auth():
     from function_app import build_app
 
     registered = {f.get_function_name(): f for f in build_app(FunctionHost({})).get_functions()}
-    assert sorted(registered) == ["ingest", "scheduled_events"]
-    for name, route in (("ingest", "alerts"), ("scheduled_events", "scheduled-events")):
+    assert sorted(registered) == ["calendar", "ingest", "scheduled_events"]
+    for name, route, method in (("ingest", "alerts", "POST"), ("scheduled_events", "scheduled-events", "POST"),
+                                ("calendar", "calendar.ics", "GET")):
         trigger = registered[name].get_trigger()
-        assert trigger.route == route and [str(m) for m in trigger.methods] == ["POST"]
+        assert trigger.route == route and [str(m) for m in trigger.methods] == [method]
         assert "function" in str(trigger.auth_level).lower()
 
 
@@ -51,3 +52,19 @@ def test_import_loads_no_azure_management_sdk():
                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+
+def test_the_calendar_feed_is_read_from_the_ledger(app):
+    import azure.functions as func
+
+    assert app.post(next((EXAMPLES / "alerts").glob("01*.json")).read_bytes()).status_code == 202
+
+    def get(query: str, **headers: str) -> func.HttpResponse:
+        return app["calendar"](func.HttpRequest(method="GET", url="/api/calendar.ics", body=b"",
+                                                params=dict([query.split("=")]) if query else {}, headers=headers))
+
+    found = get("receiver=email")
+    assert found.status_code == 200 and found.mimetype == "text/calendar" and b"BEGIN:VEVENT" in found.get_body()
+    assert get("receiver=email", **{"If-None-Match": found.headers["ETag"]}).status_code == 304
+    assert get("").status_code == 400 and get("receiver=nobody").status_code == 404

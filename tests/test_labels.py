@@ -52,7 +52,7 @@ def test_the_check_finds_a_label_that_lacks_a_language():
 
 
 ADVICE_SCENARIOS = ("planned", "rescheduled_update", "in_progress", "complete", "canceled", "emergency",
-                    "zero_vms", "incident", "resource_health")
+                    "zero_vms", "incident", "resource_health", "alert_fired", "alert_resolved", "log_alert")
 
 
 @pytest.mark.parametrize("scenario", ADVICE_SCENARIOS)

@@ -13,7 +13,17 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from relay.model import Event, EventKind, MaintenanceState, NoticeSnapshot, SendResult, VmSnapshot, Window
+from relay.model import (
+    Criterion,
+    Event,
+    EventKind,
+    MaintenanceState,
+    MonitorAlert,
+    NoticeSnapshot,
+    SendResult,
+    VmSnapshot,
+    Window,
+)
 from relay.runtime.leases import this_process
 from relay.store import Seen
 from relay.store.snapshots import encode
@@ -137,6 +147,33 @@ def test_update_in_same_thread_knows_the_prior_stage_and_window(ledger):
     assert admission.prior.sent_at == T0
     # a resumed update keeps the prior it had the first time, not itself
     assert ledger.admit(later, ["teams"], T0 + timedelta(days=4)).prior.stage == "Planned"
+
+
+def test_the_prior_counts_the_rescheduled_communications_up_to_it(ledger):
+    stages = ("Planned", "Rescheduled", "Rescheduled", "Canceled")
+    priors = [ledger.admit(event(str(n), stage, at=T0 + timedelta(days=n)), ["teams"], T0 + timedelta(days=n)).prior
+              for n, stage in enumerate(stages)]
+    assert priors[0] is None
+    assert [p.reschedules for p in priors[1:]] == [0, 1, 2]
+    # what was counted at first admission stays, even once a newer one is in
+    assert ledger.admit(event("2", "Rescheduled", at=T0 + timedelta(days=2)), ["teams"], T0).prior.reschedules == 1
+    late = ledger.admit(event("9", "Rescheduled", at=T0 + timedelta(hours=30)), ["teams"], T0 + timedelta(days=5))
+    assert late.prior.reschedules == 1  # only what came before it: Planned and the first Rescheduled
+
+
+def test_the_revision_changes_with_what_the_calendar_reads_or_is_not_known(store):
+    ledger, other = store.open(), store.open()
+    first = ledger.revision()
+    if first is None:  # Table Storage cannot tell without reading every communication
+        return
+    e = event("1", "Planned")
+    other.admit(e, ["teams"], T0)  # another worker's change counts as much as its own
+    admitted = ledger.revision()
+    ledger.record_told(e.thread_key, "teams", NoticeSnapshot(e.dedup_key, T0, T0))
+    told = ledger.revision()
+    ledger.record_told(e.thread_key, "teams", NoticeSnapshot(e.dedup_key, T0, T0 + timedelta(hours=1)))  # again
+    assert len({first, admitted, told, ledger.revision()}) == 4
+    assert ledger.revision() == ledger.revision()
 
 
 def test_a_late_communication_is_compared_with_what_came_before_it(ledger):
@@ -351,6 +388,28 @@ def test_maintenance_threads_survive_reopening_and_any_characters(store):
     store.open().admit(replace(event(odd, "Planned", tracking_id=odd), title=odd * 20), ["mail"], T0)
     [thread] = store.open().maintenance_threads(T0)
     assert thread[0].event.tracking_id == odd and thread[0].event.title == (odd * 20)[:500]
+
+
+def test_alerts_since_give_back_each_alert_of_the_day_with_what_routing_reads(ledger):
+    def alert(n: int, condition: str = "Fired") -> Event:
+        facts = MonitorAlert(severity=f"Sev{n}", monitor_condition=condition, service="Platform", signal="Metric",
+                             rule=f"rule-{n}", targets=tuple(f"/subscriptions/s/resourceGroups/rg/providers/A.B/c/{i}"
+                                                             for i in range(9)), target_type="A.B/c", target_group="rg",
+                             fired=T0, criteria=(Criterion(metric="m", value="1"),), facts=(("caller", "x"),))
+        return Event(kind=EventKind.ALERT, schema="common", title=f"rule-{n}", communication="c", stage=condition,
+                     alert_id=f"/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/{n}", alert=facts)
+
+    ledger.admit(alert(1), ["chat"], T0 - timedelta(days=1, seconds=1))
+    ledger.admit(alert(2), ["chat"], T0 - timedelta(hours=2))
+    ledger.admit(alert(2, "Resolved"), ["chat"], T0)
+    ledger.admit(event("1", "Planned"), ["chat"], T0)
+    found = ledger.alerts_since(T0 - timedelta(days=1))
+    assert [(c.event.alert.rule, c.event.stage, c.admitted_at) for c in found] == [
+        ("rule-2", "Fired", T0 - timedelta(hours=2)), ("rule-2", "Resolved", T0)]
+    kept = found[0].event.alert
+    assert (kept.severity, kept.service, kept.signal, kept.target_type, kept.target_group, kept.fired) == (
+        "Sev2", "Platform", "Metric", "A.B/c", "rg", T0)
+    assert len(kept.targets) == 5 and kept.criteria == () and kept.facts == ()  # what routing reads, no more
 
 
 # -- what each receiver was told of its VMs

@@ -154,6 +154,19 @@ def test_a_secure_webhook_is_set_up_with_its_entra_fields(ca, tmp_path):
                         "tenantId": TENANT_ID, "objectId": CLIENT_ID, "identifierUri": "api://relay"}
 
 
+def test_a_refused_secure_webhook_names_the_app_registration_its_creator_must_own(ca, tmp_path):
+    estate = Estate(vms=2, subscriptions=1)
+    (sub,) = estate.subscriptions
+    with ArmEmulator(estate, tls=ca) as emu:
+        emu.monitor.not_owner_of = {CLIENT_ID.lower()}
+        done = relay_provision(emu, tmp_path, "--subscription", sub, "--function-url", URL, "--secure-webhook",
+                               "--tenant-id", TENANT_ID, "--object-id", CLIENT_ID, "--identifier-uri", "api://relay")
+    assert done.returncode == 1
+    assert results(done)[(sub, ACTION_GROUP)] == "failed"
+    assert (f"{sub}: denied (403): the identity needs Monitoring Contributor on the subscription; for the secure"
+            f" webhook it must also be an owner of the Entra app registration (object id {CLIENT_ID})") in done.stderr
+
+
 def test_bad_input_is_exit_2_and_never_shows_the_key(capsys):
     sub = "0a1b2c3d-1111-2222-3333-444455556666"
     assert main(["provision", "--subscription", sub, "--function-url", URL.replace("https", "http")]) == 2
@@ -241,13 +254,20 @@ def test_a_refusal_names_the_missing_role_and_an_arm_error_is_said_without_the_k
 
     from relay.provision import reason
 
-    group, rule = resources(Options(URL), SUB)[0], resources(Options(URL), SUB)[2]
+    options = Options(URL, resource_group="rg-x")
+    secure = Options(URL, resource_group="rg-x", secure=SecureWebhook(TENANT_ID, CLIENT_ID, "api://relay"))
+    group, action_group, rule = resources(options, SUB)[:3]
     denied = SimpleNamespace(status_code=403)
-    assert reason(denied, group, True, True, "rg-x") == (
+    assert reason(denied, group, True, True, options) == (
         "denied (403): creating resource group rg-x needs Contributor on the subscription"
         " (or a role with Microsoft.Resources/subscriptions/resourceGroups/write)")
-    assert reason(denied, rule, True, False, "rg-x") == \
+    assert reason(denied, rule, True, False, options) == \
         "denied (403): the identity needs Monitoring Contributor on the subscription"
+    assert reason(denied, action_group, True, False, options) == reason(denied, action_group, False, False, secure) \
+        == "denied (403): the identity needs Monitoring Contributor on the subscription"  # reading needs no owner
+    assert reason(denied, action_group, True, False, secure) == (
+        "denied (403): the identity needs Monitoring Contributor on the subscription; for the secure webhook it"
+        f" must also be an owner of the Entra app registration (object id {CLIENT_ID})")
     refused = SimpleNamespace(status_code=400, error=SimpleNamespace(code="BadRequest", message=f"bad uri {URL}"))
-    said = reason(refused, rule, True, False, "rg-x")
+    said = reason(refused, rule, True, False, options)
     assert said.startswith("refused (HTTP 400 BadRequest): bad uri https://") and KEY not in said

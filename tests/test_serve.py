@@ -86,3 +86,27 @@ def test_each_endpoint_takes_its_own_kind_of_body(server):
     status, _, reply = call(server, "POST", "/api/alerts", scheduled)
     assert status == 400 and "/api/scheduled-events" in reply["detail"]
     assert call(server, "POST", "/api/scheduled-events", scheduled)[0] == 202
+
+
+def test_the_calendar_feed_needs_the_key_and_answers_304_to_its_etag(server):
+    body = next((EXAMPLES / "alerts").glob("01*.json")).read_bytes()
+    assert call(server, "POST", "/api/alerts", body)[0] == 202
+    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+    conn.request("GET", "/api/calendar.ics?receiver=email")
+    assert conn.getresponse().status == 401
+    conn.close()
+
+    def feed(**headers):
+        conn = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+        conn.request("GET", "/api/calendar.ics?receiver=email&code=k3y", headers=headers)
+        response = conn.getresponse()
+        answer = response.status, response.getheader("Content-Type"), response.getheader("ETag"), response.read()
+        conn.close()
+        return answer
+
+    assert wait_for(lambda: b"BEGIN:VEVENT" in feed()[3])
+    status, content_type, etag, ics = feed()
+    assert status == 200 and content_type == "text/calendar; charset=utf-8" and ics.startswith(b"BEGIN:VCALENDAR\r\n")
+    assert feed(**{"If-None-Match": etag})[:1] == (304,)
+    assert call(server, "GET", "/api/calendar.ics")[0] == 400  # three receivers have a calendar: which one?
+    assert call(server, "GET", "/api/calendar.ics?receiver=nobody")[0] == 404

@@ -2,6 +2,9 @@
 
     document.py         bytes → a JSON object, and reading its fields with their JSON paths
     activity_log.py     Service Health and Resource Health alerts, common and legacy schemas
+    monitor.py          every other Azure Monitor alert of the common schema: metric, log search, activity log,
+                        smart detection, Prometheus, budget; its essentials
+    alert_context.py    what such an alert's context says of its cause, per monitoring service
     scheduled_event.py  a Scheduled Event as `relay agent` reports it from a VM
 
 What makes the alert unusable is a *problem*: every problem
@@ -23,6 +26,7 @@ from relay.alerts.document import (
     load_document,
     parse_timestamp,
 )
+from relay.alerts.monitor import is_monitor_alert, read_monitor_alert
 from relay.alerts.scheduled_event import is_scheduled_event, read_scheduled_event
 from relay.model import Event
 
@@ -34,8 +38,12 @@ def parse_alert(raw: bytes | str) -> Event:
     else, for any input."""
     notes = Notes()
     root = Node(load_document(raw), "$", notes)
-    read = read_scheduled_event if is_scheduled_event(root.get("schemaId")) else read_activity_log
-    event = read(root)
+    if is_scheduled_event(root.get("schemaId")):
+        event = read_scheduled_event(root)
+    elif is_monitor_alert(root):
+        event = read_monitor_alert(root)
+    else:
+        event = read_activity_log(root)
     if event is None or notes.problems:
         raise PayloadError(notes.problems or [Problem("$", "not a supported alert")])
     return replace(event, warnings=tuple(notes.warnings))

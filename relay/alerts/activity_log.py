@@ -39,9 +39,24 @@ def read_activity_log(root: Node) -> Event | None:
     return _read_event(envelope) if envelope is not None and not root.notes.problems else None
 
 
-def _squash(text: str | None) -> str:
+def squash(text: str | None) -> str:
     """Make "Resource Health", "resource_health" and "ResourceHealth" alike."""
     return re.sub(r"[\s_-]", "", text or "").casefold()
+
+
+def is_common_schema(schema_id: object) -> bool:
+    return isinstance(schema_id, str) and _SCHEMAS.get(schema_id.strip().casefold()) == "common"
+
+
+def health_source(service: object, context: object) -> str | None:
+    """SERVICE_HEALTH or RESOURCE_HEALTH when a common-schema alert is one: by its monitoringService, else, when it
+    names none, by the activity-log event in its alertContext."""
+    if isinstance(service, str) and service.strip():
+        return _SOURCES.get(squash(service))
+    if (service is not None and not isinstance(service, str)) or not isinstance(context, dict):
+        return None
+    log = Node(context, "", Notes())  # only a look: the reading proper notes what is wrong
+    return _source_from_content(log, log.optional_object("properties"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -74,7 +89,7 @@ def _read_envelope(root: Node) -> _Envelope | None:
 
 def _read_common(data: Node) -> _Envelope | None:
     essentials, context = data.child("essentials"), data.child("alertContext")
-    source = _monitoring_service(essentials) if essentials is not None else None
+    source = _monitoring_service(essentials, context) if essentials is not None else None
     targets = essentials.strings("alertTargetIDs") if essentials is not None else []
     path, first_target = targets[0] if targets else (f"{data.at('essentials')}.alertTargetIDs", None)
     resource_id = _resource_id(source, first_target, path, data.notes)
@@ -82,7 +97,7 @@ def _read_common(data: Node) -> _Envelope | None:
     if essentials is None or context is None or source is None or props is None:
         return None
     signal = essentials.text("signalType")
-    if signal and _squash(signal) != "activitylog":
+    if signal and squash(signal) != "activitylog":
         essentials.notes.warn(essentials.at("signalType"), expecting("Activity Log", signal))
     return _Envelope(
         "common", source, context, props, tuple(targets),
@@ -108,19 +123,21 @@ def _read_legacy(data: Node) -> _Envelope | None:
     )
 
 
-def _monitoring_service(essentials: Node) -> str | None:
+def _monitoring_service(essentials: Node, context: Node | None) -> str | None:
+    """The source its monitoringService names, else the one its event is from: relay.alerts reads other alerts
+    with relay.alerts.monitor."""
     value = essentials.get("monitoringService")
-    source = _SOURCES.get(_squash(value)) if isinstance(value, str) else None
-    if source is None:
-        supported = "a supported monitoring service: ServiceHealth or Resource Health"
-        essentials.notes.problem(essentials.at("monitoringService"), expecting(supported, value))
+    source = health_source(value, context.value if context is not None else None)
+    if source is not None and not (isinstance(value, str) and value.strip()):
+        expected = expecting("ServiceHealth or Resource Health", value or None)
+        essentials.notes.warn(essentials.at("monitoringService"), f"{expected}; read as {source} from the alert context")
     return source
 
 
 def _event_source(log: Node, props: Node | None) -> str | None:
     value = log.get("eventSource")
     if isinstance(value, str) and not value.strip().isdigit():
-        source = _SOURCES.get(_squash(value))
+        source = _SOURCES.get(squash(value))
     else:  # test payloads number the source: tell by what the event is about
         source = _source_from_content(log, props)
     if source is None:
@@ -165,6 +182,7 @@ def _read_event(env: _Envelope) -> Event:
         communication=communication,
         communication_html=communication_html,
         tracking_id=_tracking_id(env),
+        maintenance_id=props.text("maintenanceId"),
         communication_id=props.identifier("communicationId"),
         event_data_id=log.identifier("eventDataId"),
         alert_id=env.alert_id,
@@ -184,7 +202,7 @@ def _kind(env: _Envelope) -> EventKind:
     if env.source == RESOURCE_HEALTH:
         return EventKind.RESOURCE_HEALTH
     incident_type = env.props.text("incidentType")
-    kind = _INCIDENT_TYPES.get(_squash(incident_type))
+    kind = _INCIDENT_TYPES.get(squash(incident_type))
     if kind is not None:
         return kind
     what = "missing" if incident_type is None else f"unknown incident type {incident_type!r}"

@@ -201,6 +201,15 @@ class Node:
         self.notes.problem(self.at(key), expecting("an object", value))
         return None
 
+    def optional_object(self, key: str) -> Node | None:
+        """An optional object; a warning when it is there but is not one."""
+        value = self.get(key)
+        if isinstance(value, dict):
+            return Node(value, self.at(key), self.notes)
+        if value is not None:
+            self.notes.warn(self.at(key), expecting("an object", value))
+        return None
+
     def text(self, key: str) -> str | None:
         """An optional one-line string; a number is taken as its text, anything else is a warning."""
         return one_line(self.string(key) or "") or None

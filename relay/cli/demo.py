@@ -3,7 +3,8 @@
 Each example alert is relayed at its own time (its eventTimestamp is the clock), with the VMs as Azure
 would return them then: of the files in examples/inventory/, each named for the day it holds, the newest
 on or before that day. The managers' digest runs on its own morning, DIGEST_AT. outbox/index.html shows
-every message with the clock it was rendered at.
+every message with the clock it was rendered at, and offers each receiver's calendar feed as a file
+(calendar-<receiver>.ics), as GET /api/calendar.ics would serve it at the end of the story.
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from pathlib import Path
 
 from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, fail, parse_file
 from relay.cli.digest import send_digests_reporting
-from relay.cli.outbox_page import record_clocks, write_index
+from relay.cli.outbox_page import CALENDARS, record_clocks, write_index
 from relay.cli.process import process_event_reporting
 from relay.config import Config, load_config
-from relay.hosts.wiring import Paths, open_relay
+from relay.hosts.wiring import Paths, open_ledger, open_relay
 from relay.model import Event
 from relay.render.times import format_time_both
 
@@ -102,6 +103,25 @@ def play(step: Step, config: Config, outbox: Path) -> int:
     return code
 
 
+def write_calendars(config: Config, outbox: Path, at: datetime) -> list[Path]:
+    """Each receiver's calendar feed as of `at`, from the demo's ledger, beside the messages."""
+    from relay.calendar.feed import CalendarFeed
+    from relay.channels.outbox import folder_name
+
+    ledger = open_ledger(outbox / LEDGER, {})
+    feed = CalendarFeed(ledger, config.receivers(), lambda: at)
+    try:
+        written = []
+        for name, receiver in config.receivers().items():
+            if receiver.calendar:
+                path = outbox / CALENDARS.replace("*", folder_name(name))
+                path.write_bytes(feed.file(name).body)
+                written.append(path)
+        return written
+    finally:
+        ledger.close()
+
+
 def _empty(outbox: Path) -> bool:
     """The outbox emptied for a new run; False when it holds files the demo did not write."""
     if outbox.exists() and any(outbox.iterdir()) and not (outbox / DEMO_MARKER).exists():
@@ -124,6 +144,9 @@ def run(args) -> int:
           f" {_shown(INVENTORIES)} on each day; nothing is sent")
     config = load_config(CONFIG)
     code = max(play(step, config, outbox) for step in steps)
+    calendars = write_calendars(config, outbox, steps[-1].at)
+    print(f"\nCalendar feeds, as GET /api/calendar.ics?receiver=NAME serves them now: "
+          f"{', '.join(p.name for p in calendars)}")
     index = write_index(outbox)
     print(f"\nOpen {_shown(index)} to read every message (a preview: nothing was sent); the files are in"
           f" {_shown(outbox)}/<receiver>/.")

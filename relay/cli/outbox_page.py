@@ -7,7 +7,8 @@ the page carries inside it when node_modules holds it (else as readable HTML, an
 Slack blocks are drawn as readable HTML. The raw payload is one click away. A message rendered at a
 pinned clock (`relay demo`) shows that clock beside it, read from `.demo-clocks.json` in the outbox.
 `index.html?only=<path>` shows that one message alone (`&lang=ja` or `&lang=en`: one language of a
-bilingual email); templates/outbox/preview.js does that and draws the cards.
+bilingual email); templates/outbox/preview.js does that and draws the cards. The calendar feeds `relay demo`
+writes beside the messages (calendar-<receiver>.ics) are linked at the top, with how to subscribe to one.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from relay.render.markup import TEMPLATES
 from relay.render.times import format_time_both, iso_utc
 
 CLOCKS = ".demo-clocks.json"  # message path (relative to the outbox) → the clock it was rendered at
+CALENDARS = "calendar-*.ics"  # a receiver's calendar feed, as a file in the outbox
 CARD_RENDERER = Path(__file__).resolve().parents[2] / "node_modules" / "adaptivecards"
 RENDERER_BUNDLE = "dist/adaptivecards.min.js"  # the browser build, in the package
 RENDERER_LICENSES = ("LICENSE", "dist/adaptivecards.min.js.LICENSE.txt")  # MIT: its notices go with it
@@ -163,6 +165,7 @@ def write_index(outbox: Path, renderer: Path = CARD_RENDERER) -> Path:
     html = env.get_template("outbox/index.html.j2").render(
         entries=entries,
         receivers=sorted({e.receiver for e in entries}),
+        calendars=sorted(p.name for p in outbox.glob(CALENDARS)),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         card_renderer=card_renderer(renderer),
         preview_js=Markup((TEMPLATES / "outbox" / "preview.js").read_text(encoding="utf-8")),

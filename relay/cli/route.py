@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, enriched_file
-from relay.model import Notification
+from relay.model import Event, Notification
 from relay.routing import split
 
 
@@ -38,8 +38,14 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"file": args.file, **plan}, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"{args.file}: {plan['kind']} {plan['stage'] or '-'} {plan['tracking_id'] or '-'}:"
-          f" {plan['vm_count']} VM(s) of ours (looked up by {plan['lookup']})")
+    if plan["alert"]:
+        alert = plan["alert"]
+        where = " in ".join(v for v in (alert["resource_type"], alert["resource_group"]) if v)
+        what = " · ".join(v for v in (alert["monitoring_service"], alert["signal_type"], where) if v)
+        print(f"{args.file}: alert {plan['stage']} {alert['severity'] or '-'} {alert['alert_rule'] or '-'} ({what})")
+    else:
+        print(f"{args.file}: {plan['kind']} {plan['stage'] or '-'} {plan['tracking_id'] or '-'}:"
+              f" {plan['vm_count']} VM(s) of ours (looked up by {plan['lookup']})")
     width = max((len(r["name"]) for r in plan["receivers"]), default=0)
     for r in plan["receivers"]:
         how = r["channel"] if r["transport"] == r["channel"] else f"{r['channel']} via {r['transport']}"
@@ -67,7 +73,17 @@ def route_plan(notification: Notification, routes) -> dict:
             f"does not want {event.kind.value} {event.stage or ''}".rstrip()
         receivers.append(_share(chosen.receiver, "nothing", (), why))
     return {"kind": event.kind.value, "stage": event.stage, "tracking_id": event.tracking_id,
-            "vm_count": len(vms), "lookup": notification.enriched.lookup, "receivers": receivers}
+            "vm_count": len(vms), "lookup": notification.enriched.lookup, "alert": _alert(event),
+            "receivers": receivers}
+
+
+def _alert(event: Event) -> dict | None:
+    """What an alert is routed on, by the routing fields' names."""
+    alert = event.alert
+    if alert is None:
+        return None
+    return {"severity": alert.severity, "monitoring_service": alert.service, "signal_type": alert.signal,
+            "alert_rule": alert.rule, "resource_type": alert.target_type, "resource_group": alert.target_group}
 
 
 def _share(receiver, gets: str, vms, why: str | None = None) -> dict:

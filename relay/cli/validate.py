@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, parse_file
-from relay.model import Event
+from relay.model import Event, MonitorAlert
 from relay.render.times import iso_utc
 
 
@@ -32,8 +32,16 @@ def summary(event: Event) -> dict:
         "regions": list(event.regions),
         "subscriptions": list(event.subscription_ids),
         "resource": event.resource.resource_id if event.resource else None,
+        "alert": _alert(event.alert) if event.alert else None,
         "warnings": list(event.warnings),
     }
+
+
+def _alert(alert: MonitorAlert) -> dict:
+    return {"severity": alert.severity, "monitorCondition": alert.monitor_condition,
+            "monitoringService": alert.service, "signalType": alert.signal, "alertRule": alert.rule,
+            "targets": list(alert.targets), "fired": iso_utc(alert.fired), "resolved": iso_utc(alert.resolved),
+            "criteria": len(alert.criteria), "contextRead": alert.context_read}
 
 
 def run(args) -> int:

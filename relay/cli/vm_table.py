@@ -61,7 +61,7 @@ def as_json(vms: tuple[AffectedVm, ...], gaps: tuple[Gap, ...]) -> str:
         {
             "id": a.vm.id, "name": a.vm.name, "resourceGroup": a.vm.resource_group,
             "subscriptionId": a.vm.subscription_id, "location": a.vm.location, "powerState": a.vm.power_state,
-            "state": a.state.value, "selfServiceDeadline": iso(a.self_service_deadline),
+            "state": a.state.value, "stateSource": a.vm.state_source, "selfServiceDeadline": iso(a.self_service_deadline),
             "selfServiceWindow": _window_json(a.vm.redeploy.self_service if a.vm.redeploy else None, iso),
             "scheduledWindow": _window_json(a.vm.redeploy.scheduled if a.vm.redeploy else None, iso),
             "risks": [r.value for r in a.risks],

@@ -43,7 +43,8 @@
       arm_url: https://management.azure.com
       authority: https://login.microsoftonline.com
 
-Match fields: subscription, resource_group, tag, region, service, kind, stage, level; text compares in
+Match fields: subscription, resource_group, tag, region, service, kind, stage, level, and for Azure Monitor
+alerts severity (Sev0-Sev4), monitoring_service, signal_type, alert_rule, resource_type; text compares in
 any case, regions without spaces (japaneast = Japan East). Each affected VM is routed on its own
 subscription, resource group, tags and region, so a receiver gets only the VMs routed to it; an event
 with no VM of ours is routed on what the alert says. Examples: examples/relay.yaml.

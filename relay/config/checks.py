@@ -8,8 +8,9 @@ import re
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GUID = re.compile(r"^[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
-STAGES = ("Planned", "Rescheduled", "InProgress", "Complete", "Canceled", "Active", "Resolved", "RCA")
+STAGES = ("Planned", "Rescheduled", "InProgress", "Complete", "Canceled", "Active", "Resolved", "RCA", "Fired")
 LEVELS = ("Critical", "Error", "Warning", "Informational")
+SIGNAL_TYPES = ("Metric", "Log", "Activity Log")  # an alert's signalType
 
 
 class ConfigError(ValueError):

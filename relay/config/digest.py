@@ -9,6 +9,7 @@
       all_clear: false             # the default for every receiver
       horizon_days: 14             # maintenance this far ahead
       deadline_days: 7             # self-service deadlines this close come first
+      alerts: false                # true: also count the Azure Monitor alerts of the last 24 hours per team
 
 The week's decisions that head each digest read the VM tags of that receiver's own settings (environment_tag,
 production_values, owner_tag: relay.config.receivers), as its event emails do.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from relay.config.checks import unknown
 from relay.model import Receiver
 
-_KEYS = {"receivers", "team_tag", "all_clear", "horizon_days", "deadline_days"}
+_KEYS = {"receivers", "team_tag", "all_clear", "horizon_days", "deadline_days", "alerts"}
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,13 @@ class DigestSettings:
     team_tag: str | None = None
     horizon_days: int = 14
     deadline_days: int = 7
+    alerts: bool = False  # count the Azure Monitor alerts of the last 24 hours per team and severity
 
 
 def parse_digest(raw: object, receivers: Mapping[str, Receiver], problems: list[str]) -> DigestSettings | None:
     """The `digest:` section, checked against the config's receivers; every problem goes to `problems`."""
     if not isinstance(raw, dict):
-        problems.append("digest: a mapping with receivers (and team_tag, all_clear, horizon_days, deadline_days)")
+        problems.append("digest: a mapping with receivers (and team_tag, all_clear, horizon_days, deadline_days, alerts)")
         return None
     before = len(problems)
     problems += unknown(raw, _KEYS, "digest.")
@@ -72,6 +74,9 @@ def parse_digest(raw: object, receivers: Mapping[str, Receiver], problems: list[
         chosen.append(DigestReceiver(item["name"], own is True))
     names = [r.name for r in chosen]
     problems += [f"digest.receivers: {n!r} is named twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    alerts = raw.get("alerts", False)
+    if not isinstance(alerts, bool):
+        problems.append("digest.alerts: true (count the Azure Monitor alerts of the last 24 hours) or false")
     team_tag = raw.get("team_tag")
     if team_tag is not None and (not isinstance(team_tag, str) or not team_tag.strip()):
         problems.append("digest.team_tag: the name of a VM tag, like owner")
@@ -86,4 +91,4 @@ def parse_digest(raw: object, receivers: Mapping[str, Receiver], problems: list[
         problems.append("digest.deadline_days: at most horizon_days")
         return None
     return DigestSettings(tuple(chosen), team_tag.strip() if team_tag else None,
-                          days["horizon_days"], days["deadline_days"])
+                          days["horizon_days"], days["deadline_days"], alerts is True)

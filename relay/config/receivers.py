@@ -1,17 +1,17 @@
 """The config's `receivers:`: each receiver's channel, destination (the NAME of the environment variable
-that holds it), language, kinds, stages, channel options and, for email, who reads it (`audience`) and the VM
-tags a manager's messages read, checked."""
+that holds it), language, kinds, stages, channel options, its calendar entries and, for email, who reads it
+(`audience`) and the VM tags a manager's messages read, checked."""
 from __future__ import annotations
 
 from relay.config.checks import ENV_NAME, NAME, STAGES, shown, unknown, words
-from relay.model import EventKind, ManagerTags, Receiver
+from relay.model import CALENDAR_ENTRIES, EventKind, ManagerTags, Receiver
 from relay.routing import ReceiverFilter
 
 CHANNELS = ("teams", "slack", "email")
 LANGUAGES = ("ja", "en", "both")
 AUDIENCES = ("oncall", "managers")
 
-_COMMON_KEYS = {"name", "channel", "language", "kinds", "stages", "max_per_second"}
+_COMMON_KEYS = {"name", "channel", "language", "kinds", "stages", "max_per_second", "calendar"}
 # Who reads an email, and which VM tags the managers' wording reads: email only (channel email, or outbox
 # with format email). A Teams receiver's `audience` is another thing: the Entra token's, with auth: entra.
 _MANAGER_KEYS = ("audience", "environment_tag", "production_values", "owner_tag")
@@ -49,11 +49,13 @@ def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFil
     kinds = _kinds(item.get("kinds"), where, problems)
     stages = words(item.get("stages"), STAGES, f"{where}.stages", problems)
     options = _options(item, transport, where, problems)
+    calendar = _calendar(item.get("calendar", True), where, problems)
     if len(problems) > before or not isinstance(name, str):
         return None
     receiver = Receiver(
         name=name, channel=message_format, language=language, transport=transport,
         destination_env=item.get("destination") or item.get("token"), options=options, audience=audience, tags=tags,
+        calendar=calendar,
     )
     return ReceiverFilter(receiver, kinds, frozenset(s.lower() for s in stages))
 
@@ -144,6 +146,18 @@ def _tag_name(item: dict, key: str, default: str, where: str, problems: list[str
         problems.append(f"{where}.{key}: the name of a VM tag, like {default}")
         return default
     return value.strip()
+
+
+def _calendar(value: object, where: str, problems: list[str]) -> tuple[str, ...]:
+    """Its calendar entries: true (every kind), false (none), or which kinds."""
+    if isinstance(value, bool):
+        return CALENDAR_ENTRIES if value else ()
+    if not isinstance(value, str | list):
+        problems.append(f"{where}.calendar: true (the default), false, or a list of {', '.join(CALENDAR_ENTRIES)}"
+                        f" (got {shown(value)})")
+        return ()
+    chosen = words(value, CALENDAR_ENTRIES, f"{where}.calendar", problems)
+    return tuple(kind for kind in CALENDAR_ENTRIES if kind in chosen)
 
 
 def _kinds(value: object, where: str, problems: list[str]) -> frozenset[EventKind]:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import re
 
-from relay.config.checks import GUID, LEVELS, STAGES, shown, unknown, words
-from relay.model import EventKind
+from relay.config.checks import GUID, LEVELS, SIGNAL_TYPES, STAGES, shown, unknown, words
+from relay.model import SEVERITIES, EventKind
 from relay.routing import FIELDS, Condition, Route, region_key
 
 _ROUTE_KEYS = {"receiver", "match", "match_re", "continue", "routes"}
+_RESOURCE_TYPE = re.compile(r"^[A-Za-z0-9.]+(/[A-Za-z0-9]+)+$")
 
 
 def parse_tree(raw: object, names: list[str], problems: list[str]) -> Route | None:
@@ -78,9 +79,12 @@ def _patterns(value: object, where: str, name: str, regex: bool, problems: list[
                 problems.append(f"{where}: {text!r} is not a regular expression ({e.msg} at position {e.pos});"
                                 " write \\ before a character meant literally, or use match: for plain text")
         return tuple(patterns)
-    known = {"kind": tuple(k.value for k in EventKind), "stage": STAGES, "level": LEVELS}.get(name)
+    known = {"kind": tuple(k.value for k in EventKind), "stage": STAGES, "level": LEVELS, "severity": SEVERITIES,
+             "signal_type": SIGNAL_TYPES}.get(name)
     if known:
         values = list(words(values, known, where, problems))
     if name == "subscription" and not all(GUID.match(v) for v in values):
         problems.append(f"{where}: subscription ids, like 0a1b2c3d-1111-2222-3333-444455556666")
+    if name == "resource_type" and not all(_RESOURCE_TYPE.match(v) for v in values):
+        problems.append(f"{where}: resource types, a namespace and a type, like Microsoft.Network/expressRouteCircuits")
     return tuple(re.compile(re.escape(region_key(v) if name == "region" else v), re.IGNORECASE) for v in values)

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from relay.calendar.feed import digest_entries
 from relay.config.digest import DigestReceiver, DigestSettings
+from relay.digest.alerts import WITHIN, alert_counts
 from relay.digest.message import digest_message, summary_line
 from relay.digest.view import digest_view, upcoming
 from relay.enrich import enrich
@@ -55,16 +57,19 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
     last = {r.name: relay.ledger.watermark(f"digest/{r.name}") for r in settings.receivers}
     threads = relay.ledger.maintenance_threads(min(when or now - FIRST_SINCE for when in last.values()))
     enriched = {t[-1].event.thread_key: enrich(t[-1].event, relay.vms, now) for t in upcoming(threads, now, settings)}
+    alerts = alert_counts(relay.ledger.alerts_since(now - WITHIN), relay.routes, now) if settings.alerts else None
 
     def one(chosen: DigestReceiver) -> Outcome:
         receiver, key = receivers[chosen.name], digest_key(chosen.name, now)
         if relay.ledger.delivered(key, chosen.name):
             return Outcome(chosen.name, "sent before")
-        view = digest_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE, receiver.tags)
+        view = digest_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE, receiver.tags,
+                           alerts)
         if view.empty and not chosen.all_clear:
             return Outcome(chosen.name, "nothing", summary_line(view))
         try:
-            message = digest_message(view, receiver, key)
+            message = digest_message(view, receiver, key, digest_entries(relay.ledger, threads, enriched, receiver,
+                                                                         view.since))
         except Exception:  # a rendering bug must not keep the other receivers' digests back
             log.exception("cannot render the digest for %s", chosen.name)
             return Outcome(chosen.name, "failed", detail="rendering failed; see the log")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from relay.config.digest import DigestSettings
+from relay.digest.alerts import AlertCounts
 from relay.enrich.arm_ids import id_key
 from relay.enrich.state import TO_REBOOT, by_urgency, count_by_state, urgency
 from relay.model import AffectedVm, Enriched, Event, ManagerTags, Window
@@ -101,6 +102,7 @@ class DigestView:
     rows: tuple[VmRow, ...]  # every VM of the upcoming maintenance, once, most urgent first (the CSV)
     counts: tuple[tuple[str, int], ...]
     decisions: Decisions  # what the receiver decides this week, over every VM of the upcoming maintenance
+    alerts: AlertCounts | None = None  # the alerts of the last 24 hours (digest setting `alerts`); None: not asked
 
     @property
     def total(self) -> int:
@@ -112,12 +114,14 @@ class DigestView:
 
     @property
     def empty(self) -> bool:
-        """Nothing to report: no maintenance in the horizon, none completed or canceled since the last digest."""
-        return not self.upcoming and not self.closed
+        """Nothing to report: no maintenance in the horizon, none completed or canceled since the last digest, no
+        alert counted."""
+        return not self.upcoming and not self.closed and not (self.alerts and self.alerts.total)
 
 
 def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], settings: DigestSettings,
-               now: datetime, last: datetime | None, first_since: datetime, tags: ManagerTags) -> DigestView:
+               now: datetime, last: datetime | None, first_since: datetime, tags: ManagerTags,
+               alerts: AlertCounts | None = None) -> DigestView:
     """`enriched` holds, by thread key, the latest event of each upcoming thread enriched at `now`; changes
     count from `last`, the receiver's last digest, or from `first_since` when there was none. `tags`: the
     receiver's, which tell production VMs and owners in the week's decisions."""
@@ -164,6 +168,7 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
         rows=rows,
         counts=tuple((state.value, n) for state, n in counts.items()),
         decisions=decisions(rows, now, tags),
+        alerts=alerts,
     )
 
 

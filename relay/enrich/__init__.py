@@ -18,6 +18,14 @@ BY_IMPACTED_LIST = "impacted list"  # Azure's impacted resources of the tracking
 BY_SUBSCRIPTION_AND_REGION = "subscription and region"  # VMs in a maintenance wave where the event says
 BY_RESOURCE = "resource"  # the one resource of a Resource Health alert
 NO_LOOKUP = "none"  # the event is not about VMs, so none were looked up
+# Azure's impacted resources of the trackingId name no VM at all: Azure lists them only for compute maintenance
+# that reboots VMs ("Resource impact from Azure planned maintenance"), so for other maintenance it names none.
+NOT_LISTED = "not listed"
+
+# Where a VM's maintenance state was read (Vm.state_source).
+FROM_INVENTORY = "inventory"  # the offline inventory file
+FROM_INSTANCE_VIEW = "instance view"  # Compute: its maintenanceRedeployStatus
+FROM_MAINTENANCE_RECORD = "maintenance record"  # Resource Graph: its record in maintenanceresources
 
 # Why a VM list is incomplete: the reasons a gap names.
 DENIED = "denied"  # Azure answered 403: no read access

@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, BY_SUBSCRIPTION_AND_REGION, NO_LOOKUP, VmLookup, concerns_vms
+from relay.enrich import (
+    BY_IMPACTED_LIST,
+    BY_RESOURCE,
+    BY_SUBSCRIPTION_AND_REGION,
+    FROM_INVENTORY,
+    NO_LOOKUP,
+    VmLookup,
+    concerns_vms,
+)
 from relay.enrich.arm_ids import id_key, parse_vm_id, vm_from_id
 from relay.enrich.state import others_deallocated
 from relay.model import Event, EventKind, RedeployStatus, Vm, Window, unshowable
@@ -162,6 +170,7 @@ def _vm(raw: Any, path: str, problems: list[str]) -> Vm | None:
         public_ip_allocation=fields.text("publicIpAllocation"),
         tags=fields.tags("tags"),
         redeploy=_redeploy(raw.get("maintenanceRedeployStatus"), _child(path, "maintenanceRedeployStatus"), problems),
+        state_source=FROM_INVENTORY,
     )
     return vm if len(problems) == known else None
 

@@ -13,6 +13,8 @@ fields to the column; this one rests on what the fields are documented to mean:
   None, RetryLater, MaintenanceAborted, MaintenanceCompleted (Compute REST reference, MaintenanceRedeployStatus):
   RetryLater and MaintenanceAborted are the unsuccessful attempts, MaintenanceCompleted is Already updated;
 - `preMaintenanceWindow*` is the self-service window, `maintenanceWindow*` the scheduled one.
+A maintenance record (azure/records.py) is read into the same fields, and its status words for the last result
+(RetryNow, RetryLater, Completed) count as the instance view's do.
 Stopping (deallocating) a VM can revert its maintenance status, and once started again it may be on a
 host outside the wave ("Handling planned maintenance notifications", FAQ): while a VM is deallocated its
 status tells nothing reliable, so its state is unknown whatever the status says.
@@ -24,8 +26,9 @@ from datetime import datetime
 from relay.enrich.arm_ids import id_key
 from relay.model import AffectedVm, MaintenanceState, RedeployStatus, Risk, Vm
 
-_COMPLETED = "maintenancecompleted"
-_UNSUCCESSFUL = ("retrylater", "maintenanceaborted")  # an attempt to start it that did not succeed
+# The last result as the instance view words it (lastOperationResultCode) or a maintenance record does (its status).
+_COMPLETED = ("maintenancecompleted", "completed")
+_UNSUCCESSFUL = ("retrylater", "maintenanceaborted", "retrynow")  # an attempt to start it that did not succeed
 
 
 def state_of(redeploy: RedeployStatus | None, now: datetime) -> MaintenanceState:
@@ -33,7 +36,7 @@ def state_of(redeploy: RedeployStatus | None, now: datetime) -> MaintenanceState
     if redeploy is None:
         return MaintenanceState.NONE
     result = (redeploy.last_result or "").lower()
-    if result == _COMPLETED:
+    if result in _COMPLETED:
         return MaintenanceState.ALREADY_UPDATED
     if redeploy.self_service.contains(now):
         return _in_self_service(result in _UNSUCCESSFUL, redeploy.customer_initiated_allowed)

@@ -25,7 +25,9 @@ from relay.inbox.storage import StorageQueueInbox, queue_configured, queue_inbox
 if TYPE_CHECKING:
     from relay.auth.entra import EntraCheck
     from relay.backfill import Report
+    from relay.calendar.feed import CalendarFeed
     from relay.digest.send import Outcome as DigestOutcome
+    from relay.hosts.calendar import CalendarReply
     from relay.pipeline import Outcome, Relay
 
 log = logging.getLogger("relay.function")
@@ -79,6 +81,13 @@ class FunctionHost:
         return queue_inbox(self.environ)
 
     @cached_property
+    def calendar_feed(self) -> CalendarFeed:
+        from relay.calendar.feed import CalendarFeed
+        from relay.config import default_config
+
+        return CalendarFeed(self.relay.ledger, (self.config or default_config()).receivers(), self.relay.clock)
+
+    @cached_property
     def entra(self) -> EntraCheck | None:
         from relay.auth import entra_check
 
@@ -102,6 +111,12 @@ class FunctionHost:
         """One webhook call: the Entra ID check (before the body is read), then the intake."""
         return (authenticate(lambda: self.entra, authorization, endpoint)
                 or ingest(body, lambda raw, event: self.keep(raw, event), endpoint))
+
+    def calendar(self, receiver: str | None, if_none_match: str | None) -> CalendarReply:
+        """A receiver's calendar, from the ledger alone."""
+        from relay.hosts.calendar import calendar_reply
+
+        return calendar_reply(self.calendar_feed, receiver, if_none_match)
 
     def process(self, body: bytes, dequeue_count: int, message_id: str) -> Outcome | None:
         """One queue message; raises NotRelayed to leave it to the host (tried again, or parked)."""

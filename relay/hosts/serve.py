@@ -10,11 +10,14 @@ import logging
 import resource
 import socket
 import threading
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from relay.calendar.feed import CalendarFeed
 from relay.hosts import worker
+from relay.hosts.calendar import calendar_reply
 from relay.hosts.parked import announce_parked
 from relay.hosts.web import BODY_SECONDS, HEADER_SECONDS, Connections, Intake
 from relay.inbox.sqlite import SqliteInbox
@@ -37,8 +40,9 @@ class RelayServer:
         self.relay, self.inbox = relay, inbox
         self.socket = socket.create_server(address, backlog=BACKLOG)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        feed = CalendarFeed(relay.ledger, {r.receiver.name: r.receiver for r in relay.routes}, relay.clock)
         self.intake = Intake(lambda body, event: inbox.put(body), inbox.counts, key=key, entra=entra,
-                             body_seconds=body_seconds)
+                             body_seconds=body_seconds, calendar=partial(calendar_reply, feed))
         self.header_seconds = header_seconds
         self.max_connections = min(max_connections, open_files_allowed() - SPARE_FILES)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -4,6 +4,7 @@ a hostile or broken client cannot do to everyone else.
     POST /api/alerts             an Action Group webhook body → 202 {"id": …} | 400 | 411 | 413 | 503
     POST /api/scheduled-events   a Scheduled Event from `relay agent` on a VM: the same checks and answers
     GET  /api/health             200 {"status": "ok"}, and the inbox's counts when the key is sent (or none is set)
+    GET  /api/calendar.ics       ?receiver=NAME: that receiver's calendar (relay.hosts.calendar) | 304 | 400 | 401 | 404
 
 - The key (and the Entra ID token) is checked as soon as the headers are in; a refused request's body is never
   read and its connection is closed, so nothing in that body is taken for a second request.
@@ -28,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from relay.alerts import MAX_BYTES
+from relay.hosts.calendar import CALENDAR, CalendarReply
 from relay.hosts.intake import ALERTS, SCHEDULED_EVENTS, Keep, Reply, authenticate, ingest, problem, too_large
 
 if TYPE_CHECKING:
@@ -48,8 +50,10 @@ class Intake:
     """Answers the requests. `keep` keeps an accepted alert; `counts` reads the inbox for the health check."""
 
     def __init__(self, keep: Keep, counts: Callable[[], dict[str, int]], key: str | None = None,
-                 entra: EntraCheck | None = None, body_seconds: float = BODY_SECONDS):
-        self._keep, self._counts, self._key, self._entra = keep, counts, key, entra
+                 entra: EntraCheck | None = None, body_seconds: float = BODY_SECONDS,
+                 calendar: Callable[[str | None, str | None], CalendarReply] | None = None):
+        """`calendar` answers for a receiver's calendar (its name and If-None-Match); None: no such route."""
+        self._keep, self._counts, self._key, self._entra, self._calendar = keep, counts, key, entra, calendar
         self.body_seconds = body_seconds
         self._intake = ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="relay-intake")
         self._health = ThreadPoolExecutor(1, thread_name_prefix="relay-health")
@@ -58,6 +62,8 @@ class Intake:
         self._routes: dict[str, dict[str, Handler]] = {
             ALERTS: {"POST": self._post}, SCHEDULED_EVENTS: {"POST": self._post}, HEALTH: {"GET": self._health_check},
         }
+        if calendar is not None:
+            self._routes[CALENDAR] = {"GET": self._calendar_file}
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         self.busy.add(request.protocol)
@@ -113,6 +119,15 @@ class Intake:
             return respond(Reply(200, {"status": "ok"}))
         counts = await asyncio.get_running_loop().run_in_executor(self._health, self._counts)
         return respond(Reply(200, {"status": "ok", "inbox": counts}))
+
+    async def _calendar_file(self, request: web.BaseRequest) -> web.StreamResponse:
+        if not self._has_key(request):
+            return refuse(problem(401, "Unauthorized", "Send the key as ?code= or the x-functions-key header."))
+        assert self._calendar is not None  # the route exists only with it
+        reply = await asyncio.get_running_loop().run_in_executor(
+            self._intake, self._calendar, request.query.get("receiver"), request.headers.get("If-None-Match"))
+        return web.Response(status=reply.status, body=reply.body or None, headers=reply.headers,
+                            content_type=reply.content_type, charset="utf-8")
 
     def _has_key(self, request: web.BaseRequest) -> bool:
         if not self._key:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from relay.config import AzureSettings
 from relay.provision.plan import CREATE, UNCHANGED, Change, compare
-from relay.provision.wanted import RESOURCE_GROUP, Options, Resource, resources
+from relay.provision.wanted import ACTION_GROUP, RESOURCE_GROUP, Options, Resource, resources
 from relay.runtime.redact import redact
 
 BUDGET_SECONDS = 300.0  # the whole run; ARM answers each of these calls within seconds
@@ -76,26 +76,35 @@ async def _one(azure, options: Options, subscription: str, dry_run: bool, progre
             step = change.resource
             await arm.write(azure, subscription, options.resource_group, change)
             outcome.applied.add(change.resource.kind)
+            group_missing = group_missing and change.resource.kind != RESOURCE_GROUP  # created now
             progress(f"{subscription}: {'created' if change.action == CREATE else 'updated'}"
                      f" {change.resource.kind} {change.resource.name}")
     except Exception as error:  # noqa: BLE001 - one subscription's failure must not stop the others
         outcome.failed = step.kind if step else None
-        outcome.error = reason(error, step, writing, group_missing is not False, options.resource_group)
+        outcome.error = reason(error, step, writing, group_missing is not False, options)
     return outcome
 
 
 def reason(error: BaseException, step: Resource | None, writing: bool, group_may_be_missing: bool,
-           resource_group: str) -> str:
-    """Why a subscription failed, in a few words; for a refusal, the role that is missing."""
+           options: Options) -> str:
+    """Why a subscription failed, in a few words; for a refusal, the role that is missing, and for a secure
+    webhook's Action Group also Microsoft's prerequisite: "The service principal must be assigned an owner
+    role of the Microsoft Entra application to be able to create, modify, or test the secure webhook action"
+    (Azure Monitor, "Action groups")."""
     from relay.backfill.read import reason as read_reason
 
     status = getattr(error, "status_code", None)
+    group = options.resource_group
     if status == 403:
         if writing and step is not None and step.kind == RESOURCE_GROUP:
-            return (f"denied (403): creating resource group {resource_group} needs Contributor on the subscription"
+            return (f"denied (403): creating resource group {group} needs Contributor on the subscription"
                     " (or a role with Microsoft.Resources/subscriptions/resourceGroups/write)")
-        return ("denied (403): the identity needs Monitoring Contributor on the subscription"
-                + (f", and Contributor to create resource group {resource_group}" if group_may_be_missing else ""))
+        said = ("denied (403): the identity needs Monitoring Contributor on the subscription"
+                + (f", and Contributor to create resource group {group}" if group_may_be_missing else ""))
+        if writing and options.secure is not None and step is not None and step.kind == ACTION_GROUP:
+            said += (f"; for the secure webhook it must also be an owner of the Entra app registration"
+                     f" (object id {options.secure.object_id})")
+        return said
     odata = getattr(error, "error", None)
     if status and 400 <= status < 500 and odata is not None and getattr(odata, "code", None):
         return f"refused (HTTP {status} {odata.code}): {redact(str(odata.message or ''))}"

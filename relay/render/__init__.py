@@ -6,6 +6,8 @@ Wording lives in templates/ (common/ for labels and sentences every channel shar
 email/). Python here decides layout and size, never words:
 
     view.py      what a notification says, as plain facts every channel shares (no wording)
+    alert.py     what an Azure Monitor alert's message shows: severity and its tone, targets, criteria, times, links
+    portal.py    the links into the Azure portal a message offers
     changes.py   per VM, what moved since the receiver's last notice; where Azure contradicts itself
     times.py     JST with weekday and UTC beside, in Japanese or English
     markup.py    each channel's escaping, and the Jinja environments that apply it
@@ -53,15 +55,24 @@ def render(notification: Notification, receiver: Receiver) -> Message:
 
 
 def _within_budget(builder, view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str, bytes]:
-    """The channel's message; when even its fewest VM rows are over the channel's budget, again with fewer
-    per-VM change lines in the note (they repeat what the VM rows show), then none: the changes are counted."""
-    lines = [view.change_lines] + [n for n in FEWER_CHANGE_LINES if view.changes and n < view.change_lines]
-    for shown in lines[:-1]:
+    """The channel's message; when even its fewest VM rows are over the channel's budget, again in shorter forms
+    (_shorter), the last of which raises OverBudget if it still does not fit."""
+    *longer, shortest = _shorter(view)
+    for candidate in longer:
         try:
-            return builder(replace(view, change_lines=shown), langs, receiver)
+            return builder(candidate, langs, receiver)
         except OverBudget:
             continue
-    return builder(replace(view, change_lines=lines[-1]), langs, receiver)
+    return builder(shortest, langs, receiver)
+
+
+def _shorter(view: View) -> list[View]:
+    """The view, then with fewer per-VM change lines in the note (they repeat what the VM rows show), down to
+    none (the changes are counted); an alert, then in brief (relay.render.alert.AlertView.brief)."""
+    views = [view] + [replace(view, change_lines=n) for n in FEWER_CHANGE_LINES if view.changes and n < view.change_lines]
+    if view.alert is not None:
+        views.append(replace(view, alert=view.alert.brief()))
+    return views
 
 
 def summary_line(view: View) -> str:

@@ -19,6 +19,9 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Protocol
 
+# The module, not its names: it reads relay.render's times and templates, so either may be imported first.
+from relay.calendar import file as calendar_file
+from relay.calendar.entries import of_view
 from relay.model import Receiver
 from relay.render import times
 from relay.render.decisions import decisions, tagged
@@ -91,15 +94,20 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         "communication_html": safe_html(view.communication_html),
     }
     templates = "email/subject.txt.j2", "email/body.txt.j2", "email/body.html.j2"
+    calendar = None
     if for_managers(view, receiver):
         context |= manager_context(view, receiver, shown)
         templates = "email/manager_subject.txt.j2", "email/manager_body.txt.j2", "email/manager_body.html.j2"
+        if view.change != "complete":  # a completed maintenance leaves the entries as they were
+            stem = f"maintenance-{_file_part(view.tracking_id) or 'event'}"
+            calendar = calendar_file.calendar_attachment(of_view(view), receiver, langs, stem)
     text_env, html_env = environment("text"), environment("html")
     subject = " ".join(text_env.get_template(templates[0]).render(context).split())
     text_body = text_env.get_template(templates[1]).render(context, fmt=FMT["text"])
     html_body = html_env.get_template(templates[2]).render(context, fmt=FMT["html"])
     return "message/rfc822", assemble(receiver, view.now, subject, text_body, html_body,
-                                      identity=(view.key, receiver.name), thread=view.thread, attachment=attachment)
+                                      identity=(view.key, receiver.name), thread=view.thread, attachment=attachment,
+                                      calendar=calendar)
 
 
 def for_managers(view: View, receiver: Receiver) -> bool:
@@ -123,9 +131,11 @@ def manager_context(view: View, receiver: Receiver, shown: tuple[VmRow, ...]) ->
 
 
 def assemble(receiver: Receiver, now, subject: str, text_body: str, html_body: str, *, identity: tuple[str, ...],
-             thread: str | None = None, attachment: Attachment | None = None) -> bytes:
-    """The email's bytes: text then HTML, and the attachment when given. `identity` names the message (its
-    Message-ID derives from it); messages with the same `thread` share a parent, as one conversation."""
+             thread: str | None = None, attachment: Attachment | None = None,
+             calendar: calendar_file.CalendarFile | None = None) -> bytes:
+    """The email's bytes: text then HTML, and the attachments when given: the CSV, then the calendar entries
+    (text/calendar; method=PUBLISH, which Outlook offers to add). `identity` names the message (its Message-ID
+    derives from it); messages with the same `thread` share a parent, as one conversation."""
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = receiver.options.get("from") or DEFAULT_FROM
@@ -143,6 +153,9 @@ def assemble(receiver: Receiver, now, subject: str, text_body: str, html_body: s
     if attachment is not None:
         maintype, subtype = ("application", "zip") if attachment.zipped else ("text", "csv")
         msg.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+    if calendar is not None:
+        msg.add_attachment(calendar.data, maintype="text", subtype="calendar", filename=calendar.filename,
+                           params={"method": "PUBLISH", "charset": "utf-8"})
     # Fixed boundaries (random by default) make the same notification the same bytes; "_" never
     # occurs in the base64 bodies.
     for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):

@@ -170,6 +170,7 @@ def _filters(escape: Callable[[str], str] | None) -> dict[str, Callable[..., Any
         "time": times.format_time,
         "time_short": times.format_time_short,
         "countdown": times.format_countdown,
+        "duration": times.format_duration,
         "iso_utc": times.iso_utc,
         "num": _number,
         "short_id": _short_id,
@@ -192,7 +193,7 @@ def _escaping_finalize(escape: Callable[[str], str]) -> Callable[[Any], Markup]:
 
 # Filters that format the relay's own values (times, counts), never text from a payload: in the teams
 # environment their output is our own words, not payload.
-_OWN_VALUE_FILTERS = ("window_both", "window", "window_utc", "time_both", "time", "time_short", "countdown",
+_OWN_VALUE_FILTERS = ("window_both", "window", "window_utc", "time_both", "time", "time_short", "countdown", "duration",
                       "iso_utc", "num")
 
 

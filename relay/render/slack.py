@@ -33,12 +33,13 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         "type": "header",
         "text": {"type": "plain_text", "text": shorten(plain(slack.header(view, langs)), SLACK_MAX_HEADER), "emoji": True},
     }
-    head: list[dict[str, Any]] = [header, _mrkdwn_section(plain(slack.title(view, langs)))]
+    title = plain(slack.title(view, langs))  # an alert in one language has none: its headline is the header
+    head: list[dict[str, Any]] = [header] + ([_mrkdwn_section(title)] if title else [])
     for lang in langs:
         summary = [plain(slack.note(view, lang))] + [plain(slack.fact(key, view, lang)) for key in view.facts]
         if view.shows_vms and not view.total:
             summary.append(plain(text.no_vms(view, lang)))
-        head.append(_mrkdwn_section(_lines(summary)))
+        head.append(_mrkdwn_section(shorten(_lines(summary), SLACK_MAX_SECTION)))
         todo = [plain(slack.todo_title(lang))] + [plain(slack.advice(key, view, lang, fmt)) for key in view.advice]
         head.append(_mrkdwn_section(_lines(todo)))
     if view.action_rows:  # once, in the first language: the commands are the same in every language
@@ -49,21 +50,16 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         for row in view.rows[:SLACK_MAX_ROWS]
     ]
     table_title = plain(slack.table_title(langs))
-    tail: list[dict[str, Any]] = []
-    if view.link:
-        tail.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": shorten(plain(labels.each(labels.title, "open", langs)), SLACK_MAX_BUTTON)},
-                        "url": view.link,
-                        "action_id": "open_portal",
-                    }
-                ],
-            }
-        )
+    buttons = [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": shorten(plain(labels.each(labels.title, key, langs)), SLACK_MAX_BUTTON)},
+            "url": url,
+            "action_id": "open_portal" if key == "open" else f"{key}_{i}",
+        }
+        for i, (key, url) in enumerate(view.links)
+    ]
+    tail: list[dict[str, Any]] = [{"type": "actions", "elements": buttons}] if buttons else []
     fallback = shorten(plain(slack.fallback(view, langs)), SLACK_MAX_FALLBACK)
     cut_note = text.comm_cut(lang0)
 

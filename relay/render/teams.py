@@ -47,6 +47,10 @@ _STATE_COLOR = {
     "none": "Default",
 }
 _BLOCK_STYLE = ("spacing", "separator", "horizontalAlignment")  # the rest of a style is the text's own
+# An alert's tone (relay.render.alert.AlertView.tone): its headline's colour, and its heading's container style.
+_TONE_COLOR = {"critical": "Attention", "error": "Attention", "warning": "Warning", "informational": "Accent",
+               "resolved": "Good"}
+_TONE_STYLE = {"critical": "attention", "error": "attention", "warning": "warning", "resolved": "good"}
 
 Element = dict[str, Any]
 
@@ -65,11 +69,10 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         *_blocks(labels.each(labels.title, "table", langs), weight="Bolder", separator=True, spacing="Medium"),
         _columns([_blocks(card.column_titles(c, langs), weight="Bolder", size="Small") for c in ("vm", "state", "windows")]),
     ]
-    links: list[Element] = (
-        [{"type": "Action.OpenUrl", "title": _plain_text(labels.each(labels.title, "open", langs)), "url": view.link}]
-        if view.link
-        else []
-    )
+    links: list[Element] = [
+        {"type": "Action.OpenUrl", "title": _plain_text(labels.each(labels.title, key, langs)), "url": url}
+        for key, url in view.links
+    ]
 
     def envelope(k: int, communication_limit: int) -> bytes:
         body = list(head)
@@ -243,7 +246,8 @@ def _actions(view: View, langs: tuple[str, ...], labels, text) -> list[Element]:
 
 def _summary(view: View, lang: str, labels, text, card) -> list[Element]:
     """One language's news, facts, and what to do."""
-    items = _blocks(text.update_note(view, lang), weight="Bolder", color="Warning")
+    resolved = view.alert is not None and view.alert.resolved
+    items = _blocks(text.update_note(view, lang), weight="Bolder", color="Good" if resolved else "Warning")
     for i, key in enumerate(view.facts):
         items += _blocks(card.fact_line(key, view, lang), **({"spacing": "None"} if i else {}))
     if view.shows_vms and not view.total:
@@ -255,13 +259,18 @@ def _summary(view: View, lang: str, labels, text, card) -> list[Element]:
 
 
 def _urgency_color(view: View) -> str:
-    """The headline's colour: red when urgent, amber when the earliest deadline is days away."""
+    """The headline's colour: red when urgent, amber when the earliest deadline is days away; an alert's by its
+    severity, green once resolved."""
+    if view.alert is not None:
+        return _TONE_COLOR.get(view.alert.tone, "Default")
     if view.urgent:
         return "Attention"
     return "Warning" if view.deadline_urgency == "warning" else "Default"
 
 
 def _container_style(view: View) -> str:
+    if view.alert is not None:
+        return _TONE_STYLE.get(view.alert.tone, "emphasis")
     if view.urgent:
         return "attention"
     return "warning" if view.is_update or view.deadline_urgency == "warning" else "emphasis"

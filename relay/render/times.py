@@ -124,13 +124,20 @@ def format_countdown(deadline: datetime | None, now: datetime, lang: str) -> str
         return "期限切れ" if lang == "ja" else "passed"
     if left < timedelta(minutes=1):  # not "0m left" while the deadline is still ahead
         return "あと1分未満" if lang == "ja" else "under 1m left"
-    days, rest = divmod(int(left.total_seconds()), 86400)
+    return f"あと{format_duration(left, lang)}" if lang == "ja" else f"{format_duration(left, lang)} left"
+
+
+def format_duration(span: timedelta, lang: str) -> str:
+    """How long something lasted, to the minute: `3日4時間` / `3d 4h`, `1時間5分` / `1h 5m`, `1分未満` / `under 1m`."""
+    if span < timedelta(minutes=1):
+        return "1分未満" if lang == "ja" else "under 1m"
+    days, rest = divmod(int(span.total_seconds()), 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if lang == "ja":
         if days:
-            return f"あと{days}日{hours}時間"
-        return f"あと{hours}時間{minutes}分" if hours else f"あと{minutes}分"
+            return f"{days}日{hours}時間"
+        return f"{hours}時間{minutes}分" if hours else f"{minutes}分"
     if days:
-        return f"{days}d {hours}h left"
-    return f"{hours}h {minutes}m left" if hours else f"{minutes}m left"
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"

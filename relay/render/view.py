@@ -11,9 +11,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
-from relay.enrich import Gap
+from relay.enrich import NOT_LISTED, Gap
 from relay.enrich.state import CAN_START, RETRYING, TO_REBOOT, count_by_state
 from relay.model import (
     AffectedVm,
@@ -22,11 +21,14 @@ from relay.model import (
     Notification,
     RelayNotice,
     ResourceHealthChange,
+    ResourceRef,
     Risk,
     ScheduledEvent,
     Window,
 )
+from relay.render.alert import AlertView, alert_view
 from relay.render.changes import CHANGE_LINES, Contradiction, VmChange, changes_since, contradictions
+from relay.render.portal import portal_link, resource_link
 from relay.text import clean, one_line, shorten
 
 URGENT_WITHIN = timedelta(hours=24)  # a self-service deadline this near is shown in red
@@ -46,24 +48,6 @@ def short_line(text: str | None, limit: int = NAME_LIMIT) -> str:
 def _few(items: tuple[str, ...]) -> tuple[str, ...]:
     kept = tuple(s for s in (short_line(i, ITEM_LIMIT) for i in items) if s)
     return kept if len(kept) <= LIST_LIMIT else kept[:LIST_LIMIT] + ("…",)
-
-
-def portal_link(tracking_id: str | None, subscription_ids: tuple[str, ...]) -> str | None:
-    """The event in the Azure portal: app.azure.com/h/<trackingId>/<first 3 + last 3 of the subscription>."""
-    tracking = one_line(tracking_id)
-    subscription = next((one_line(s) for s in subscription_ids if one_line(s)), "")
-    if not tracking or len(subscription) < 6:
-        return None
-    short = subscription[:3] + subscription[-3:]
-    return f"https://app.azure.com/h/{quote(tracking, safe='')}/{quote(short, safe='')}"
-
-
-def resource_link(resource_id: str) -> str | None:
-    """A resource's Resource Health page in the portal."""
-    rid = one_line(resource_id)
-    if not rid.startswith("/subscriptions/"):
-        return None
-    return f"https://portal.azure.com/#resource{quote(rid, safe='/')}/resourceHealth"
 
 
 @dataclass(frozen=True)
@@ -174,18 +158,12 @@ class ResourceView:
 
 
 def _resource_view(change: ResourceHealthChange) -> ResourceView:
-    rid = one_line(change.resource_id)
-    parts = rid.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-
-    def after(key: str) -> str:
-        return parts[lowered.index(key) + 1] if key in lowered[:-1] else ""
-
+    resource = ResourceRef.parse(one_line(change.resource_id))
     return ResourceView(
-        id=rid,
-        name=short_line(parts[-1] if parts and parts[-1] else rid),
-        resource_group=short_line(after("resourcegroups")),
-        subscription_id=short_line(after("subscriptions")),
+        id=resource.id,
+        name=short_line(resource.name),
+        resource_group=short_line(resource.group),
+        subscription_id=short_line(resource.subscription),
         current=short_line(change.current, ITEM_LIMIT),
         previous=short_line(change.previous, ITEM_LIMIT),
         cause=short_line(change.cause, ITEM_LIMIT),
@@ -238,6 +216,7 @@ class View:
     gaps: tuple[Gap, ...]  # why the VM list is incomplete (at most LIST_LIMIT); empty when it is complete
     link: str | None
     shows_vms: bool  # maintenance: a VM table (or a "none of ours" line); other kinds: none
+    vms_not_listed: bool  # maintenance for which Azure lists no affected resources: it cannot name our VMs
     rows: tuple[VmRow, ...]  # every affected VM, most urgent first
     portion_of: int  # the message lists only its receiver's VMs, out of this many affected; 0: lists them all
     counts: tuple[tuple[str, int], ...]  # (MaintenanceState value, count), in urgency order
@@ -246,6 +225,7 @@ class View:
     resource: ResourceView | None
     scheduled: ScheduledView | None = None
     notice: RelayNotice | None = None  # a relay notice: render words it from templates/notices/
+    alert: AlertView | None = None  # an Azure Monitor alert: templates/common/alert.j2 words it
     health_changed: datetime | None = None  # a Resource Health alert: when the resource's health changed
     changes: tuple[VmChange, ...] = ()  # the VMs whose deadline, scheduled window or state moved since this
     #   receiver's last notice of the thread, and those that joined or left; most urgent first
@@ -253,6 +233,7 @@ class View:
     vms_read_at: datetime | None = None  # when the VM data was read (the enrichment's now); None: no VMs shown
     contradictions: tuple[Contradiction, ...] = ()  # VMs whose windows cannot all be true: shown as such
     change_lines: int = CHANGE_LINES  # how many of `changes` the note lists (render cuts it to fit a budget)
+    reschedules: int = 0  # the thread's Rescheduled communications, this one included: calendar entries count them
 
     @property
     def total(self) -> int:
@@ -320,8 +301,17 @@ class View:
         return min(windows, key=lambda w: w.start or self.now) if windows else None
 
     @property
+    def links(self) -> tuple[tuple[str, str], ...]:
+        """(label key, URL) of each link into the portal: an alert's, else the event's."""
+        if self.alert is not None:
+            return self.alert.links
+        return (("open", self.link),) if self.link else ()
+
+    @property
     def communication_title(self) -> str:
-        """The heading of the message text: Azure's own words, or the relay's."""
+        """The heading of the message text: Azure's own words, the relay's, or an alert rule's description."""
+        if self.alert is not None:
+            return "alert_description"
         return "relay_message" if self.kind == EventKind.RELAY.value else "communication"
 
 
@@ -350,6 +340,7 @@ def build_view(notification: Notification) -> View:
     )
     deadlines = [a.self_service_deadline for a in affected if a.self_service_deadline]
     resource = _resource_view(event.resource) if event.resource else None
+    alert = alert_view(event, event.alert, prior.stage if prior else None) if event.alert else None
     link = portal_link(event.tracking_id, event.subscription_ids)
     if link is None and resource is not None:
         link = resource_link(resource.id)
@@ -358,7 +349,7 @@ def build_view(notification: Notification) -> View:
         thread=event.thread_key,
         kind=kind,
         stage=stage,
-        title=shorten(one_line(event.title), TITLE_LIMIT),
+        title="" if alert else shorten(one_line(event.title), TITLE_LIMIT),  # an alert's rule heads its headline
         tracking_id=short_line(event.tracking_id),
         window=event.window,
         services=_few(event.services),
@@ -374,6 +365,7 @@ def build_view(notification: Notification) -> View:
         gaps=_gaps(enriched.gaps),
         link=link,
         shows_vms=shows_vms,
+        vms_not_listed=shows_vms and enriched.lookup == NOT_LISTED,
         rows=rows,
         portion_of=(notification.affected or 0) if shows_vms else 0,
         counts=counts,
@@ -382,11 +374,13 @@ def build_view(notification: Notification) -> View:
         resource=resource,
         scheduled=ScheduledView.of(event.scheduled) if event.scheduled else None,
         notice=event.notice,
+        alert=alert,
         health_changed=event.event_time if event.kind is EventKind.RESOURCE_HEALTH else None,
         changes=changes_since(notification.told, affected) if notification.told and shows_vms else (),
         vms_compared=notification.told is not None and shows_vms,
         vms_read_at=enriched.now if shows_vms else None,
         contradictions=contradictions(affected, event.window) if shows_vms else (),
+        reschedules=(prior.reschedules if prior else 0) + (change == "rescheduled"),
     )
 
 
@@ -396,6 +390,8 @@ def _gaps(gaps: tuple[str, ...]) -> tuple[Gap, ...]:
 
 
 def _advice(view: View) -> tuple[str, ...]:
+    if view.alert is not None:
+        return view.alert.advice
     if view.kind == EventKind.RELAY.value:
         return ("read_details",)
     if view.scheduled is not None:
@@ -449,6 +445,8 @@ def _scheduled_advice(event: ScheduledView) -> tuple[str, ...]:
 
 
 def _facts(view: View) -> tuple[str, ...]:
+    if view.alert is not None:
+        return view.alert.fact_keys
     if view.kind == EventKind.RELAY.value:
         return ()
     if view.scheduled is not None:

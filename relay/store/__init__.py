@@ -8,13 +8,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
+from relay.model import Event, EventKind, MonitorAlert, NoticeSnapshot, PriorNotice, SendResult, Window
 
 
 class Seen(StrEnum):
     NEW = "new"  # first time this communication arrives
     RESUMED = "resumed"  # seen before, but some deliveries never finished
     DUPLICATE = "duplicate"  # seen before and fully delivered: send nothing
+
+
+RESCHEDULED = "rescheduled"  # the stage, in lowercase, of the communications PriorNotice.reschedules counts
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,36 @@ def event_record(event: Event) -> str:
 
     return json.dumps({
         "kind": event.kind.value, "schema": event.schema, "title": event.title[:_TEXT_LIMIT],
-        "tracking_id": event.tracking_id, "communication_id": event.communication_id,
+        "tracking_id": event.tracking_id, "maintenance_id": event.maintenance_id and event.maintenance_id[:_TEXT_LIMIT],
+        "communication_id": event.communication_id,
         "event_data_id": event.event_data_id, "alert_id": event.alert_id, "stage": event.stage,
         "level": event.level, "status": event.status, "services": few(event.services),
         "regions": few(event.regions), "subscription_ids": few(event.subscription_ids),
         "window": [iso(event.window.start), iso(event.window.end)], "event_time": iso(event.event_time),
+        "alert": _alert_record(event.alert, few, iso),
     }, ensure_ascii=False, separators=(",", ":"))
+
+
+_ALERT_TARGETS = 5  # an alert's targets kept: what routing reads of them again
+
+
+def _alert_record(alert: MonitorAlert | None, few, iso) -> dict | None:
+    """What the digest routes an alert on again: its essentials, without its context."""
+    if alert is None:
+        return None
+    return {"severity": alert.severity, "monitor_condition": alert.monitor_condition, "service": alert.service,
+            "signal": alert.signal, "rule": alert.rule and alert.rule[:_TEXT_LIMIT],
+            "targets": few(alert.targets[:_ALERT_TARGETS]), "target_type": alert.target_type,
+            "target_group": alert.target_group, "fired": iso(alert.fired), "resolved": iso(alert.resolved)}
+
+
+def _alert_from_record(data: dict | None, time) -> MonitorAlert | None:
+    if data is None:
+        return None
+    return MonitorAlert(severity=data["severity"], monitor_condition=data["monitor_condition"], service=data["service"],
+                        signal=data["signal"], rule=data["rule"], targets=tuple(data["targets"]),
+                        target_type=data["target_type"], target_group=data["target_group"], fired=time(data["fired"]),
+                        resolved=time(data["resolved"]))
 
 
 def event_from_record(text: str) -> Event:
@@ -91,11 +118,12 @@ def event_from_record(text: str) -> Event:
     start, end = data["window"]
     return Event(
         kind=EventKind(data["kind"]), schema=data["schema"], title=data["title"], communication="",
-        tracking_id=data["tracking_id"], communication_id=data["communication_id"],
+        tracking_id=data["tracking_id"], maintenance_id=data.get("maintenance_id"),
+        communication_id=data["communication_id"],
         event_data_id=data["event_data_id"], alert_id=data["alert_id"], stage=data["stage"], level=data["level"],
         status=data["status"], services=tuple(data["services"]), regions=tuple(data["regions"]),
         subscription_ids=tuple(data["subscription_ids"]), window=Window(time(start), time(end)),
-        event_time=time(data["event_time"]),
+        event_time=time(data["event_time"]), alert=_alert_from_record(data.get("alert"), time),
     )
 
 
@@ -156,6 +184,14 @@ class Ledger(Protocol):
     def maintenance_threads(self, since: datetime) -> list[tuple[Communication, ...]]:
         """The maintenance threads not over before `since` (threads_of), each with its communications oldest
         first. Communications admitted before the ledger kept events are left out."""
+
+    def revision(self) -> str | None:
+        """A token that changes whenever a communication is admitted or what a receiver was told is recorded
+        (what the calendar reads), so a reader can keep what it built from them; None when the ledger cannot say
+        without reading them all (Table Storage)."""
+
+    def alerts_since(self, since: datetime) -> list[Communication]:
+        """The Azure Monitor alerts admitted at or after `since`, oldest first."""
 
     def watermark(self, name: str) -> datetime | None:
         """The time a reader (e.g. the backfill of one subscription) has read up to, if it ever did."""

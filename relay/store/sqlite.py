@@ -12,6 +12,7 @@ from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResul
 from relay.runtime.leases import died_here
 from relay.runtime.sqlite import connect
 from relay.store import (
+    RESCHEDULED,
     Admission,
     Communication,
     Seen,
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS communications (
     prior_end    TEXT,
     prior_sent   TEXT,
     kind         TEXT,
-    event        TEXT  -- event_record: what the digest rebuilds the event from
+    event        TEXT,  -- event_record: what the digest rebuilds the event from
+    prior_reschedules INTEGER  -- Rescheduled communications of the thread up to the prior one
 );
 CREATE INDEX IF NOT EXISTS communications_thread ON communications (thread_key, event_time);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -77,7 +79,7 @@ CREATE TABLE IF NOT EXISTS told (  -- created on open in files written before it
     PRIMARY KEY (thread_key, receiver, notification_key)
 );
 """
-_ADDED_COLUMNS = {"kind": "TEXT", "event": "TEXT"}  # files written before these existed get them on open
+_ADDED_COLUMNS = {"kind": "TEXT", "event": "TEXT", "prior_reschedules": "INTEGER"}  # files written before these existed get them on open
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -116,7 +118,8 @@ class SqliteLedger:
         key = event.dedup_key
         with self._transaction():
             row = self._db.execute(
-                "SELECT prior_stage, prior_start, prior_end, prior_sent FROM communications WHERE dedup_key = ?",
+                "SELECT prior_stage, prior_start, prior_end, prior_sent, prior_reschedules FROM communications"
+                " WHERE dedup_key = ?",
                 (key,),
             ).fetchone()
             if row is None:
@@ -141,19 +144,21 @@ class SqliteLedger:
         return (row[0] or "newer") if row else None
 
     def _latest_in_thread(self, event: Event) -> PriorNotice | None:
+        """The thread's newest communication not newer than this one, with the Rescheduled ones up to it."""
+        earlier = "thread_key = ? AND (event_time IS NULL OR ? IS NULL OR event_time <= ?)"
+        values = (event.thread_key, _iso(event.event_time), _iso(event.event_time))
         row = self._db.execute(
-            "SELECT stage, window_start, window_end, admitted_at FROM communications"
-            " WHERE thread_key = ? AND (event_time IS NULL OR ? IS NULL OR event_time <= ?)"
-            " ORDER BY event_time DESC, rowid DESC LIMIT 1",
-            (event.thread_key, _iso(event.event_time), _iso(event.event_time)),
+            f"SELECT stage, window_start, window_end, admitted_at, (SELECT COUNT(*) FROM communications"
+            f" WHERE {earlier} AND lower(stage) = ?) FROM communications WHERE {earlier}"
+            " ORDER BY event_time DESC, rowid DESC LIMIT 1", (*values, RESCHEDULED, *values),
         ).fetchone()
         return _prior_from(row)
 
     def _insert(self, event: Event, prior: PriorNotice | None, now: datetime) -> None:
         self._db.execute(
             "INSERT INTO communications (dedup_key, thread_key, stage, window_start, window_end, event_time,"
-            " admitted_at, prior_stage, prior_start, prior_end, prior_sent, kind, event)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " admitted_at, prior_stage, prior_start, prior_end, prior_sent, kind, event, prior_reschedules)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 event.dedup_key, event.thread_key, event.stage,
                 _iso(event.window.start), _iso(event.window.end), _iso(event.event_time),
@@ -162,7 +167,7 @@ class SqliteLedger:
                 _iso(prior.window.start) if prior else None,
                 _iso(prior.window.end) if prior else None,
                 _iso(prior.sent_at) if prior else None,
-                event.kind.value, event_record(event),
+                event.kind.value, event_record(event), prior.reschedules if prior else None,
             ),
         )
 
@@ -253,12 +258,29 @@ class SqliteLedger:
             ).fetchone() is not None
 
     def maintenance_threads(self, since: datetime) -> list[tuple[Communication, ...]]:
+        live = "admitted_at >= ? OR window_end IS NULL OR window_end >= ?"  # threads_of's test, on the stored text
         with self._lock:
             rows = self._db.execute(
-                "SELECT event, admitted_at FROM communications WHERE kind = ? AND event IS NOT NULL",
-                (EventKind.MAINTENANCE.value,),
+                "SELECT event, admitted_at FROM communications WHERE kind = ? AND event IS NOT NULL AND thread_key IN"
+                f" (SELECT thread_key FROM communications WHERE kind = ? AND ({live}))",
+                (EventKind.MAINTENANCE.value, EventKind.MAINTENANCE.value, _iso(since), _iso(since)),
             ).fetchall()
         return threads_of([Communication(event_from_record(e), datetime.fromisoformat(at)) for e, at in rows], since)
+
+    def alerts_since(self, since: datetime) -> list[Communication]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event, admitted_at FROM communications WHERE kind = ? AND event IS NOT NULL AND admitted_at >= ?"
+                " ORDER BY admitted_at", (EventKind.ALERT.value, _iso(since)),
+            ).fetchall()
+        return [Communication(event_from_record(e), datetime.fromisoformat(at)) for e, at in rows]
+
+    def revision(self) -> str | None:
+        """Any change to the file: this connection's own, and those other connections committed since."""
+        with self._lock:
+            (own,) = self._db.execute("SELECT total_changes()").fetchone()
+            (others,) = self._db.execute("PRAGMA data_version").fetchone()
+        return f"{own}/{others}"
 
     def watermark(self, name: str) -> datetime | None:
         with self._lock:
@@ -281,5 +303,6 @@ class SqliteLedger:
 def _prior_from(row) -> PriorNotice | None:
     if row is None or row[3] is None:
         return None
-    stage, start, end, sent = row
-    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=datetime.fromisoformat(sent))
+    stage, start, end, sent, reschedules = row
+    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=datetime.fromisoformat(sent),
+                       reschedules=reschedules or 0)

@@ -13,7 +13,8 @@ One table holds three kinds of entity, each kind in its own partitions:
 
 One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
 ledger needs never cross a partition: a thread's communications, a notification's deliveries. The one
-exception is the daily digest, which reads the maintenance communications of every thread.
+exception is the daily digest, which reads the maintenance communications of every thread (and
+the alerts of the last day).
 Keys are the SHA-256 of the value in hex: bounded in length (keys may be at most 1 KiB) and free of the
 characters keys may not contain (/ \\ # ? and control characters), which dedup keys and resource IDs
 do. Each entity also keeps its values in plain text, for people browsing the table.
@@ -40,6 +41,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
 from relay.runtime.leases import died_here
 from relay.store import (
+    RESCHEDULED,
     Admission,
     Communication,
     Seen,
@@ -106,7 +108,7 @@ class TableLedger:
             except ResourceExistsError:  # admitted by someone else meanwhile
                 entity = self._table.get_entity(partition, row)
         prior = _prior(entity.get("prior_stage"), entity.get("prior_start"), entity.get("prior_end"),
-                       entity.get("prior_sent"))
+                       entity.get("prior_sent"), entity.get("prior_reschedules", 0))
         seen = Seen.DUPLICATE if self._all_final(event.dedup_key, receivers) else Seen.RESUMED
         return Admission(seen, prior, superseded_by=self._newer_in_thread(partition, event))
 
@@ -120,7 +122,8 @@ class TableLedger:
         return (max(newer, key=lambda e: e["event_time"]).get("stage") or "newer") if newer else None
 
     def _latest_in_thread(self, partition: str, event: Event) -> PriorNotice | None:
-        """The thread's newest communication not newer than this one (as SqliteLedger picks it)."""
+        """The thread's newest communication not newer than this one (as SqliteLedger picks it), with the
+        Rescheduled ones up to it."""
         when = _iso(event.event_time)
         candidates = [
             e for e in self._table.query_entities("PartitionKey eq @p", parameters={"p": partition})
@@ -131,7 +134,9 @@ class TableLedger:
         latest = max(candidates, key=lambda e: (
             e.get("event_time") is not None, e.get("event_time") or "", e["admitted_at"], e.metadata["timestamp"]
         ))
-        return _prior(latest.get("stage"), latest.get("window_start"), latest.get("window_end"), latest["admitted_at"])
+        reschedules = sum(1 for e in candidates if (e.get("stage") or "").lower() == RESCHEDULED)
+        return _prior(latest.get("stage"), latest.get("window_start"), latest.get("window_end"), latest["admitted_at"],
+                      reschedules)
 
     def _all_final(self, notification_key: str, receivers: list[str]) -> bool:
         partition = f"delivery-{_key(notification_key)}"
@@ -248,6 +253,19 @@ class TableLedger:
         return threads_of([Communication(event_from_record(e["event"]), datetime.fromisoformat(e["admitted_at"]))
                            for e in found if e.get("event")], since)
 
+    def alerts_since(self, since: datetime) -> list[Communication]:
+        found = self._table.query_entities(
+            "PartitionKey ge 'communication-' and PartitionKey lt 'communication.' and kind eq @kind"
+            " and admitted_at ge @since",
+            parameters={"kind": EventKind.ALERT.value, "since": _iso(since)}, select=["event", "admitted_at"],
+        )
+        alerts = [Communication(event_from_record(e["event"]), datetime.fromisoformat(e["admitted_at"]))
+                  for e in found if e.get("event")]
+        return sorted(alerts, key=lambda c: c.admitted_at)
+
+    def revision(self) -> str | None:
+        return None  # no query answers it short of reading every communication
+
     def watermark(self, name: str) -> datetime | None:
         entity = self._get("watermark", _key(name))
         return _time(entity["value"]) if entity else None
@@ -323,7 +341,7 @@ def _delivery_keys(notification_key: str, receiver: str) -> tuple[str, str]:
 
 
 def _communication(partition: str, row: str, event: Event, prior: PriorNotice | None, now: datetime) -> dict:
-    values = {
+    values: dict[str, str | int | None] = {
         "PartitionKey": partition, "RowKey": row,
         "dedup_key": event.dedup_key, "thread_key": event.thread_key, "stage": event.stage,
         "window_start": _iso(event.window.start), "window_end": _iso(event.window.end),
@@ -332,11 +350,14 @@ def _communication(partition: str, row: str, event: Event, prior: PriorNotice | 
     }
     if prior:
         values |= {"prior_stage": prior.stage, "prior_start": _iso(prior.window.start),
-                   "prior_end": _iso(prior.window.end), "prior_sent": _iso(prior.sent_at)}
+                   "prior_end": _iso(prior.window.end), "prior_sent": _iso(prior.sent_at),
+                   "prior_reschedules": prior.reschedules}
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _prior(stage: str | None, start: str | None, end: str | None, sent: str | None) -> PriorNotice | None:
+def _prior(stage: str | None, start: str | None, end: str | None, sent: str | None,
+           reschedules: int) -> PriorNotice | None:
     if sent is None:
         return None
-    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=datetime.fromisoformat(sent))
+    return PriorNotice(stage=stage, window=Window(_time(start), _time(end)), sent_at=datetime.fromisoformat(sent),
+                       reschedules=reschedules)

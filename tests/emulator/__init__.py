@@ -1,6 +1,7 @@
 """An emulator of the Azure endpoints the relay calls, for tests and the benchmark.
 
     estate.py   the generated Azure estate it serves
+    records.py  the estate's maintenance records (maintenanceresources) and the relay's query of them
     limits.py   the documented throttles it enforces (and how to scale their time)
     maintenance.py  performMaintenance: long-running operations, outcomes, what ran at once
     server.py   the HTTPS server: Entra token, Resource Graph, Resource Health, Compute, Activity Log

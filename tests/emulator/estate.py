@@ -1,7 +1,10 @@
-"""A generated Azure estate: subscriptions, VMs (some in scale sets), NICs, public IPs, and the
-impacted resources of one maintenance trackingId — what the emulator serves. Besides, each
-subscription's Activity Log and Resource Health events, empty until a test adds records
+"""A generated Azure estate: subscriptions, VMs (some in scale sets), NICs, public IPs, the impacted
+resources of one maintenance trackingId and the VMs' maintenance records — what the emulator serves.
+Besides, each subscription's Activity Log and Resource Health events, empty until a test adds records
 (`activity_record` makes one of an example alert, `planned_maintenance` a Resource Health event).
+
+A VM's maintenance state is held once, as its instance view writes it (`EstateVm.redeploy`); its record
+in `maintenanceresources` is written from it when asked (records.py), so the two always tell the same.
 
 Deterministic for a given shape. Azure writes ids in many letter cases, so the impacted resources name
 their VMs in several (`resourcegroups`, upper-case groups, `VirtualMachines`, all lower case).
@@ -16,8 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from tests.emulator import records
+
 NOW = datetime(2026, 1, 20, 3, 0, tzinfo=UTC)
 TRACKING_ID = "XY12-3ZQ"
+MAINTENANCE_ID = "d1d1d1d1-0000-4111-8222-333333333333"  # the alert's maintenanceId, its records' plannedMaintenanceId
 
 
 def subscription_id(n: int) -> str:
@@ -41,6 +47,8 @@ class EstateVm:
     redeploy: dict | None = None  # maintenanceRedeployStatus as the instance view writes it
     update_domain: int | None = None  # platformUpdateDomain, when the estate gives its sets update domains
     impacted_as: str | None = None  # the id the impacted resource names it by (its own casing), if impacted
+    recorded: bool = False  # it has a maintenance record
+    record_update: dict = field(default_factory=dict)  # fields a test sets on its record's Host update (None: removes)
 
     @property
     def type(self) -> str:
@@ -62,12 +70,15 @@ class Estate:
     """`vms` impacted VMs spread over `subscriptions`, plus `bystanders` unaffected VMs in each, and
     `scale_sets` uniform scale sets of `instances` VMs of which the first `impacted_instances` are hit
     (named one by one, or, with `whole_scale_sets`, by the scale set alone). With `update_domains`, the
-    instance views put the VMs of each scale set in that many update domains, in turn."""
+    instance views put the VMs of each scale set in that many update domains, in turn. A share `recorded`
+    of the impacted VMs (1: all, 0: none), spread evenly over their states, have a maintenance record."""
 
     def __init__(self, vms: int = 30, subscriptions: int = 2, *, bystanders: int = 2, scale_sets: int = 0,
                  instances: int = 4, impacted_instances: int = 2, whole_scale_sets: bool = False,
-                 update_domains: int | None = None, tracking_id: str = TRACKING_ID, now: datetime = NOW):
-        self.tracking_id, self.now, self.whole_scale_sets = tracking_id, now, whole_scale_sets
+                 update_domains: int | None = None, recorded: float = 1.0, tracking_id: str = TRACKING_ID,
+                 maintenance_id: str = MAINTENANCE_ID, now: datetime = NOW):
+        self.tracking_id, self.maintenance_id, self.now = tracking_id, maintenance_id, now
+        self.whole_scale_sets, self.recorded = whole_scale_sets, recorded
         self.subscriptions = [subscription_id(n + 1) for n in range(subscriptions)]
         self.vms: list[EstateVm] = []
         for i in range(vms):
@@ -102,7 +113,7 @@ class Estate:
             name=name,
             resource_group=group,
             subscription=sub,
-            zones=[str(i % 3 + 1)] if i % 3 == 0 else [],
+            zones=[str(i // 3 % 3 + 1)] if i % 3 == 0 else [],
             availability_set=f"as-{group}" if i % 3 == 1 and not scale_set else None,
             scale_set=scale_set,
             instance_id=str(i) if scale_set else None,
@@ -111,25 +122,27 @@ class Estate:
             tags={"env": "prod" if i % 2 else "dev", "owner": f"team-{i % 5}"},
             redeploy=self._redeploy(i) if impacted else None,
             impacted_as=_casing(vm_id, i) if impacted else None,
+            recorded=impacted and records.share(vm_id) < self.recorded,
         )
 
     def _redeploy(self, i: int) -> dict | None:
-        """Start now, Scheduled, Already updated, Retry later (a failed attempt that cannot be retried yet:
-        isCustomerInitiatedMaintenanceAllowed false), or (1 in 10) out of the wave already."""
+        """Start now, Scheduled (its self-service window over, Azure's scheduled window begun), Already
+        updated, Retry later (a failed attempt that cannot be retried yet: isCustomerInitiatedMaintenanceAllowed
+        false), or (1 in 10) out of the wave already. Azure's scheduled window starts when the self-service
+        window ends, as a maintenance record's one time (notBefore) says."""
         kind = i % 10
         if kind == 9:
             return None
         day = timedelta(days=1)
-
-        def iso(when: datetime) -> str:
-            return when.isoformat().replace("+00:00", "Z")
-
+        started, deadline = self.now - 14 * day, self.now + 3 * day + timedelta(hours=i % 48)
+        if 4 <= kind <= 6:
+            deadline = self.now - day
         return {
             "isCustomerInitiatedMaintenanceAllowed": kind < 4,
-            "preMaintenanceWindowStartTime": iso(self.now - 14 * day),
-            "preMaintenanceWindowEndTime": iso(self.now + 3 * day + timedelta(hours=i % 48)),
-            "maintenanceWindowStartTime": iso(self.now + 5 * day),
-            "maintenanceWindowEndTime": iso(self.now + 6 * day),
+            "preMaintenanceWindowStartTime": _iso(started),
+            "preMaintenanceWindowEndTime": _iso(deadline),
+            "maintenanceWindowStartTime": _iso(deadline),
+            "maintenanceWindowEndTime": _iso(self.now + 6 * day),
             "lastOperationResultCode": {7: "MaintenanceCompleted", 8: "RetryLater"}.get(kind, "None"),
             "lastOperationMessage": None,
         }
@@ -141,6 +154,10 @@ class Estate:
 
     def impacted(self) -> list[EstateVm]:
         return [vm for vm in self.vms if vm.impacted_as]
+
+    def records(self) -> list[dict]:
+        """The maintenance records of the VMs that have one, as `maintenanceresources` holds them."""
+        return [records.record(vm, self.tracking_id, self.maintenance_id) for vm in self.vms if vm.recorded]
 
     def scale_set_vms(self, scale_set: str) -> list[EstateVm]:
         return [vm for vm in self.vms if vm.scale_set and vm.scale_set.lower() == scale_set.lower()]

@@ -10,6 +10,8 @@ Validated: an api-version; the resource group exists; location Global; an Action
 (1 to 12 characters) and its webhook receivers (name, serviceUri, the three Entra fields with useAadAuth);
 a rule's conditions (known fields, one of equals / containsAny / anyOf), its Action Groups exist, and a
 Service Health rule's scope is exactly its own subscription. `puts` records every PUT that was accepted.
+An Action Group with a secure webhook for an app registration in `not_owner_of` (object ids) is refused
+with 403: Microsoft asks the identity that creates or changes one to be an owner of the registration.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Monitor:
     def __init__(self):
         self.resources: dict[str, dict] = {}  # lower-cased id → what GET answers
         self.puts: list[str] = []  # ids, in the order they were written
+        self.not_owner_of: set[str] = set()  # object ids of app registrations the caller does not own
 
     def answer(self, method: str, path: str, params: dict, query: dict, body: dict | None) -> tuple[int, dict]:
         """(status, JSON body) of one call; `path` as sent (names keep their case), `params` from ROUTES."""
@@ -58,6 +61,9 @@ class Monitor:
             return _error(400, "InvalidRequestContent", "The request content is not a JSON object.")
         if kind is None:
             return self._put(group_id, "Microsoft.Resources/resourceGroups", body, _group_problem(body))
+        if kind == "actionGroups" and (unowned := self._unowned_app(body)):
+            return _error(403, "AuthorizationFailed", f"The client does not own the app registration '{unowned}' of"
+                                                      " a secure webhook receiver.")
         problem = _action_group_problem(body) if kind == "actionGroups" else self._rule_problem(params["sub"], body)
         return self._put(resource_id, f"Microsoft.Insights/{kind}", body, problem)
 
@@ -81,6 +87,12 @@ class Monitor:
         self.resources[resource_id.lower()] = stored
         self.puts.append(resource_id)
         return (201 if created else 200), copy.deepcopy(stored)
+
+    def _unowned_app(self, body: dict) -> str | None:
+        for receiver in (body.get("properties") or {}).get("webhookReceivers") or []:
+            if receiver.get("useAadAuth") and str(receiver.get("objectId", "")).lower() in self.not_owner_of:
+                return str(receiver["objectId"])
+        return None
 
     def _rule_problem(self, subscription: str, body: dict) -> str | None:
         properties = body.get("properties") or {}

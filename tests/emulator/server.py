@@ -2,8 +2,9 @@
 
     POST /{tenant}/oauth2/v2.0/token                                   Entra client credentials
     GET  /{tenant}/v2.0/.well-known/openid-configuration               OpenID discovery
-    POST /providers/Microsoft.ResourceGraph/resources                  our three queries only: impacted VMs of a
-         trackingId, public IP allocations of named VMs, the VMs of named availability sets (both paged, $skipToken)
+    POST /providers/Microsoft.ResourceGraph/resources                  our four queries only: impacted VMs of a
+         trackingId, the maintenance records of a trackingId (or maintenanceId), public IP allocations of named
+         VMs, the VMs of named availability sets (all but the addresses paged, $skipToken)
     GET  [/subscriptions/{s}]/providers/Microsoft.ResourceHealth/events/{id}/impactedResources   paged, nextLink
     GET  /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{vm}[/instanceView]
     GET  …/virtualMachineScaleSets/{set}/virtualMachines?$expand=instanceView        paged, nextLink
@@ -19,7 +20,7 @@ Paths match in any letter case, as ARM's do. Throttles: limits.py. Faults: `forb
 answer 403 (and Resource Graph leaves them out, as it does for subscriptions one cannot read),
 `hanging` ones never answer in time, `graph_missing` ones are not (yet) in Resource Graph but are in
 Resource Health, `graph_down` makes Resource Graph answer 503 (`sets_down`: to the availability-set query
-only). `latency` delays every answer.
+only, `records_down`: to the maintenance-records query only). `latency` delays every answer.
 
 It is an aiohttp application (alongside tests/sinks' LoopbackServer, whose TestCA it uses): one
 thread serves a test, or its own process serves the benchmark (`python -m tests.emulator`).
@@ -33,11 +34,13 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from aiohttp import web
 
+from tests.emulator import records
 from tests.emulator.estate import Estate, EstateVm, Target
 from tests.emulator.limits import Bucket, GraphQuota, Limits, retry_after
 from tests.emulator.maintenance import Maintenance
@@ -86,16 +89,17 @@ class ArmEmulator:
     def __init__(self, estate: Estate, *, tls: TestCA | None = None, latency: float = 0.0, limits: Limits | None = None,
                  forbidden: tuple[str, ...] = (), hanging: tuple[str, ...] = (), graph_missing: tuple[str, ...] = (),
                  graph_down: bool = False, page_size: int = 100, graph_page: int = 1000, hang_seconds: float = 30.0,
-                 maintenance: Maintenance | None = None, sets_down: bool = False):
+                 maintenance: Maintenance | None = None, sets_down: bool = False, records_down: bool = False):
         self.estate, self.tls, self.latency, self.limits = estate, tls or TestCA(), latency, limits or Limits()
         self.forbidden = {s.lower() for s in forbidden}
         self.hanging = {s.lower() for s in hanging}
         self.graph_missing = {s.lower() for s in graph_missing}
         self.graph_down, self.page_size, self.hang_seconds = graph_down, page_size, hang_seconds
-        self.sets_down = sets_down
+        self.sets_down, self.records_down = sets_down, records_down
         self.graph_page = graph_page  # rows Resource Graph sends at most a page, whatever $top asks
         self.graph_tops: list[int] = []  # the $top of each query
-        self.graph_queries: Counter[str] = Counter()  # Resource Graph calls by query: impacted, addresses, set members
+        self.graph_queries: Counter[str] = Counter()  # Resource Graph calls by query: impacted, records, addresses, …
+        self.graph_scopes: list[int] = []  # how many subscriptions each Resource Graph call named (0: none, the tenant)
         self.calls: Counter[str] = Counter()  # by kind of call
         self.refused: Counter[str] = Counter()  # 429s sent, by kind of call
         self.unhonoured = 0  # refused calls repeated before their Retry-After had passed
@@ -105,6 +109,7 @@ class ArmEmulator:
         self._buckets: dict[tuple, Bucket] = {}
         self._graph: dict[str, GraphQuota] = {}
         self._refusals: dict[str, float] = {}  # client request id → not before
+        self._snapshots: dict[str, list[dict]] = {}  # the rows of a paged query, by the id its $skipToken carries
         self._routes = [(method, re.compile(pattern + "$"), handler, kind) for method, pattern, handler, kind in _ROUTES]
         self.maintenance = maintenance or Maintenance()
         self.monitor = Monitor()
@@ -249,7 +254,13 @@ class ArmEmulator:
         if self.graph_down:
             return _error(503, "ServiceUnavailable", "Resource Graph is down")
         body = await request.json()
+        self.graph_scopes.append(len(body.get("subscriptions") or []))
         text = " ".join(str(body.get("query", "")).lower().split())
+        if records.is_query(text):
+            self.graph_queries["records"] += 1
+            if self.records_down:
+                return _error(503, "ServiceUnavailable", "Resource Graph is down")
+            return self._paged(body, lambda: self._records(text, body.get("subscriptions")))
         if "servicehealthresources" not in text and all(part in text for part in _ADDRESSES_QUERY):
             self.graph_queries["addresses"] += 1
             return self._addresses(text, body.get("subscriptions") or [])
@@ -257,26 +268,39 @@ class ArmEmulator:
             self.graph_queries["set members"] += 1
             if self.sets_down:
                 return _error(503, "ServiceUnavailable", "Resource Graph is down")
-            return self._paged(body, self._set_members(text, body.get("subscriptions") or []))
+            return self._paged(body, lambda: self._set_members(text, body.get("subscriptions") or []))
         tracking = re.search(r"/events/([a-z0-9_-]+)/impactedresources/", text)
         if not all(part in text for part in _OUR_QUERY) or tracking is None:
             return _error(400, "BadRequest", "the emulator knows only the relay's impacted-VMs query")
         self.graph_queries["impacted"] += 1
         wanted = frozenset(s.lower() for s in body["subscriptions"]) if body.get("subscriptions") else None
-        return self._paged(body, self._rows(wanted) if tracking.group(1) == self.estate.tracking_id.lower() else [])
+        found = tracking.group(1) == self.estate.tracking_id.lower()
+        return self._paged(body, lambda: self._rows(wanted) if found else [])
 
-    def _paged(self, body: dict, rows: list[dict]) -> web.Response:
-        """One page of a query's rows: at most $top (and graph_page), with a $skipToken while more are left."""
+    def _paged(self, body: dict, rows: Callable[[], list[dict]]) -> web.Response:
+        """One page of a query's rows: at most $top (and graph_page), with a $skipToken while more are left. The
+        rows are worked out for the first page and kept for the next ones, which its $skipToken names."""
         options = body.get("options") or {}
         top = int(options.get("$top", 100))
         if not 1 <= top <= 1000:
             return _error(400, "BadRequest", "$top must be between 1 and 1000")
         self.graph_tops.append(top)
-        start = int(str(options.get("$skipToken") or "emu:0").removeprefix("emu:"))
+        token = str(options.get("$skipToken") or "")
+        if token:
+            snapshot, _, offset = token.removeprefix("emu:").partition(":")
+            kept, start = self._snapshots.get(snapshot), int(offset or 0)
+            if kept is None:
+                return _error(400, "BadRequest", "$skipToken: no such query")
+        else:
+            snapshot, kept, start = secrets.token_hex(4), rows(), 0
         end = start + min(top, self.graph_page)
-        page = rows[start:end]
-        return web.json_response({"totalRecords": len(rows), "count": len(page), "resultTruncated": "false",
-                                  "data": page, **({"$skipToken": f"emu:{end}"} if end < len(rows) else {})})
+        if end < len(kept):
+            self._snapshots[snapshot] = kept
+        else:
+            self._snapshots.pop(snapshot, None)
+        page = kept[start:end]
+        return web.json_response({"totalRecords": len(kept), "count": len(page), "resultTruncated": "false",
+                                  "data": page, **({"$skipToken": f"emu:{snapshot}:{end}"} if end < len(kept) else {})})
 
     def _addresses(self, text: str, subscriptions: list[str]) -> web.Response:
         """The public IP allocations of the VMs the query names, in the subscriptions it was sent to."""
@@ -296,6 +320,13 @@ class ArmEmulator:
                    if (set_id := _set_id(vm)) and set_id.lower() in named and vm.subscription in readable]
         return [{"id": vm.id, "availabilitySet": (_set_id(vm) or "").lower(), "powerState": vm.power}
                 for vm in sorted(members, key=lambda vm: vm.id)]
+
+    def _records(self, text: str, subscriptions: list[str] | None) -> list[dict]:
+        """The records query's rows, in the subscriptions it was sent to that Resource Graph can read."""
+        wanted = {s.lower() for s in subscriptions} if subscriptions else None
+        readable = [found for found in self.estate.records() if found["subscriptionId"] not in
+                    self.forbidden | self.graph_missing and (wanted is None or found["subscriptionId"] in wanted)]
+        return records.rows(readable, text)
 
     @functools.cache  # noqa: B019 - an emulator lives as long as its test
     def _rows(self, wanted: frozenset[str] | None) -> list[dict]:

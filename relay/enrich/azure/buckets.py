@@ -87,22 +87,33 @@ class Bucket:
 
 
 class Window(Bucket):
-    """Resource Graph's quota: a number of queries until a reset time, both told by its headers."""
+    """Resource Graph's quota: a number of queries until a reset time, both told by its headers.
+
+    Queries sent side by side (the impacted VMs and their maintenance records) share it: what an answer
+    says is left counts the calls still under way as spent, and once nothing is left the next calls wait
+    for the reset it told of. A new window's size is unknown until its first answer, so the few calls that
+    waited for it go at once.
+    """
 
     def __init__(self, now: float):
         super().__init__(1, 1.0, now)
         self.left: int | None = None  # unknown until Resource Graph says
+        self.resets = now  # when the window it last told of ends
+        self.under_way = 0  # booked and not answered yet
         self.started.set()
 
     def reserve(self, now: float) -> float:
-        wait = max(0.0, self.stamp - now)
         if self.left is not None:
-            self.left -= 1
-            if self.left < 0 and not wait:
-                self.left = None  # the window we knew of is over: the next answer tells the new one
-        return wait
+            if self.left > 0:
+                self.left -= 1
+            else:  # spent (or over, when `resets` is past): wait for the next window
+                self.stamp = max(self.stamp, self.resets)
+                self.left = None
+        self.under_way += 1
+        return max(0.0, self.stamp - now)
 
     def refund(self) -> None:
+        self.under_way -= 1
         if self.left is not None:
             self.left += 1
 
@@ -110,9 +121,10 @@ class Window(Bucket):
         pass
 
     def answered(self) -> None:
-        pass
+        self.under_way -= 1
 
     def quota(self, remaining: int, resets_after: float, now: float) -> None:
-        self.left = remaining
+        self.resets = now + resets_after
+        self.left = remaining - self.under_way
         if remaining <= 0:
-            self.stamp = max(self.stamp, now + resets_after)
+            self.stamp = max(self.stamp, self.resets)

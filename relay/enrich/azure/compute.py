@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from relay.enrich import FROM_INSTANCE_VIEW
 from relay.enrich.arm_ids import VmId, id_key, parse_vm_id
 from relay.enrich.azure.graph import group_name, power_state, tags_of
 from relay.enrich.inventory import redeploy_status
@@ -29,7 +30,7 @@ async def with_status(azure, vm: Vm) -> Vm:
     operations = azure.compute(parsed.subscription_id.lower()).virtual_machines
     view = await _json(operations.instance_view(parsed.resource_group, parsed.name, stream=True, cls=_raw))
     redeploy, power = _status(view)
-    return replace(vm, redeploy=redeploy, power_state=power or vm.power_state)
+    return replace(vm, redeploy=redeploy, power_state=power or vm.power_state, state_source=FROM_INSTANCE_VIEW)
 
 
 async def described(azure, vm_id: str) -> Vm:
@@ -88,6 +89,7 @@ def _record(body: dict, vm_id: str, where: VmId, group: str | None, view: dict |
         tags=tags_of(body.get("tags")),
         redeploy=redeploy,
         update_domain=_update_domain((view or {}).get("platformUpdateDomain")),
+        state_source=FROM_INSTANCE_VIEW,
     )
 
 

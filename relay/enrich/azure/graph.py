@@ -5,7 +5,7 @@ impactedresources) that is a VM, a scale set or a scale set's VM, left-joined to
 with its availability set, scale set, zones, tags, power state and the allocation of every public IP
 on its network interfaces. Three joins, one of them across tables: the most Resource Graph allows.
 Pages of 1,000 rows with $skipToken (the query projects `id`, without which no token comes back),
-at most 300 subscriptions a query. Rows come in the order of the impacted resources' names, opaque
+fewer than 300 subscriptions a query, as Resource Graph's guidance for throttled requests asks. Rows come in the order of the impacted resources' names, opaque
 ids that mix the subscriptions: every subscription's VMs start on the first pages, so every
 subscription's read bucket starts working at once (ordered by `id`, the last subscription's VMs would
 wait for the last page).
@@ -24,7 +24,7 @@ from relay.enrich.arm_ids import id_key, parse_vm_id
 from relay.model import Vm
 
 PAGE = 1000
-SUBSCRIPTIONS_PER_QUERY = 300
+SUBSCRIPTIONS_PER_QUERY = 299  # "fewer than 300"
 TRACKING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 VM_TYPE = "microsoft.compute/virtualmachines"
@@ -84,14 +84,23 @@ def query(tracking_id: str) -> str:
     return _QUERY.format(tracking_id=tracking_id.lower(), allocations=textwrap.indent(_ALLOCATIONS.format(filter=""), " " * 8))
 
 
-async def impacted_rows(azure, tracking_id: str, subscriptions: list[str] | None) -> AsyncIterator[list[dict]]:
+def impacted_rows(azure, tracking_id: str, subscriptions: list[str] | None) -> AsyncIterator[list[dict]]:
     """Pages of rows; `subscriptions` None searches every subscription the identity can read."""
+    return pages(azure, query(tracking_id), subscriptions)
+
+
+def batches(subscriptions: list[str] | None) -> list[list[str] | None]:
+    """The subscriptions in the groups one query is sent for; None (every readable one) as it is."""
+    if subscriptions is None:
+        return [None]
+    return [subscriptions[i:i + SUBSCRIPTIONS_PER_QUERY] for i in range(0, len(subscriptions), SUBSCRIPTIONS_PER_QUERY)]
+
+
+async def pages(azure, text: str, subscriptions: list[str] | None) -> AsyncIterator[list[dict]]:
+    """Every page of a query's rows, a batch of subscriptions after the other, following $skipToken."""
     from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
-    text = query(tracking_id)
-    batches = [subscriptions[i:i + SUBSCRIPTIONS_PER_QUERY] for i in range(0, len(subscriptions), SUBSCRIPTIONS_PER_QUERY)] \
-        if subscriptions is not None else [None]
-    for batch in batches:
+    for batch in batches(subscriptions):
         token = None
         while True:
             options = QueryRequestOptions(top=PAGE, skip_token=token, result_format="objectArray")
@@ -156,24 +165,14 @@ def set_members_query(set_ids: list[str]) -> str:
 async def set_members(azure, set_ids: list[str]) -> dict[str, dict[str, str]]:
     """{id_key of a set: {id_key of each of its VMs: power state, as the inventory writes it}}: one query
     (a query each IDS_PER_QUERY sets), paged like the impacted VMs."""
-    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
-
     members: dict[str, dict[str, str]] = {id_key(set_id): {} for set_id in set_ids}
     for i in range(0, len(set_ids), IDS_PER_QUERY):
         batch = set_ids[i:i + IDS_PER_QUERY]
-        text = set_members_query(batch)
         subscriptions = sorted({set_id.split("/")[2].lower() for set_id in batch})
-        token = None
-        while True:
-            options = QueryRequestOptions(top=PAGE, skip_token=token, result_format="objectArray")
-            response = await azure.graph.resources(QueryRequest(subscriptions=subscriptions, query=text,
-                                                                options=options))
-            for row in response.data or []:
+        async for page in pages(azure, set_members_query(batch), subscriptions):
+            for row in page:
                 found = members.setdefault(id_key(str(row.get("availabilitySet") or "")), {})
                 found[id_key(str(row["id"]))] = power_state(row.get("powerState"))
-            token = response.skip_token
-            if not token:
-                break
     return members
 
 

@@ -2,10 +2,12 @@
 
 For N impacted VMs over S subscriptions, the calls are
     token               1
-    Resource Graph      ceil(N / 1,000) pages of one query: impacted resources joined to VM facts
-    instance views      one per VM (no listing carries maintenanceRedeployStatus for plain VMs),
-                        started as soon as their page arrives, paced by each subscription's ARM read
-                        bucket (250, refilled 25 a second): the bucket, not the client, sets the pace
+    Resource Graph      ceil(N / 1,000) pages of one query: impacted resources joined to VM facts; beside
+                        it, ceil(N / 1,000) pages of the VMs' maintenance records (records.py): a second
+                        query, as Resource Graph allows a query one join across tables
+    instance views      one per VM whose record does not answer for it (none yet, or one without what a
+                        message needs), started as soon as that is known, paced by each subscription's
+                        ARM read bucket (250, refilled 25 a second): the bucket, not the client, sets the pace
     scale set listings  one per scale set with impacted VMs (a page each 1,000 VMs or so)
     availability sets   one Resource Graph query for every set of the impacted VMs (a page each 1,000 of
                         their VMs), alongside the instance views: the impacted list leaves deallocated VMs
@@ -14,7 +16,9 @@ For N impacted VMs over S subscriptions, the calls are
                         subscription has impacted VMs), or per subscription when Resource Graph fails
 Whatever cannot be seen within the time budget (403, timeout, a throttle that does not clear) becomes
 a gap; the VMs found are returned all the same. A set query that fails leaves its VMs listed, counted
-in the gap of VMs whose status is not fully known.
+in the gap of VMs whose status is not fully known; a records query that fails leaves its VMs to their
+instance views. Each VM says where its state was read (Vm.state_source). Scale sets' VMs keep the state
+their listing carries: it comes in the call that describes them anyway.
 """
 from __future__ import annotations
 
@@ -26,9 +30,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from relay.config import AzureSettings
-from relay.enrich import BY_IMPACTED_LIST, BY_RESOURCE, DENIED, FAILED, NO_LOOKUP, TENANT, Gap, VmLookup, concerns_vms
+from relay.enrich import (
+    BY_IMPACTED_LIST,
+    BY_RESOURCE,
+    DENIED,
+    FAILED,
+    FROM_MAINTENANCE_RECORD,
+    NO_LOOKUP,
+    NOT_LISTED,
+    TENANT,
+    Gap,
+    VmLookup,
+    concerns_vms,
+)
 from relay.enrich.arm_ids import id_key, vm_from_id
-from relay.enrich.azure import compute, graph, health
+from relay.enrich.azure import compute, graph, health, records
 from relay.enrich.azure.clients import Azure, CredentialFactory, default_credential
 from relay.enrich.azure.throttle import Throttle, Unavailable
 from relay.enrich.state import others_deallocated
@@ -36,7 +52,7 @@ from relay.model import Event, EventKind, Vm
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-_REPORT_EVERY = 0.5  # seconds between progress lines about instance views
+_REPORT_EVERY = 0.5  # seconds between progress lines about the maintenance status
 LANE_WORKERS = 8  # calls in flight for one subscription: its read bucket, not the client, sets the pace
 
 
@@ -57,15 +73,21 @@ class AzureVmSource:
             return VmLookup([vm] if vm else [], BY_RESOURCE)
         if event.kind is not EventKind.MAINTENANCE or not concerns_vms(event) or not event.tracking_id:
             return VmLookup([], NO_LOOKUP)
-        return self.lookup(event.tracking_id, event.subscription_ids)
+        return self.lookup(event.tracking_id, event.subscription_ids, event.maintenance_id)
 
-    def lookup(self, tracking_id: str, subscriptions: tuple[str, ...] = ()) -> VmLookup:
-        """The VMs impacted under `tracking_id` in these subscriptions and the configured ones."""
+    def lookup(self, tracking_id: str, subscriptions: tuple[str, ...] = (),
+               maintenance_id: str | None = None) -> VmLookup:
+        """The VMs impacted under `tracking_id` in these subscriptions and the configured ones; the alert's
+        `maintenanceId`, when it has one, also finds the maintenance records that carry only it."""
         if not graph.TRACKING_ID.match(tracking_id):
             return VmLookup([], NO_LOOKUP)
+        if maintenance_id is not None and not records.ID.match(maintenance_id):
+            log.warning("maintenanceId %r is not an id; the maintenance records are found by trackingId only",
+                        maintenance_id[:80])
+            maintenance_id = None
         listed = list(dict.fromkeys(s.lower() for s in (*subscriptions, *self.settings.subscriptions)))
         try:
-            return _run(lambda: _Lookup(self, tracking_id, listed).run())
+            return _run(lambda: _Lookup(self, tracking_id, maintenance_id, listed).run())
         except Exception:  # noqa: BLE001 - enrichment never holds an alert back
             log.exception("looking up the VMs of %s failed", tracking_id)
             return VmLookup([], BY_IMPACTED_LIST, (str(Gap(FAILED, TENANT)),))
@@ -85,9 +107,14 @@ def _run(start):
 
 
 class _Lookup:
-    def __init__(self, source: AzureVmSource, tracking_id: str, subscriptions: list[str]):
+    def __init__(self, source: AzureVmSource, tracking_id: str, maintenance_id: str | None, subscriptions: list[str]):
         self.source, self.tracking_id, self.subscriptions = source, tracking_id, subscriptions
+        self.maintenance_id = maintenance_id
         self.vms: dict[str, Vm] = {}  # by id key, in the order found
+        self.listed = False  # Azure named an impacted VM, scale set or scale set VM
+        self.book = records.Book()
+        self.waiting: dict[str, tuple[Vm, str]] = {}  # VM id key: (VM, its id as named) until its record is known
+        self.from_records = 0
         self.scale_sets: dict[str, tuple[str, set[str] | None]] = {}  # key: (id, wanted VM keys or None: all in a wave)
         self.missing: dict[tuple[str, str], None] = {}  # (reason, scope) whose VMs could not be listed
         self.unknown: dict[tuple[str, str], set[str]] = {}  # (reason, subscription): VMs without a status
@@ -104,21 +131,27 @@ class _Lookup:
         started = time.monotonic()
         async with Azure(settings, self.source.credential, throttle, self.source.connection_verify) as azure:
             async with asyncio.TaskGroup() as tasks:
+                reading_records = tasks.create_task(self._records(azure, tasks))
                 fallback = await self._graph(azure, tasks)
                 if self.sets:
                     tasks.create_task(self._set_members(azure))
                 await asyncio.gather(*(self._health(azure, tasks, sub) for sub in fallback))
                 for scale_set, wanted in self.scale_sets.values():
                     tasks.create_task(self._scale_set(azure, scale_set, wanted))
+                await reading_records  # no VM is left waiting for its record
                 for lane in self.lanes.values():
                     for _ in range(LANE_WORKERS):
                         lane.put_nowait(None)  # nothing more to come
+            if self.statuses:
+                self._report()
         self.source.stats = {"calls": dict(throttle.calls), "throttled": throttle.refused,
-                             "seconds": time.monotonic() - started, "vms": len(self.vms)}
+                             "seconds": time.monotonic() - started, "vms": len(self.vms),
+                             "from records": self.from_records}
         self._mark_sets()
         gaps = [Gap(reason, scope) for reason, scope in self.missing]
         gaps += [Gap(reason, sub, len(keys)) for (reason, sub), keys in sorted(self.unknown.items())]
-        return VmLookup(list(self.vms.values()), BY_IMPACTED_LIST, tuple(str(gap) for gap in gaps))
+        method = BY_IMPACTED_LIST if self.listed or gaps else NOT_LISTED
+        return VmLookup(list(self.vms.values()), method, tuple(str(gap) for gap in gaps))
 
     async def _graph(self, azure, tasks) -> list[str | None]:
         """Page through Resource Graph; the subscriptions (None: the tenant) to ask Resource Health."""
@@ -134,6 +167,10 @@ class _Lookup:
                     self._target(azure, tasks, row.get("target") or "", row.get("targetType") or "", graph.vm_of(row))
                     if row.get("availabilitySet") and (key := id_key(row.get("target") or "")) in self.vms:
                         self.sets[key] = str(row["availabilitySet"])
+                # Ask for the next page once the records have had as many: when Resource Graph's quota cannot
+                # take every page in one window, the records come first, so the VMs without one are known and
+                # their instance views go on while the other pages wait for the next window.
+                await self.book.past(number)
         except Exception as error:  # noqa: BLE001
             log.warning("Resource Graph failed (%s); asking Resource Health instead", _reason(error))
             return [*self.subscriptions, *([None] if tenant_wide else [])]
@@ -150,12 +187,52 @@ class _Lookup:
         for target, kind in targets:
             self._target(azure, tasks, target, kind, None)
 
+    async def _records(self, azure, tasks) -> None:
+        """Read the maintenance records beside the impacted list; each VM waiting for its record is then
+        answered or sent to its instance view, and so is every VM still waiting when none are left."""
+        subscriptions = None if self.source.settings.tenant_wide else self.subscriptions
+        rows = 0
+        try:
+            async for page in records.record_rows(azure, self.tracking_id, self.maintenance_id, subscriptions):
+                rows += len(page)
+                self.source.progress(f"resource graph: maintenance records ({rows:,} rows)…")
+                for row in page:
+                    key = id_key(str(row.get("targetId") or ""))
+                    self.book.add(key, row)
+                    if key in self.waiting:
+                        self._status_of(azure, tasks, key, *self.waiting.pop(key))
+                await self.book.turned()
+        except Exception as error:  # noqa: BLE001 - the instance views still tell
+            log.warning("maintenance records could not be read (%s); asking each VM's instance view",
+                        _reason(error) or FAILED)
+        await self.book.turned(last=True)
+        for key, (vm, target) in list(self.waiting.items()):
+            self._status_of(azure, tasks, key, vm, target)
+        self.waiting.clear()
+
+    def _status_of(self, azure, tasks, key: str, vm: Vm, target: str) -> None:
+        """A VM Resource Graph described takes its state from its record when that answers for it, else
+        (once the record is known to be missing or lacking) from its instance view."""
+        known = self.book.answer_for(key)
+        if known is None:
+            self.waiting[key] = (vm, target)
+        elif known[0]:
+            self.vms[key] = replace(vm, redeploy=known[1], state_source=FROM_MAINTENANCE_RECORD)
+            self.from_records += 1
+            self._progressed()
+        else:
+            self._lane(azure, tasks, vm.subscription_id.lower()).put_nowait((key, vm, target))
+
     def _target(self, azure, tasks, target: str, kind: str, vm: Vm | None) -> None:
         key = id_key(target)
+        self.listed = True
         if kind == graph.VM_TYPE and key not in self.vms and (known := vm or vm_from_id(target)):
             self.vms[key] = known
             self.statuses += 1
-            self._lane(azure, tasks, self.vms[key].subscription_id.lower()).put_nowait((key, vm, target))
+            if vm is not None:
+                self._status_of(azure, tasks, key, vm, target)
+            else:
+                self._lane(azure, tasks, known.subscription_id.lower()).put_nowait((key, None, target))
         elif kind == graph.SCALE_SET_VM_TYPE and (vm := compute.scale_set_vm_from_id(target)) and key not in self.vms:
             self.vms[key] = vm  # until its scale set's listing tells more
             scale_set = target[: key.rindex("/virtualmachines/")]
@@ -185,11 +262,16 @@ class _Lookup:
         except Exception as error:  # noqa: BLE001
             if (reason := _reason(error)) is not None:
                 self._unknown(reason, key)
+        self._progressed()
+
+    def _progressed(self) -> None:
         self.done += 1
-        now = time.monotonic()
-        if now - self.reported >= _REPORT_EVERY or self.done == self.statuses:
-            self.reported = now
-            self.source.progress(f"maintenance status: {self.done:,} of {self.statuses:,} VMs…")
+        if time.monotonic() - self.reported >= _REPORT_EVERY:
+            self._report()
+
+    def _report(self) -> None:
+        self.reported = time.monotonic()
+        self.source.progress(f"maintenance status: {self.done:,} of {self.statuses:,} VMs…")
 
     async def _scale_set(self, azure, scale_set: str, wanted: set[str] | None) -> None:
         try:
