@@ -3,23 +3,33 @@
 Each stage is a plain function; this module only strings them together around the ports (ledger,
 VM source, channels) held by `Relay`. Every stage is safe to repeat: a redelivered alert that was
 fully delivered sends nothing, and one that was cut off half-way sends only what is missing.
+
+The caller runs parse to route; each receiver's share is then rendered and delivered on that receiver's
+lane (relay.channels.lanes), all of an alert's receivers at once. `start_event` returns when the deliveries
+are submitted, with a future of the outcome; `process_event` waits for it.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from relay.alerts import parse_alert
 from relay.channels import Channel
-from relay.channels.pacing import Pacer
+from relay.channels.lanes import Lanes, gather
+from relay.channels.pacing import HeldOff, Pacer
 from relay.enrich import VmSource, enrich
 from relay.enrich.snapshot import notice_snapshot
+from relay.inbox.retry import RETRY_SECONDS
 from relay.model import Delivery, Event, EventKind, Message, NoticeSnapshot, Notification, Receiver, SendResult
 from relay.render import render
 from relay.routing import Routes, split, wanted
@@ -28,12 +38,16 @@ from relay.runtime.leases import this_process
 from relay.store import Ledger, Seen
 
 log = logging.getLogger("relay")
+T = TypeVar("T")
 
 MAX_ATTEMPTS = 6
 DELIVERY_BUDGET_SECONDS = 120.0  # per message and receiver; past it the delivery is recorded as failed
 MAX_BACKOFF_SECONDS = 60.0
 STEM_PART = 40  # characters of a trackingId or a stage in a file name: a file name holds 255 bytes
 CLAIM_MARGIN_SECONDS = 120.0  # a claim outlasts the budget by this: the last attempt's own timeout, pacing
+# A destination a delivery gave up on is held off until the alert's next try (relay.inbox.retry); what comes
+# for it meanwhile fails at once, to be tried on its own alert's next try, instead of queueing in its lane.
+FAILING_HOLD_SECONDS = float(RETRY_SECONDS)
 
 
 @dataclass
@@ -51,6 +65,7 @@ class Relay:
     max_attempts: int = MAX_ATTEMPTS
     budget_seconds: float = DELIVERY_BUDGET_SECONDS
     pacer: Pacer | None = None
+    lanes: Lanes = field(default_factory=Lanes)  # shared by the copies `replace` makes, as the pacer is
 
     def __post_init__(self) -> None:
         if self.pacer is None:
@@ -95,16 +110,28 @@ def process(raw: bytes | str, relay: Relay) -> Outcome:
 
 
 def process_event(event: Event, relay: Relay) -> Outcome:
+    """Relay one event; returns when every delivery is done."""
+    return start_event(event, relay).result()
+
+
+def start(raw: bytes | str, relay: Relay) -> Future[Outcome]:
+    """Parse one alert body and start relaying it. Raises alerts.PayloadError for bad input."""
+    return start_event(parse_alert(raw), relay)
+
+
+def start_event(event: Event, relay: Relay) -> Future[Outcome]:
+    """Admit, enrich and route the event here, and submit each receiver's delivery to its lane; the future
+    holds the outcome once every delivery is done."""
     now = relay.clock()
     receivers = wanted(event, relay.routes)
     admission = relay.ledger.admit(event, [r.name for r in receivers], now)
     if admission.seen is Seen.DUPLICATE:
         log.info("duplicate %s: already delivered, nothing sent", event.dedup_key)
         telemetry.count("duplicate", kind=event.kind.value)
-        return Outcome(event, Seen.DUPLICATE)
+        return _resolved(Outcome(event, Seen.DUPLICATE))
     if admission.superseded_by:  # a late arrival: telling it now would roll the story back
         log.info("late %s: the thread is already at %s; nothing sent", event.dedup_key, admission.superseded_by)
-        return Outcome(event, admission.seen, superseded_by=admission.superseded_by)
+        return _resolved(Outcome(event, admission.seen, superseded_by=admission.superseded_by))
     notification = Notification(enrich(event, relay.vms, now), admission.prior)
     shares = split(notification, relay.routes)
     reached = {receiver.name for receiver, _ in shares}
@@ -117,8 +144,28 @@ def process_event(event: Event, relay: Relay) -> Outcome:
         else:  # none of its VMs: settled, so a redelivery is a duplicate
             relay.ledger.record_delivery(event.dedup_key, receiver.name,
                                          SendResult.delivered("nothing to send: no VM of this receiver"), attempts=0)
-    deliveries = tuple(_deliver_to(part, receiver, relay) for receiver, part in shares)
-    return Outcome(event, admission.seen, deliveries, vm_count=len(notification.enriched.vms))
+    deliveries = [_submit(part, receiver, relay) for receiver, part in shares]
+    vm_count = len(notification.enriched.vms)
+    return gather(deliveries, lambda done: Outcome(event, admission.seen, tuple(done), vm_count=vm_count))
+
+
+def _submit(notification: Notification, receiver: Receiver, relay: Relay) -> Future[Delivery]:
+    """The delivery on the receiver's lane; or, when its destination is held off longer than a delivery may
+    wait (a delivery gave up on it), failed at once, as it would fail there, without taking the lane's time."""
+    key = notification.event.dedup_key
+    limit = getattr(relay.channel_for(receiver), "limit", None)
+    held = relay.pacer.held_off(limit, relay.budget_seconds) if relay.pacer else 0.0
+    if held:
+        log.info("not sending %s to %s now: its destination is held off for %.0f s more", key, receiver.name, held)
+        return _resolved(_delivered_before(key, receiver, relay)
+                    or Delivery(receiver.name, key, _held_off(held, "not tried"), attempts=0))
+    return relay.lanes.submit(receiver.name, partial(_deliver_to, notification, receiver, relay))
+
+
+def _resolved(result: T) -> Future[T]:
+    done: Future[T] = Future()
+    done.set_result(result)
+    return done
 
 
 def file_stem(event: Event, now: datetime) -> str:
@@ -132,10 +179,16 @@ def file_stem(event: Event, now: datetime) -> str:
     return f"{when:%Y%m%dT%H%M%SZ}-{name[:STEM_PART]}-{key}-{stage[:STEM_PART]}"
 
 
-def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) -> Delivery:
-    key = notification.event.dedup_key
+def _delivered_before(key: str, receiver: Receiver, relay: Relay) -> Delivery | None:
     if relay.ledger.delivered(key, receiver.name):
         return Delivery(receiver.name, key, SendResult.delivered("delivered before"), attempts=0, skipped=True)
+    return None
+
+
+def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) -> Delivery:
+    key = notification.event.dedup_key
+    if before := _delivered_before(key, receiver, relay):
+        return before
     holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
     if not relay.ledger.claim(key, receiver.name, holder, relay.budget_seconds + CLAIM_MARGIN_SECONDS):
         log.info("not sending %s to %s: being delivered by another worker", key, receiver.name)
@@ -194,7 +247,10 @@ def _remember_told(notification: Notification, receiver: Receiver, relay: Relay)
 
 def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple[SendResult, int]:
     """Send, pacing each attempt to the channel's limit, retrying what may succeed (waiting at least its
-    Retry-After, with jittered exponential backoff) until it works, cannot work, or the budget is spent."""
+    Retry-After, with jittered exponential backoff) until it works, cannot work, or the budget is spent.
+    Giving up holds the destination off (FAILING_HOLD_SECONDS), and after that it gets one attempt a send
+    until it answers well; an attempt the pacer would hold past the budget is not waited for: the send fails
+    at once, to be tried again by the alert's next try."""
     limit = getattr(channel, "limit", None)
     pacer = relay.pacer
     if pacer is None:  # set by Relay.__post_init__; only unset by hand
@@ -202,20 +258,31 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
     started = relay.monotonic()
     result = SendResult.failed("not sent", retryable=True)
     for attempt in range(1, relay.max_attempts + 1):
-        pacer.wait(limit)
+        try:
+            pacer.wait(limit, most=relay.budget_seconds - (relay.monotonic() - started))
+        except HeldOff as held:  # a delivery gave up on it, or it asked for a wait past the budget
+            return _held_off(held.seconds, result.detail if attempt > 1 else "not tried"), attempt - 1
         result = _attempt(channel, message)
         if result.ok or not result.retryable:
+            pacer.answered(limit)
             return result, attempt
         wait = max(result.retry_after or 0.0, _backoff(attempt))
         spent = relay.monotonic() - started
-        if attempt == relay.max_attempts or spent + wait > relay.budget_seconds:
+        # A destination given up on before gets one attempt: retrying it would hold the lane for its budget.
+        if attempt == relay.max_attempts or spent + wait > relay.budget_seconds or pacer.given_up(limit):
             break
         if limit is None:
             relay.sleep(wait)
         else:  # the pacer sleeps before the next attempt, and holds other messages to it off too
             pacer.hold_off(limit, wait)
+    pacer.give_up(limit, FAILING_HOLD_SECONDS)
     gave_up = f"{result.detail} (gave up after {attempt} attempt(s) in {relay.monotonic() - started:.0f} s)"
     return SendResult.failed(gave_up, retryable=True, retry_after=result.retry_after), attempt
+
+
+def _held_off(seconds: float, said: str) -> SendResult:
+    return SendResult.failed(f"{said}: the destination is held off for {math.ceil(seconds)} s more after failing;"
+                             " the next try after that sends it", retryable=True, retry_after=seconds)
 
 
 def _attempt(channel: Channel, message: Message) -> SendResult:

@@ -1,5 +1,7 @@
+import pytest
+
 from relay.channels import RateLimit
-from relay.channels.pacing import Pacer
+from relay.channels.pacing import HeldOff, Pacer
 
 
 class FakeTime:
@@ -45,3 +47,32 @@ def test_retry_after_holds_off_the_destination():
 def test_no_limit_never_waits():
     t = FakeTime()
     assert Pacer(t.clock, t.sleep).wait(None) == 0
+
+
+def test_a_wait_longer_than_the_caller_may_wait_is_refused_and_books_nothing():
+    t = FakeTime()
+    pacer = Pacer(t.clock, t.sleep)
+    limit = RateLimit("hook", per_second=10)
+    pacer.hold_off(limit, 300)  # a Retry-After
+    assert pacer.held_off(limit, most=120) == 300 and pacer.held_off(limit, most=300) == 0
+    with pytest.raises(HeldOff) as held:
+        pacer.wait(limit, most=120)
+    assert held.value.seconds == 300 and t.slept == []
+    assert pacer.wait(limit, most=300) == 300  # nothing was booked in between
+
+
+def test_a_destination_given_up_on_is_held_off_and_known_until_it_answers():
+    t = FakeTime()
+    pacer = Pacer(t.clock, t.sleep)
+    limit = RateLimit("hook", per_second=10)
+    pacer.give_up(limit, 300)
+    assert pacer.given_up(limit) and not pacer.given_up(RateLimit("other", 1))
+    t.now += 250
+    assert pacer.held_off(limit, most=120) == 50  # not waited for, though the wait would fit
+    with pytest.raises(HeldOff):
+        pacer.wait(limit, most=120)
+    t.now += 50
+    assert pacer.held_off(limit, most=120) == 0 and pacer.wait(limit) == 0  # its one try
+    assert pacer.held_off(limit, most=120) == pytest.approx(0.1)  # a second call waits for what the try comes to
+    pacer.answered(limit)
+    assert not pacer.given_up(limit) and pacer.held_off(limit, most=120) == 0

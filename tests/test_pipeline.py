@@ -160,12 +160,12 @@ class Flaky:
 
 
 def test_retries_honour_retry_after_and_then_deliver(relay):
-    flaky, waits = Flaky(failures=2, retry_after=7), []
-    relay.channel_for = lambda receiver: flaky
+    flaky, good, waits = Flaky(failures=2, retry_after=7), Flaky(failures=0), []
+    relay.channel_for = lambda receiver: flaky if receiver.name == "teams" else good
     relay.sleep = waits.append
     outcome = process(alert("01"), relay)
     assert outcome.ok and waits == [7, 7]
-    assert {d.attempts for d in outcome.deliveries} == {3, 1}
+    assert {d.receiver: d.attempts for d in outcome.deliveries} == {"teams": 3, "slack": 1, "email": 1}
 
 
 def test_a_cut_off_delivery_is_resumed_without_resending_the_rest(relay):
@@ -209,13 +209,13 @@ def test_a_retry_budget_bounds_the_time_spent_and_the_failure_is_kept(relay):
     relay.pacer = None
     relay.__post_init__()
     relay.budget_seconds = 100
-    always_429 = Throttled(failures=999, retry_after=30)
-    relay.channel_for = lambda receiver: always_429
+    always_429, good = Throttled(failures=999, retry_after=30), Flaky(failures=0)
+    relay.channel_for = lambda receiver: always_429 if receiver.name == "teams" else good  # only its lane waits
     outcome = process(alert("01"), relay)
     assert not outcome.ok and outcome.retryable
-    attempts = {d.attempts for d in outcome.deliveries}
-    assert attempts == {4}  # at 0, 30, 60, 90 s; one more wait would pass 100 s
-    assert all("gave up after 4 attempt(s)" in d.result.detail for d in outcome.deliveries)
+    (teams,) = [d for d in outcome.deliveries if d.receiver == "teams"]
+    assert teams.attempts == 4  # at 0, 30, 60, 90 s; one more wait would pass 100 s
+    assert "gave up after 4 attempt(s)" in teams.result.detail
     assert not relay.ledger.delivered(outcome.event.dedup_key, "teams")
 
 

@@ -21,8 +21,8 @@ def register(command) -> None:
     p.add_argument("--port", type=int, default=7071, help="default: 7071")
     p.add_argument("--inbox", type=Path, default=LOCAL_INBOX, help=f"default: {LOCAL_INBOX}")
     p.add_argument("--workers", type=int, default=2, choices=range(1, 33), metavar="N",
-                   help="worker threads relaying from the inbox (default 2): one slow or failing destination"
-                        " then does not hold up every other alert")
+                   help="worker threads taking alerts from the inbox (default 2): each finds an alert's VMs and"
+                        " routes it; the messages then go out on each receiver's own lane (docs/operate.md)")
     p.add_argument("--key-env", metavar="NAME",
                    help="require the key held by this environment variable (?code= or x-functions-key)")
     add_run_options(p)

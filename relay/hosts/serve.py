@@ -80,6 +80,7 @@ class RelayServer:
         for thread in self.workers:
             if thread.is_alive():
                 thread.join(timeout=10)
+        self.relay.lanes.shutdown()  # what it cuts off stays taken in the inbox, and is taken up at the next start
         self.intake.close()
         self.socket.close()
 

@@ -3,6 +3,7 @@ function, and fails on command (status codes, Retry-After, delays, dropped conne
 
     with LoopbackServer(routes) as server:        # routes(request) -> Reply
         server.fail_next(429, retry_after=1)      # the next request gets a 429
+        server.fail_always(503, hold=gate)        # every request from now on: 503, once `gate` is set
         ... call server.url ...
         server.requests                           # what arrived
 
@@ -49,6 +50,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering
     drop: bool = False  # close the connection without an answer
+    hold: threading.Event | None = None  # answer only once this is set
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, dict | list):
@@ -93,6 +95,7 @@ class LoopbackServer(ThreadingHTTPServer):
         self.routes = routes
         self.requests: list[Request] = []
         self._faults: deque[Reply] = deque()
+        self._always: Reply | None = None
         self._lock = threading.Lock()
         if tls is not None:
             self.socket = tls.server_context().wrap_socket(self.socket, server_side=True)
@@ -114,10 +117,16 @@ class LoopbackServer(ThreadingHTTPServer):
         with self._lock:
             self._faults.extend(Reply(status, body, headers, delay, drop) for _ in range(times))
 
+    def fail_always(self, status: int = 503, *, delay: float = 0.0, hold: threading.Event | None = None) -> None:
+        """Answer every request from now on (after the faults of fail_next) with `status`, after `delay` seconds
+        or once `hold` is set: a destination that is down, or hangs."""
+        with self._lock:
+            self._always = Reply(status, delay=delay, hold=hold)
+
     def answer(self, request: Request) -> Reply:
         with self._lock:
             self.requests.append(request)
-            fault = self._faults.popleft() if self._faults else None
+            fault = self._faults.popleft() if self._faults else self._always
         return fault or self.routes(request)
 
     def handle_error(self, request, client_address) -> None:
@@ -152,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(self.command, parts.path, parse_qs(parts.query),
                           {k.lower(): v for k, v in self.headers.items()}, body)
         reply = self.server.answer(request)
+        if reply.hold is not None:
+            reply.hold.wait()
         if reply.delay:
             time.sleep(reply.delay)
         if reply.drop:
