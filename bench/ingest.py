@@ -26,6 +26,7 @@ import concurrent.futures
 import http.client
 import json
 import logging
+import multiprocessing
 import os
 import resource
 import signal
@@ -60,13 +61,13 @@ class Skipped(Exception):
 def alerts(n: int, tag: str, start: int = 0) -> list[bytes]:
     """N distinct alerts cycling through the examples, numbered from `start`; `tag` marks the run they are for.
     Resource Health alerts have no trackingId: each gets a VM and an event time of its own instead, so that
-    it starts its own thread and its own outbox files."""
+    it starts its own thread and its own outbox files. A metric alert is its own by its alertId."""
     bodies = []
     for i in range(start, start + n):
         alert = json.loads(json.dumps(TEMPLATES[i % len(TEMPLATES)]))
         data = alert["data"]
         log = data["alertContext"] if "alertContext" in data else data["context"]["activityLog"]
-        properties = log["properties"]
+        properties = log.get("properties") or {}
         if "trackingId" in properties:
             properties["trackingId"] = f"{tag}{i:06d}"
         if "communicationId" in properties:
@@ -75,7 +76,7 @@ def alerts(n: int, tag: str, start: int = 0) -> list[bytes]:
         if essentials := data.get("essentials"):
             essentials["alertId"] = (f"/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
                                      f"Microsoft.AlertsManagement/alerts/bench-{tag}-{i}")
-            if "trackingId" not in properties:
+            if "trackingId" not in properties and "eventTimestamp" in log:
                 when = datetime.fromisoformat(log["eventTimestamp"]) + timedelta(seconds=i)
                 log["eventTimestamp"] = when.isoformat()
                 essentials["alertTargetIDs"] = [f"{target.rsplit('/', 1)[0]}/vm-bench-{i:06d}"
@@ -264,38 +265,64 @@ class Client:
 class Stallers:
     """Slow clients: `n` connections that each send the start of a request head and then nothing more, as one
     attacker with many sockets would. One the server closes (its header deadline, or the connection cap) is
-    opened again at once, so that `n` stay open or opening for the whole run."""
+    opened again at once, so that `n` stay open or opening for the whole run. They run in a process of their
+    own, as an attacker is another machine: on the measuring clients' loop their work would count as the
+    server's."""
 
     def __init__(self, port: int, n: int):
         self.port, self.n = port, n
-        self.closed_by_server = self.refused = 0
-        self._tasks: list[asyncio.Task] = []
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._counts = context.Array("q", 2)  # closed by the server, could not connect
+        self._process = context.Process(target=_stall, args=(port, n, self._stop, self._counts), daemon=True)
+
+    @property
+    def closed_by_server(self) -> int:
+        return self._counts[0]
+
+    @property
+    def refused(self) -> int:
+        return self._counts[1]
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._stall()) for _ in range(self.n)]
-        await asyncio.sleep(0.5)  # most are connected before the measured requests start
+        if self.n:
+            self._process.start()
+            await asyncio.sleep(2.0)  # most are connected before the measured requests start
 
-    async def _stall(self) -> None:
+    async def stop(self) -> None:
+        if self.n:
+            self._stop.set()
+            await asyncio.to_thread(self._process.join, 10)
+
+
+def _stall(port: int, n: int, stop, counts) -> None:
+    async def one() -> None:
         while True:
             try:
-                reader, writer = await asyncio.open_connection(HOST, self.port)
+                reader, writer = await asyncio.open_connection(HOST, port)
             except OSError:
-                self.refused += 1
+                counts[1] += 1
                 await asyncio.sleep(0.1)
                 continue
             try:
                 writer.write(f"POST /api/alerts HTTP/1.1\r\nHost: {HOST}\r\n".encode())
                 await reader.read()  # returns when the server closes the connection
-                self.closed_by_server += 1
             except OSError:
-                self.closed_by_server += 1
+                pass
             finally:
+                counts[0] += 1
                 writer.close()
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+    async def until_stopped() -> None:
+        tasks = [asyncio.create_task(one()) for _ in range(n)]
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    open_files_allowed()
+    asyncio.run(until_stopped())
 
 
 def schedule(started: float, rate: float | None):
