@@ -97,8 +97,8 @@ class Intake:
         if not self._has_key(request):
             return refuse(problem(401, "Unauthorized", "Send the key as ?code= or the x-functions-key header."))
         loop = asyncio.get_running_loop()
-        if self._entra is not None:  # checking a token may fetch the tenant's keys: not on the loop
-            refusal = await loop.run_in_executor(self._intake, authenticate, lambda: self._entra,
+        if (entra := self._entra) is not None:  # checking a token may fetch the tenant's keys: not on the loop
+            refusal = await loop.run_in_executor(self._intake, authenticate, lambda: entra,
                                                  request.headers.get("Authorization"), endpoint)
             if refusal:
                 return refuse(refusal)
