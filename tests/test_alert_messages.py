@@ -11,6 +11,7 @@ from relay.alerts import parse_alert
 from relay.enrich import NoInventory, enrich
 from relay.model import Criterion, Notification, PriorNotice, Window
 from relay.render import render
+from relay.render.alert import CriterionRow
 from relay.render.markup import FMT, macros, plain
 from relay.render.teams import TEAMS_MAX_BYTES
 from relay.render.view import build_view
@@ -74,12 +75,12 @@ def test_the_facts_in_both_languages_japanese_first():
     for line in ("重大度: Sev1（エラー）", "監視条件: 発生", "アラート ルール: er-bits-in-low",
                  "対象リソース: er-tokyo-01 — Microsoft.Network/expressRouteCircuits（rg-network · 11111111…）",
                  "監視サービス: Platform · メトリック",
-                 "条件: BitsInPerSecond（平均）< 1000000：測定値 1250.5（PeeringType = AzurePrivatePeering）",
+                 "条件: BitsInPerSecond（平均）< 1,000,000：測定値 1250.5（PeeringType = AzurePrivatePeering）",
                  "評価期間: 5 分、2027年1月14日(木) 11:56〜12:01 JST（2027-01-14 02:56–03:01 UTC）",
                  "発生日時: 2027年1月14日(木) 12:02 JST（2027-01-14 03:02 UTC）"):
         assert line in ja, line
     for line in ("Severity: Sev1 (Error)", "Monitor condition: Fired",
-                 "Condition: BitsInPerSecond (Average) < 1000000: measured 1250.5 (PeeringType = AzurePrivatePeering)",
+                 "Condition: BitsInPerSecond (Average) < 1,000,000: measured 1250.5 (PeeringType = AzurePrivatePeering)",
                  "Fired: Thu 14 Jan 2027 12:02 JST (2027-01-14 03:02 UTC)"):
         assert line in en, line
     assert "Traffic into the ExpressRoute circuits has dropped" in text  # the rule's description, once
@@ -222,3 +223,12 @@ def test_every_fact_and_advice_of_every_sample_is_worded_in_both_languages():
                 assert plain(text.advice(key, view, lang, FMT["text"])), (path.name, key, lang)
             for key, _ in view.links:
                 assert plain(labels.title(key, lang)) != key, (path.name, key, lang)
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    ("1000000", "1,000,000"), ("-123456.78", "-123,456.78"), ("1250.5", "1250.5"), ("12345e3", "12345e3"),
+    ("5 GB", "5 GB"), ("", ""),
+])
+def test_long_figures_are_grouped_in_thousands(written, shown):
+    row = CriterionRow.of(Criterion(metric="m", operator="GreaterThan", threshold=written, value=written))
+    assert (row.threshold, row.value) == (shown, shown)

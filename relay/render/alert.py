@@ -50,8 +50,18 @@ class CriterionRow:
     @classmethod
     def of(cls, c: Criterion) -> CriterionRow:
         dimensions = tuple((_short(name), _short(value)) for name, value in c.dimensions[:DIMENSIONS_SHOWN])
-        return cls(_short(c.metric), _short(c.query, TEXT_LIMIT), _short(c.operator), _short(c.threshold),
-                   _short(c.value), _short(c.aggregation), dimensions, max(0, len(c.dimensions) - DIMENSIONS_SHOWN))
+        return cls(_short(c.metric), _short(c.query, TEXT_LIMIT), _short(c.operator), _short(_figure(c.threshold)),
+                   _short(_figure(c.value)), _short(c.aggregation), dimensions,
+                   max(0, len(c.dimensions) - DIMENSIONS_SHOWN))
+
+
+def _figure(text: str | None) -> str | None:
+    """A number as a phone shows it at a glance: 1000000 → 1,000,000 (decimals kept as Azure wrote them)."""
+    whole, dot, decimals = (text or "").partition(".")
+    digits = whole.removeprefix("-")
+    if not digits.isdigit() or not digits.isascii() or len(digits) < 5 or (dot and not decimals.isdigit()):
+        return text
+    return f"{'-' if whole.startswith('-') else ''}{int(digits):,}{dot}{decimals}"
 
 
 @dataclass(frozen=True)
