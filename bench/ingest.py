@@ -1,7 +1,7 @@
 """Intake under load: how fast a webhook call gets its 202, with 50 senders at once (goal: p99 under 50 ms).
 
-    serve      `relay serve` as a process of its own on 127.0.0.1 (SQLite inbox, worker threads relaying to
-               an outbox folder); the clients post over keep-alive HTTP/1.1 connections. Afterwards, how
+    serve      `relay serve` as a process of its own on 127.0.0.1 (SQLite inbox; its relaying process's worker
+               threads relay to an outbox folder); the clients post over keep-alive HTTP/1.1 connections. Afterwards, how
                long the worker takes to empty the inbox: the relay's throughput behind the intake. Then an open
                loop at --rate, and the same again beside --stalled slow clients that never finish a request
                head (the goal holds there too).
@@ -126,6 +126,18 @@ def cpu_seconds(pid: int | None = None) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (relay serve's relaying process), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def cpu_used(before: float | None, after: float | None) -> float | None:
@@ -351,14 +363,15 @@ async def _serve_load(port: int, pid: int, clients: int, warmup_bodies: list[byt
         health = f"GET /api/health HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
         await asyncio.gather(*(client.exchange(health) for client in senders))  # every connection answered once
         await _load(senders, warmup_bodies)
-        before = cpu_seconds(), cpu_seconds(pid)
+        relaying = (children(pid) or [None])[0]
+        before = cpu_seconds(), cpu_seconds(pid), cpu_seconds(relaying) if relaying else None
         measured = await _load(senders, bodies, rate)
-        after = cpu_seconds(), cpu_seconds(pid)
+        after = cpu_seconds(), cpu_seconds(pid), cpu_seconds(relaying) if relaying else None
     finally:
         await stallers.stop()
         for client in senders:
             client.close()
-    return (*measured, cpu_used(before[0], after[0]), cpu_used(before[1], after[1]), stallers)
+    return (*measured, *(cpu_used(b, a) for b, a in zip(before, after, strict=True)), stallers)
 
 
 def bench_serve(requests: int, clients: int, warmup: int, drain_timeout: float, workdir: Path,
@@ -369,11 +382,11 @@ def bench_serve(requests: int, clients: int, warmup: int, drain_timeout: float, 
     warmup_bodies, bodies = alerts(warmup, "W"), alerts(requests, "S", start=warmup)
     server = Server(workdir)
     try:
-        times_ms, statuses, errors, seconds, client_cpu, server_cpu, stallers = asyncio.run(
+        times_ms, statuses, errors, seconds, client_cpu, server_cpu, relaying_cpu, stallers = asyncio.run(
             _serve_load(server.port, server.process.pid, clients, warmup_bodies, bodies, rate, stalled))
         intake_done = time.perf_counter()
         row = figures(times_ms, statuses, len(errors), seconds, clients)
-        row.update(client_cpu_seconds=client_cpu, server_cpu_seconds=server_cpu,
+        row.update(client_cpu_seconds=client_cpu, server_cpu_seconds=server_cpu, relaying_cpu_seconds=relaying_cpu,
                    server_cpu_ms_per_request=round(1000 * server_cpu / requests, 2) if server_cpu else None)
         if errors:
             row["first_error"] = errors[0]
@@ -384,8 +397,8 @@ def bench_serve(requests: int, clients: int, warmup: int, drain_timeout: float, 
         if stalled:
             print(f"  the server closed {stallers.closed_by_server:,} stalled connections (header deadline or cap);"
                   f" {stallers.refused:,} could not connect", flush=True)
-        print(f"  CPU in those {seconds:.1f} s on {os.cpu_count()} cores: the server {server_cpu} s "
-              f"({row['server_cpu_ms_per_request']} ms a request, its worker's relaying included), "
+        print(f"  CPU in those {seconds:.1f} s on {os.cpu_count()} cores: the intake {server_cpu} s "
+              f"({row['server_cpu_ms_per_request']} ms a request), the relaying process {relaying_cpu} s, "
               f"the clients {client_cpu} s", flush=True)
         row["drain"] = drain(server, intake_done, drain_timeout, warmup + requests)
     finally:

@@ -3,8 +3,10 @@
 Storage poison queue (Azurite)."""
 import base64
 import json
+import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,6 +155,18 @@ def test_replay_puts_a_parked_item_back_as_a_new_one(tmp_path):
     assert (item.id, item.body, item.attempts) == (new, b"a", 0)
 
 
+@pytest.mark.integration
+def test_the_intake_waits_out_the_relaying_process_holding_the_write_lock(tmp_path):
+    path = tmp_path / "inbox.sqlite"
+    intake, relaying = SqliteInbox(path, role="intake"), SqliteInbox(path, role="relaying")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.2, lambda: holder.execute("COMMIT")).start()
+    intake.put(b"a")  # would raise "database is locked" at once without its own wait (busy_timeout is 0)
+    assert relaying.take().body == b"a"
+    holder.close()
+
+
 def test_an_item_taken_by_a_killed_process_is_taken_up_at_once(tmp_path):
     path = tmp_path / "inbox.sqlite"
     SqliteInbox(path).put(b"a")
@@ -163,6 +177,24 @@ def test_an_item_taken_by_a_killed_process_is_taken_up_at_once(tmp_path):
     assert inbox.take() is None  # leased to the process that is gone
     assert inbox.release_orphans() == 1
     assert inbox.take().body == b"a"
+
+
+def test_an_item_taken_by_a_killed_process_not_yet_reaped_is_taken_up_at_once(tmp_path):
+    # relay serve's relaying process, killed with its parent, stays a zombie until PID 1 reaps it
+    path = tmp_path / "inbox.sqlite"
+    SqliteInbox(path).put(b"a")
+    taker = ("import sys, time; sys.path.insert(0, sys.argv[2]); from relay.inbox.sqlite import SqliteInbox;"
+             " print(SqliteInbox(sys.argv[1]).take().id, flush=True); time.sleep(60)")
+    process = subprocess.Popen([sys.executable, "-c", taker, str(path), str(ROOT)], stdout=subprocess.PIPE)
+    try:
+        process.stdout.readline()
+        assert SqliteInbox(path).release_orphans() == 0  # alive
+        process.kill()
+        assert wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z")
+        assert SqliteInbox(path).release_orphans() == 1  # not reaped: this test is its parent and has not waited
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_an_item_taken_by_a_live_process_stays_leased(tmp_path):

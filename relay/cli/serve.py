@@ -1,6 +1,7 @@
 """`relay serve`: the webhook intake and its worker on a laptop."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -25,16 +26,20 @@ def register(command) -> None:
                         " routes it; the messages then go out on each receiver's own lane (docs/operate.md)")
     p.add_argument("--key-env", metavar="NAME",
                    help="require the key held by this environment variable (?code= or x-functions-key)")
+    p.add_argument("--relay-only", type=int, metavar="PID", help=argparse.SUPPRESS)  # the child it starts itself
     add_run_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from relay.auth import SettingsError, entra_check
+    from relay.hosts.relaying import RelayingProcess
     from relay.hosts.serve import RelayServer
     from relay.inbox.sqlite import SqliteInbox
     from relay.runtime import telemetry
 
+    if args.relay_only:
+        return relay_only(args)
     key = None
     if args.key_env:
         key = os.environ.get(args.key_env)
@@ -45,14 +50,14 @@ def run(args) -> int:
     except SettingsError as e:
         return fail(str(e))
     relay = open_relay(config_of(args), Paths(args.inventory, args.state, args.outbox), now=args.now)
-    # The workers render and send for many milliseconds at a time; a request thread waiting for the
+    # The intake's threads hand each request back and forth with the event loop; a thread waiting for the
     # interpreter would wait a 5 ms switch interval each time. A shorter one keeps the 202s quick.
     sys.setswitchinterval(0.0005)
     if telemetry.setup(os.environ):
         print("relay: counters and logs go to Application Insights", file=sys.stderr)
-    server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox), key=key,
-                         workers=args.workers, entra=entra)
-    server.start_worker()
+    server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox, role="intake"), key=key, entra=entra)
+    relaying = RelayingProcess([sys.executable, "-m", "relay", "serve", "--relay-only", str(os.getpid()),
+                                *relaying_options(args)])
     host, port = server.server_address[:2]
     if entra:
         print(f"relay: Entra ID tokens of tenant {entra.settings.tenant_id} required", file=sys.stderr)
@@ -62,4 +67,31 @@ def run(args) -> int:
     finally:
         server.server_close()
         relay.ledger.close()
+        relaying.stop()
+    return EXIT_OK
+
+
+def relaying_options(args) -> list[str]:
+    """The options the relaying process needs: where the inbox, config, inventory, ledger and outbox are."""
+    options = ["--inbox", str(args.inbox), "--workers", str(args.workers)]
+    for name in ("config", "inventory", "state", "outbox"):
+        if getattr(args, name, None) is not None:
+            options += [f"--{name}", str(getattr(args, name))]
+    if args.now is not None:
+        options += ["--now", args.now.isoformat()]
+    return options + (["--verbose"] if args.verbose else [])
+
+
+def relay_only(args) -> int:
+    """The relaying process: worker threads on the inbox until told to stop (SIGTERM, Ctrl-C) or its parent
+    relay serve is gone."""
+    from relay.hosts.relaying import die_with, relay_until_stopped
+    from relay.inbox.sqlite import SqliteInbox
+    from relay.runtime import telemetry
+
+    die_with(args.relay_only)
+    telemetry.setup(os.environ)
+    relay = open_relay(config_of(args), Paths(args.inventory, args.state, args.outbox), now=args.now)
+    relay_until_stopped(SqliteInbox(args.inbox, role="relaying"), relay, args.workers)
+    relay.ledger.close()
     return EXIT_OK

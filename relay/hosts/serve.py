@@ -1,7 +1,8 @@
-"""`relay serve`: the Function's HTTP intake on a laptop (relay.hosts.web), with the inbox worker in threads.
+"""`relay serve`: the Function's HTTP intake on a laptop (relay.hosts.web), beside the relaying of what it keeps.
 
 The server runs its event loop in the thread that calls `serve_forever()` until `shutdown()`; `server_close()`
-then stops the workers and closes the socket.
+then stops the relaying started here (`start_worker`; the command relays in a process of its own instead, see
+relay.hosts.relaying) and closes the socket.
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from relay.calendar.feed import CalendarFeed
-from relay.hosts import worker
 from relay.hosts.calendar import calendar_reply
-from relay.hosts.parked import announce_parked
+from relay.hosts.relaying import Relaying
 from relay.hosts.web import BODY_SECONDS, HEADER_SECONDS, Connections, Intake
 from relay.inbox.sqlite import SqliteInbox
 from relay.pipeline import Relay
@@ -48,20 +48,13 @@ class RelayServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stopped = threading.Event()
-        self.stop_worker = threading.Event()
-        self.workers = [threading.Thread(target=worker.run, args=(inbox, relay, self.stop_worker), daemon=True,
-                                         name=f"relay-worker-{n}") for n in range(workers)]
+        self.relaying = Relaying(inbox, relay, workers)
+        self._relaying_here = False
 
     def start_worker(self) -> None:
-        """Starts relaying; what a killed predecessor on this machine had taken is taken up at once, and
-        what it parked without telling anyone is announced (in the background: it may take a while)."""
-        orphans = self.inbox.release_orphans()
-        if orphans:
-            log.warning("taking up %d alert(s) a stopped relay serve had not finished", orphans)
-        for thread in self.workers:
-            thread.start()
-        threading.Thread(target=announce_parked, args=(self.inbox, self.relay), daemon=True,
-                         name="relay-announce-parked").start()
+        """Relay what the inbox holds in this process, in worker threads."""
+        self.relaying.start()
+        self._relaying_here = True
 
     def serve_forever(self) -> None:
         try:
@@ -76,11 +69,8 @@ class RelayServer:
             self._stopped.wait(timeout=30)
 
     def server_close(self) -> None:
-        self.stop_worker.set()
-        for thread in self.workers:
-            if thread.is_alive():
-                thread.join(timeout=10)
-        self.relay.lanes.shutdown()  # what it cuts off stays taken in the inbox, and is taken up at the next start
+        if self._relaying_here:
+            self.relaying.stop()
         self.intake.close()
         self.socket.close()
 

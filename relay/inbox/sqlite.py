@@ -1,6 +1,7 @@
 """The embedded inbox: a table in a SQLite file, so an accepted alert survives a restart of `relay serve`."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -25,16 +26,26 @@ CREATE INDEX IF NOT EXISTS inbox_due ON inbox (state, due);
 """
 _ADDED_COLUMNS = {"holder": "TEXT"}  # files written before these existed get them on open
 
+LOCK_WAIT_SECONDS = 30.0  # as long as a connection waits for the write lock (relay.runtime.sqlite)
 LEASE_SECONDS = 300.0  # an item taken by a worker that died becomes due again after this
 
 
 class SqliteInbox:
-    def __init__(self, path: str | Path = ":memory:", clock=time.time):
-        self._db = connect(path, _SCHEMA)
+    def __init__(self, path: str | Path = ":memory:", clock=time.time, *, role: str = "both"):
+        """`role` is what this connection does when another process does the rest (relay serve's two):
+        - "intake" only puts, and leaves checkpoints (copying the log into the file, with a sync) to the other;
+        - "relaying" only takes and finishes items. Its commits are not synced one by one: a power cut may undo
+          the last of them, which repeats work the ledger knows is done, and no put waits behind their syncs.
+        """
+        self._db = connect(path, _SCHEMA, survive_power_loss=role != "relaying")
         have = {row[1] for row in self._db.execute("PRAGMA table_info(inbox)")}
         for column, kind in _ADDED_COLUMNS.items():
             if column not in have:
                 self._db.execute(f"ALTER TABLE inbox ADD COLUMN {column} {kind}")
+        self._prompt = role == "intake"
+        if self._prompt:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._db.execute("PRAGMA busy_timeout=0")  # _write waits instead
         self._lock = threading.Lock()
         self._clock = clock
         self.parked_where = str(path)
@@ -43,12 +54,33 @@ class SqliteInbox:
         item_id = uuid.uuid4().hex
         now = self._clock()
         with self._lock:
-            self._db.execute("INSERT INTO inbox (id, body, due, created) VALUES (?,?,?,?)", (item_id, body, now, now))
+            self._write(lambda: self._db.execute("INSERT INTO inbox (id, body, due, created) VALUES (?,?,?,?)",
+                                                 (item_id, body, now, now)))
         return item_id
+
+    def _write(self, write) -> None:
+        """The intake's writes wait for the file's write lock in steps of half a millisecond: SQLite's own wait
+        sleeps 1, 2, 5, 10, 15, 20, 25 ms and more between its looks, which a 202 cannot afford."""
+        if not self._prompt:
+            write()
+            return
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                write()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.0005)
 
     def take(self) -> Item | None:
         now = self._clock()
         with self._lock:
+            # Looking first, without the write lock: idle workers polling must not hold up the intake's writes
+            if self._db.execute("SELECT 1 FROM inbox WHERE state IN ('waiting', 'taken') AND due <= ? LIMIT 1",
+                                (now,)).fetchone() is None:
+                return None
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute(
                 "SELECT id, body, attempts FROM inbox WHERE state IN ('waiting', 'taken') AND due <= ?"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 
 def this_process() -> str:
@@ -25,4 +26,14 @@ def died_here(holder: str | None) -> bool:
         return True
     except PermissionError:  # alive, someone else's
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process stays a zombie until its parent reaps it; when that parent was killed too, the
+    reaping falls to PID 1, which in a container may take a second or more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (not Linux), or gone just now: the lease decides
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
