@@ -5,6 +5,7 @@ All datetimes are timezone-aware UTC.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -404,6 +405,25 @@ class Receiver:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """A send begun and not yet marked, kept in the ledger before the send and cleared by the mark. A channel
+    that can ask its destination what it already has marks the message with `delivery_id`, and after an unknown
+    outcome asks for it before sending again (relay.channels.Checkable)."""
+
+    delivery_id: str  # 32 hex digits, new for each attempt
+    first_sent: datetime  # UTC: when this attempt's first send began
+
+    @classmethod
+    def begin(cls, now: datetime) -> Attempt:
+        return cls(uuid.uuid4().hex, now.astimezone(UTC))
+
+    @property
+    def uuid(self) -> str:
+        """The id as a GUID, for APIs that want one (ACS's Operation-Id and Repeatability-Request-Id)."""
+        return str(uuid.UUID(self.delivery_id))
+
+
+@dataclass(frozen=True)
 class Message:
     """A rendered, channel-native payload for one receiver."""
 
@@ -414,6 +434,7 @@ class Message:
     body: bytes
     summary: str  # one line for logs and the outbox index; never holds a secret
     file_stem: str = ""  # `<event time>-<trackingId>-<key>-<stage>`: names the message where it is kept as a file
+    attempt: Attempt | None = None  # set by the pipeline just before the send
 
 
 @dataclass(frozen=True)
@@ -425,14 +446,15 @@ class SendResult:
     retry_after: float | None = None
     detail: str = ""
     reference: str | None = None  # e.g. a file written or a message id, for later updates
+    unknown: bool = False  # failed with no answer: the destination may have the message (a timeout, a reset)
 
     @classmethod
     def delivered(cls, detail: str = "", reference: str | None = None) -> SendResult:
         return cls(ok=True, detail=detail, reference=reference)
 
     @classmethod
-    def failed(cls, detail: str, retryable: bool, retry_after: float | None = None) -> SendResult:
-        return cls(ok=False, retryable=retryable, retry_after=retry_after, detail=detail)
+    def failed(cls, detail: str, retryable: bool, retry_after: float | None = None, *, unknown: bool = False) -> SendResult:
+        return cls(ok=False, retryable=retryable, retry_after=retry_after, detail=detail, unknown=unknown)
 
 
 @dataclass(frozen=True)

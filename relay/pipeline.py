@@ -30,7 +30,7 @@ from relay.channels.pacing import HeldOff, Pacer
 from relay.enrich import VmSource, enrich
 from relay.enrich.snapshot import notice_snapshot
 from relay.inbox.retry import RETRY_SECONDS
-from relay.model import Delivery, Event, EventKind, Message, NoticeSnapshot, Notification, Receiver, SendResult
+from relay.model import Attempt, Delivery, Event, EventKind, Message, NoticeSnapshot, Notification, Receiver, SendResult
 from relay.render import render
 from relay.routing import Routes, split, wanted
 from relay.runtime import telemetry
@@ -203,7 +203,7 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
         result = SendResult.failed("rendering failed; see the log", retryable=True)
         relay.ledger.record_delivery(key, receiver.name, result, attempts=0)
         return Delivery(receiver.name, key, result, attempts=0)
-    result, attempts = send_with_retries(relay.channel_for(receiver), message, relay)
+    result, attempts = send_once(relay.channel_for(receiver), message, relay)
     relay.ledger.record_delivery(key, receiver.name, result, attempts)
     telemetry.count("delivered" if result.ok else "failed", channel=receiver.channel)
     if result.ok:
@@ -245,6 +245,45 @@ def _remember_told(notification: Notification, receiver: Receiver, relay: Relay)
         log.exception("cannot keep what %s was told in %s", receiver.name, notification.event.thread_key)
 
 
+def send_once(channel: Channel, message: Message, relay: Relay) -> tuple[SendResult, int]:
+    """send_with_retries, and for a destination that can say what it has (relay.channels.Checkable), first the
+    question whether an earlier try of unknown outcome got through: found, the message is not sent again. The
+    attempt is kept in the ledger before the send; the mark clears it."""
+    if not callable(getattr(channel, "find", None)):
+        return send_with_retries(channel, message, relay)
+    key, receiver = message.notification_key, message.receiver.name
+    earlier = relay.ledger.open_attempt(key, receiver)
+    if earlier is not None:
+        found = _find(channel, replace(message, attempt=earlier), relay)
+        if found is not None:
+            return found, 0
+    attempt = Attempt.begin(relay.clock())
+    relay.ledger.begin_attempt(key, receiver, attempt)
+    return send_with_retries(channel, replace(message, attempt=attempt), relay)
+
+
+def _find(channel, message: Message, relay: Relay) -> SendResult | None:
+    """The destination's answer on `message.attempt`: delivered, not there (None), or cannot tell now (failed,
+    with the outcome still unknown, so that the next try asks again)."""
+    limit = channel.lookup_limit
+    try:
+        relay.pacer.wait(limit, most=relay.budget_seconds)  # type: ignore[union-attr]  # set in __post_init__
+        found = channel.find(message)
+    except HeldOff as held:
+        return SendResult.failed("the destination was not asked yet whether an earlier try got through",
+                                 retryable=True, retry_after=held.seconds, unknown=True)
+    except Exception as e:  # as _attempt: only the type, the text may carry a secret
+        log.error("checking the destination of %s failed: %s", message.receiver.name, type(e).__name__)
+        return SendResult.failed(f"could not ask the destination whether an earlier try got through "
+                                 f"({type(e).__name__})", retryable=True, unknown=True)
+    if found is None:
+        return None
+    if found.ok:
+        log.info("not sending %s to %s again: %s", message.notification_key, message.receiver.name, found.detail)
+        return found
+    return replace(found, unknown=True)
+
+
 def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple[SendResult, int]:
     """Send, pacing each attempt to the channel's limit, retrying what may succeed (waiting at least its
     Retry-After, with jittered exponential backoff) until it works, cannot work, or the budget is spent.
@@ -263,6 +302,10 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
         except HeldOff as held:  # a delivery gave up on it, or it asked for a wait past the budget
             return _held_off(held.seconds, result.detail if attempt > 1 else "not tried"), attempt - 1
         result = _attempt(channel, message)
+        if result.unknown and message.attempt is not None:  # a checkable destination: ask before sending again
+            found = _find(channel, message, relay)
+            if found is not None:
+                return found, attempt
         if result.ok or not result.retryable:
             pacer.answered(limit)
             return result, attempt
@@ -277,7 +320,7 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
             pacer.hold_off(limit, wait)
     pacer.give_up(limit, FAILING_HOLD_SECONDS)
     gave_up = f"{result.detail} (gave up after {attempt} attempt(s) in {relay.monotonic() - started:.0f} s)"
-    return SendResult.failed(gave_up, retryable=True, retry_after=result.retry_after), attempt
+    return SendResult.failed(gave_up, retryable=True, retry_after=result.retry_after, unknown=result.unknown), attempt
 
 
 def _held_off(seconds: float, said: str) -> SendResult:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from relay.model import (
+    Attempt,
     Criterion,
     Event,
     EventKind,
@@ -267,6 +268,42 @@ def test_a_retryable_failure_releases_the_claim(ledger):
     assert ledger.claim("k", "teams", "w1", LEASE)
     ledger.record_delivery("k", "teams", SendResult.failed("503", retryable=True), 6)
     assert ledger.claim("k", "teams", "w2", LEASE)
+
+
+# -- attempts: a send begun and not marked
+
+
+def test_an_attempt_is_kept_across_a_crash_and_a_new_claim_until_the_mark(store, ledger):
+    attempt = Attempt.begin(T0)
+    assert ledger.claim("k", "slack", "w1", LEASE)
+    ledger.begin_attempt("k", "slack", attempt)
+    later = store.open()  # the worker died; another takes over after the lease
+    store.clock.now += LEASE + 1
+    assert later.claim("k", "slack", "w2", LEASE)
+    assert later.open_attempt("k", "slack") == attempt
+    assert later.open_attempt("k", "teams") is None and later.open_attempt("other", "slack") is None
+    later.record_delivery("k", "slack", SendResult.delivered("found"), 1)
+    assert later.open_attempt("k", "slack") is None and later.delivered("k", "slack")
+
+
+def test_an_unknown_outcome_keeps_the_attempt_and_a_known_failure_clears_it(ledger):
+    first, second = Attempt.begin(T0), Attempt.begin(T0 + timedelta(minutes=6))
+    ledger.claim("k", "graph", "w1", LEASE)
+    ledger.begin_attempt("k", "graph", first)
+    ledger.record_delivery("k", "graph", SendResult.failed("no answer in time", retryable=True, unknown=True), 1)
+    assert ledger.open_attempt("k", "graph") == first
+    ledger.claim("k", "graph", "w1", LEASE)
+    ledger.begin_attempt("k", "graph", second)  # the destination said it does not have the first
+    assert ledger.open_attempt("k", "graph") == second
+    ledger.record_delivery("k", "graph", SendResult.failed("503", retryable=True), 2)
+    assert ledger.open_attempt("k", "graph") is None and not ledger.delivered("k", "graph")
+
+
+def test_an_attempt_works_for_any_characters(ledger):
+    key, receiver = "k/with\\odd#chars?" + "é" * 40, "team ops/東京"
+    attempt = Attempt.begin(T0)
+    ledger.begin_attempt(key, receiver, attempt)
+    assert ledger.open_attempt(key, receiver) == attempt
 
 
 def test_of_two_racing_holders_exactly_one_wins(store):

@@ -49,6 +49,22 @@ class Channel(Protocol):
     def send(self, message: Message) -> SendResult: ...
 
 
+class Checkable(Protocol):
+    """A channel whose destination can say whether it already has a message: it marks each message it sends
+    with `message.attempt.delivery_id`, and finds that mark again. The pipeline asks before sending again after an
+    unknown outcome (a crash between the send and the ledger's mark, or a send that got no answer), so such a
+    destination gets each message exactly once."""
+
+    @property
+    def lookup_limit(self) -> RateLimit | None:
+        """How fast the lookups may be made (their API's own rate limit), paced apart from the sends."""
+
+    def find(self, message: Message) -> SendResult | None:
+        """Whether the destination has the message marked with `message.attempt`: SendResult.delivered (with
+        its reference) when it has; None when it has not, so sending is safe; SendResult.failed (retryable, with a
+        wait) when it cannot tell yet."""
+
+
 class ThreadStore(Protocol):
     """Where a channel keeps the first message of each thread (e.g. a Slack ts), per receiver."""
 

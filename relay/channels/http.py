@@ -120,7 +120,8 @@ def network_failure(error: BaseException, detail: str = "") -> SendResult:
         what = f"connection dropped ({type(cause).__name__})"
     else:
         what = f"network error ({type(cause).__name__})"
-    return SendResult.failed(prefix + what, retryable=True)
+    # Refused, nothing reached the destination; otherwise it may have taken the message before the line went quiet.
+    return SendResult.failed(prefix + what, retryable=True, unknown=not isinstance(cause, ConnectionRefusedError))
 
 
 _CODE = re.compile(r"[A-Za-z0-9_.,:;'()\- ]{1,120}")  # no '/', '?', '=', '@', '&': never a URL or a query

@@ -21,7 +21,7 @@ from relay.digest.message import digest_message, summary_line
 from relay.digest.view import digest_view, upcoming
 from relay.enrich import enrich
 from relay.model import Receiver
-from relay.pipeline import CLAIM_MARGIN_SECONDS, Relay, send_with_retries
+from relay.pipeline import CLAIM_MARGIN_SECONDS, Relay, send_once
 from relay.render import times
 from relay.runtime.leases import this_process
 
@@ -78,7 +78,7 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
         holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
         if not relay.ledger.claim(key, chosen.name, holder, relay.budget_seconds + CLAIM_MARGIN_SECONDS):
             return Outcome(chosen.name, "busy", message.summary, "being sent by another run")
-        result, attempts = send_with_retries(relay.channel_for(receiver), message, relay)
+        result, attempts = send_once(relay.channel_for(receiver), message, relay)
         relay.ledger.record_delivery(key, chosen.name, result, attempts)
         if not result.ok:
             log.warning("digest for %s not delivered after %d attempt(s): %s", chosen.name, attempts, result.detail)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from relay.model import Event, EventKind, MonitorAlert, NoticeSnapshot, PriorNotice, SendResult, Window
+from relay.model import Attempt, Event, EventKind, MonitorAlert, NoticeSnapshot, PriorNotice, SendResult, Window
 
 
 class Seen(StrEnum):
@@ -156,8 +156,16 @@ class Ledger(Protocol):
         is not live (relay/runtime/leases.py). record_delivery releases the claim."""
 
     def record_delivery(self, notification_key: str, receiver: str, result: SendResult, attempts: int) -> None:
-        """Mark the delivery (final when it worked or can never work) and release its claim.
+        """Mark the delivery (final when it worked or can never work), release its claim, and clear its attempt
+        unless the result is unknown.
         The first final result stays: a late, slower worker cannot turn it back into "not delivered"."""
+
+    def begin_attempt(self, notification_key: str, receiver: str, attempt: Attempt) -> None:
+        """Keep the attempt before its send, in place of an earlier one. record_delivery clears it, unless its
+        result is unknown (no answer), so that the next try asks a checkable destination first."""
+
+    def open_attempt(self, notification_key: str, receiver: str) -> Attempt | None:
+        """The attempt begun and not cleared by a mark: a send whose outcome is unknown."""
 
     def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None: ...
 

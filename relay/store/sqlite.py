@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
+from relay.model import Attempt, Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
 from relay.runtime.leases import died_here
 from relay.runtime.sqlite import connect
 from relay.store import (
@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS claims (
 CREATE TABLE IF NOT EXISTS watermarks (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL  -- fixed-width UTC text (watermark_text): ordered as the times are
+);
+CREATE TABLE IF NOT EXISTS attempts (  -- sends begun and not marked (relay.model.Attempt)
+    notification_key TEXT NOT NULL,
+    receiver         TEXT NOT NULL,
+    delivery_id      TEXT NOT NULL,
+    first_sent       TEXT NOT NULL,
+    PRIMARY KEY (notification_key, receiver)
 );
 CREATE TABLE IF NOT EXISTS told (  -- created on open in files written before it existed
     thread_key       TEXT NOT NULL,
@@ -219,6 +226,21 @@ class SqliteLedger:
             self._db.execute(
                 "DELETE FROM claims WHERE notification_key = ? AND receiver = ?", (notification_key, receiver)
             )
+            if not result.unknown:
+                self._db.execute(
+                    "DELETE FROM attempts WHERE notification_key = ? AND receiver = ?", (notification_key, receiver)
+                )
+
+    def begin_attempt(self, notification_key: str, receiver: str, attempt: Attempt) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?)",
+                             (notification_key, receiver, attempt.delivery_id, _iso(attempt.first_sent)))
+
+    def open_attempt(self, notification_key: str, receiver: str) -> Attempt | None:
+        with self._lock:
+            row = self._db.execute("SELECT delivery_id, first_sent FROM attempts WHERE notification_key = ?"
+                                   " AND receiver = ?", (notification_key, receiver)).fetchone()
+        return Attempt(row[0], datetime.fromisoformat(row[1])) if row else None
 
     def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None:
         with self._lock:

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-from relay.model import Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
+from relay.model import Attempt, Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
 from relay.runtime.leases import died_here
 from relay.store import (
     RESCHEDULED,
@@ -61,6 +61,10 @@ SNAPSHOT_CHUNKS = 10
 
 def _key(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _attempt_fields(entity: dict) -> dict:
+    return {name: entity[name] for name in ("attempt_id", "attempt_first_sent") if entity.get(name)}
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -187,8 +191,26 @@ class TableLedger:
                     return
             elif entity.get("final"):
                 return  # the first final result stays
-            elif self._replace(entity, marked):  # replacing drops the claim's holder and lease
+            elif self._replace(entity, {**marked, **_attempt_fields(entity)} if result.unknown else marked):
+                return  # replacing drops the claim's holder and lease, and the attempt unless its outcome is unknown
+
+    def begin_attempt(self, notification_key: str, receiver: str, attempt: Attempt) -> None:
+        partition, row = _delivery_keys(notification_key, receiver)
+        fields = {"attempt_id": attempt.delivery_id, "attempt_first_sent": _iso(attempt.first_sent)}
+        while True:
+            entity = self._get(partition, row)
+            if entity is None:
+                if self._create({"PartitionKey": partition, "RowKey": row, "notification_key": notification_key,
+                                 "receiver": receiver, "final": False, **fields}):
+                    return
+            elif self._replace(entity, {**entity, **fields}):
                 return
+
+    def open_attempt(self, notification_key: str, receiver: str) -> Attempt | None:
+        entity = self._get(*_delivery_keys(notification_key, receiver))
+        if not entity or not entity.get("attempt_id"):
+            return None
+        return Attempt(entity["attempt_id"], datetime.fromisoformat(entity["attempt_first_sent"]))
 
     # -- threads
 
