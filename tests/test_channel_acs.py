@@ -150,6 +150,7 @@ def test_an_unreachable_endpoint_is_retryable(acs):
         closed = f"endpoint=https://127.0.0.1:{s.getsockname()[1]}/;accesskey={acs.access_key}"
     result = channel(closed).send(message())
     assert not result.ok and result.retryable and "unreachable" in result.detail
+    assert not result.unknown  # refused: the request never left, so nothing needs asking about
     assert acs.access_key not in result.detail
 
 

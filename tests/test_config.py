@@ -42,6 +42,10 @@ def test_full_config(tmp_path):
     (5, "receivers: must be a non-empty list"),
     ([{"name": "a", "channel": {"a": "b"}}], "receivers[0].channel: must be one of teams, slack, email, outbox (got a mapping)"),
     ([{"name": "a", "channel": "outbox", "format": "teams", "stages": [{"a": "b"}]}], "receivers[0].stages: a list of"),
+    ([{"name": "a", "channel": "slack", "token": "T", "slack_channel": "C1", "lookup_per_second": 0}],
+     "receivers[0].lookup_per_second: a number above 0"),
+    ([{"name": "a", "channel": "teams", "destination": "T", "lookup_per_second": 1}],
+     "receivers[0].lookup_per_second: unknown setting for channel teams"),
 ])
 def test_bad_receivers_are_named(receivers, expected):
     with pytest.raises(ConfigError) as info:

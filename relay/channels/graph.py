@@ -9,18 +9,36 @@ The token comes from, in this order:
   2. AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_CERTIFICATE_PATH: msal, with a PEM file holding
      the private key and the certificate (AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted);
   3. otherwise the managed identity (azure-identity), user-assigned when AZURE_CLIENT_ID is set.
-The app needs the Graph application permission Mail.Send. msal and azure-identity load on the first
-send, and one msal app (with its token cache) serves every send of the channel.
+The app needs the Graph application permission Mail.Send, and Mail.Read for the lookups below. msal and
+azure-identity load on the first call, and one msal app (with its token cache) serves every call of the channel.
+
+Exactly once (relay.channels.Checkable): a send of an attempt carries the header `X-Relay-Delivery:
+<delivery_id>`, and after an unknown outcome `find` looks for it in the sender's Sent Items:
+    GET {graph_url}/v1.0/users/{sender}/mailFolders/SentItems/messages?$filter=singleValueExtendedProperties/Any(
+        ep: ep/id eq 'String {00020386-0000-0000-C000-000000000046} Name X-Relay-Delivery' and ep/value eq '<id>')
+Why this mark: Graph does not say that sendMail keeps a MIME message's Message-ID as the sent item's
+internetMessageId (learn.microsoft.com/graph/api/user-sendmail), and the rendered Message-ID is the same for every
+attempt anyway. Exchange stores a MIME header it has no property for as a named property of the PS_INTERNET_HEADERS
+set (MS-OXCMAIL 2.2.3.2.29), and Graph filters messages on such a property, its name case-sensitively
+(learn.microsoft.com/graph/api/singlevaluelegacyextendedproperty-get). Reading extended properties in another
+mailbox needs the application permission Mail.Read: Mail.ReadBasic.All leaves them out. Lookups and sends share
+Outlook's 10,000 requests per 10 minutes per app and mailbox (learn.microsoft.com/graph/throttling-limits).
+Exchange documents that mail it receives keeps a new X- header only from the second message on (EWS "Provision
+x-headers"); should that hold for Sent Items too, a mailbox's first marked message is not found, and is sent again.
 """
 from __future__ import annotations
 
 import base64
+import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from relay.channels import ChannelUnavailable, RateLimit, destination_key, http, rate_of
 from relay.model import Message, Receiver, SendResult
@@ -31,11 +49,29 @@ if TYPE_CHECKING:
 GRAPH_URL = "https://graph.microsoft.com"
 AUTHORITY = "https://login.microsoftonline.com"
 TIMEOUT_SECONDS = 30.0
+MARK = "X-Relay-Delivery"
+MARK_PROPERTY = f"String {{00020386-0000-0000-C000-000000000046}} Name {MARK}"  # the header in PS_INTERNET_HEADERS
+# A tenth of what Outlook allows an app in one mailbox (10,000 requests in 10 minutes): the rest is the sends'.
+LOOKUPS_PER_SECOND = 10_000 / 600 / 10
+# How long a message Graph accepted may take to show in Sent Items. Graph gives no figure (its 202 only means
+# accepted), so this is generous: it counts from the attempt's first send, and the retries of an attempt go on for
+# up to the pipeline's budget (120 s) after that, which still leaves three minutes after the last.
+SETTLE_SECONDS = 300.0
+NO_ANSWER = (502, 504)  # Graph's gateway got no answer from the mailbox, which may have taken the message
+_TOKEN_REFUSED = "Graph refused the token; check the tenant and the app registration"
+_NO_MAILBOX = "Graph does not know the sender mailbox"
 _HINTS = {
-    401: "Graph refused the token; check the tenant and the app registration",
+    401: _TOKEN_REFUSED,
     403: "Graph denied sending; the app needs the application permission Mail.Send with admin consent,"
          " and the mailbox must be in its scope",
-    404: "Graph does not know the sender mailbox",
+    404: _NO_MAILBOX,
+}
+_LOOKUP_HINTS = {
+    401: _TOKEN_REFUSED,
+    403: "Graph denied reading the sender's Sent Items; finding what an earlier try sent needs the application"
+         " permission Mail.Read with admin consent (Mail.ReadBasic.All leaves out the property the mark is read from),"
+         " and the mailbox must be in its scope",
+    404: _NO_MAILBOX,
 }
 
 
@@ -119,11 +155,14 @@ class ManagedIdentityTokens:
 
 class GraphChannel:
     def __init__(self, sender: str, tokens, graph_url: str = GRAPH_URL, limit: RateLimit | None = None,
-                 timeout: float = TIMEOUT_SECONDS):
+                 timeout: float = TIMEOUT_SECONDS, lookup_limit: RateLimit | None = None):
         self.sender = sender
         self.tokens = tokens
-        self.url = f"{graph_url.rstrip('/')}/v1.0/users/{quote(sender, safe='@')}/sendMail"
+        mailbox = f"{graph_url.rstrip('/')}/v1.0/users/{quote(sender, safe='@')}"
+        self.url = f"{mailbox}/sendMail"
+        self.sent_items_url = f"{mailbox}/mailFolders/SentItems/messages"
         self.limit = limit
+        self.lookup_limit = lookup_limit
         self.timeout = timeout
 
     def send(self, message: Message) -> SendResult:
@@ -133,18 +172,93 @@ class GraphChannel:
             token = self.tokens.token()
         except TokenFailure as e:
             return SendResult.failed(e.detail, e.retryable, e.retry_after)
+        body = message.body if message.attempt is None else marked(message.body, message.attempt.delivery_id)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
         try:
-            response = http.post(self.url, base64.b64encode(message.body), headers, timeout=self.timeout)
+            response = http.post(self.url, base64.b64encode(body), headers, timeout=self.timeout)
         except http.NETWORK_ERRORS as e:
             return http.network_failure(e, "Graph sendMail")
         if response.status == 202:
             return SendResult.delivered(f"accepted by Graph for {self.sender}",
                                         reference=http.header(response.headers, "request-id"))
-        code = http.error_code(response.body, (token,))
-        result = http.failure(response.status, response.headers, f"Graph sendMail: {code}" if code else "Graph sendMail")
-        hint = _HINTS.get(response.status)
-        return replace(result, detail=f"{result.detail}; {hint}") if hint else result
+        result = _failure(response, token, "Graph sendMail", _HINTS)
+        return replace(result, unknown=response.status in NO_ANSWER)
+
+    def find(self, message: Message) -> SendResult | None:
+        """Whether a send of `message.attempt` reached the sender's Sent Items (relay.channels.Checkable). A message
+        sent without an attempt carries no mark to find: None."""
+        attempt = message.attempt
+        if attempt is None:
+            return None
+        try:
+            token = self.tokens.token()
+        except TokenFailure as e:
+            return SendResult.failed(e.detail, e.retryable, e.retry_after)
+        query = urlencode({
+            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{MARK_PROPERTY}'"
+                       f" and ep/value eq '{attempt.delivery_id}')",
+            "$select": "id,internetMessageId,sentDateTime",
+            "$top": "1",
+        }, quote_via=quote)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            response = _get(f"{self.sent_items_url}?{query}", headers, self.timeout)
+        except http.NETWORK_ERRORS as e:
+            return http.network_failure(e, "Graph Sent Items lookup")
+        if response.status != 200:
+            return _failure(response, token, "Graph Sent Items lookup", _LOOKUP_HINTS)
+        try:
+            found = [item.get("internetMessageId") or item["id"] for item in json.loads(response.body)["value"]]
+        except (ValueError, TypeError, LookupError, AttributeError):
+            return SendResult.failed("Graph Sent Items lookup: the answer is not a list of messages", retryable=True)
+        if found:
+            return SendResult.delivered("found in the sender's Sent Items: sent by an earlier try", reference=found[0])
+        waited = (datetime.now(UTC) - attempt.first_sent).total_seconds()
+        if waited < SETTLE_SECONDS:  # not there yet proves nothing: a sent message can take a while to show
+            wait = SETTLE_SECONDS - waited
+            return SendResult.failed(f"not in the sender's Sent Items yet, {waited:.0f} s after the send; asking"
+                                     f" again in {wait:.0f} s", retryable=True, retry_after=wait)
+        return None
+
+
+def marked(mime: bytes, delivery_id: str) -> bytes:
+    """The message with the header `X-Relay-Delivery: <delivery_id>` at the end of its header section, in place of
+    any it had; every other byte stays as it was."""
+    newline = b"\r\n" if mime[:mime.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
+    head, _, body = mime.partition(newline * 2)
+    kept, dropping = [], False
+    for line in filter(None, head.split(newline)):
+        if line[:1] not in (b" ", b"\t"):  # a header's first line; a line that continues it starts with a space or a tab
+            dropping = line.partition(b":")[0].strip().lower() == MARK.lower().encode()
+        if not dropping:
+            kept.append(line)
+    kept.append(f"{MARK}: {delivery_id}".encode("ascii"))
+    return newline.join(kept) + newline * 2 + body
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Following a redirect would take the bearer token to wherever it points."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _get(url: str, headers: Mapping[str, str], timeout: float) -> http.Response:
+    """GET once, as http.post posts: every HTTP status comes back; a failure below HTTP raises."""
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(), _NoRedirects)
+    try:
+        with opener.open(urllib.request.Request(url, headers=dict(headers)), timeout=timeout) as answer:
+            return http.Response(answer.status, dict(answer.headers.items()), answer.read())
+    except urllib.error.HTTPError as e:
+        with e:
+            return http.Response(e.code, dict(e.headers.items()) if e.headers else {}, e.read())
+
+
+def _failure(response: http.Response, token: str, what: str, hints: Mapping[int, str]) -> SendResult:
+    code = http.error_code(response.body, (token,))
+    result = http.failure(response.status, response.headers, f"{what}: {code}" if code else what)
+    hint = hints.get(response.status)
+    return replace(result, detail=f"{result.detail}; {hint}") if hint else result
 
 
 def certificate_credential(path: str, password: str | None) -> dict:
@@ -188,4 +302,6 @@ def from_receiver(receiver: Receiver, environ: Mapping[str, str], threads=None) 
     graph_url = receiver.options.get("graph_url", GRAPH_URL).rstrip("/")
     tokens = tokens_from(environ, graph_url, receiver.options.get("authority"), receiver.name)
     limit = RateLimit(destination_key(sender), rate_of(receiver, 4.0))
-    return GraphChannel(sender, tokens, graph_url, limit)
+    lookups = RateLimit(destination_key(f"{sender}:lookup"),
+                        float(receiver.options.get("lookup_per_second", LOOKUPS_PER_SECOND)))
+    return GraphChannel(sender, tokens, graph_url, limit, lookup_limit=lookups)

@@ -19,8 +19,9 @@ _MANAGER_KEYS = ("audience", "environment_tag", "production_values", "owner_tag"
 _KEYS = {
     "outbox": {"format", "to", "from", *_MANAGER_KEYS},
     "teams": {"destination", "auth", "audience"},
-    "slack": {"destination", "token", "slack_channel", "api_url"},
-    "email": {"via", "destination", "to", "from", "sender", "graph_url", "authority", *_MANAGER_KEYS},
+    "slack": {"destination", "token", "slack_channel", "api_url", "lookup_per_second"},
+    "email": {"via", "destination", "to", "from", "sender", "graph_url", "authority", "lookup_per_second",
+              *_MANAGER_KEYS},
 }
 _VIAS = ("smtp", "graph", "acs")
 _EMAIL_ONLY = ("for email receivers only (channel email, or channel outbox with format email): the managers' wording"
@@ -183,15 +184,17 @@ def _options(item: dict, transport: str, where: str, problems: list[str]) -> dic
     for key in ("from", "sender"):
         if key in item and (not isinstance(item[key], str) or "@" not in item[key]):
             problems.append(f"{where}.{key}: an email address")
-    rate = item.get("max_per_second")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0):
-        problems.append(f"{where}.max_per_second: a number above 0")
+    for key in ("max_per_second", "lookup_per_second"):
+        rate = item.get(key)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0):
+            problems.append(f"{where}.{key}: a number above 0")
     if item.get("auth", "none") not in ("none", "entra"):
         problems.append(f"{where}.auth: none, or entra (a bearer token for flows limited to your tenant)")
     for key in ("api_url", "graph_url", "authority"):
         if key in item and not str(item[key]).startswith("https://"):
             problems.append(f"{where}.{key}: an https:// URL")
-    plain = ("from", "sender", "slack_channel", "auth", "api_url", "graph_url", "authority", "max_per_second")
+    plain = ("from", "sender", "slack_channel", "auth", "api_url", "graph_url", "authority", "max_per_second",
+             "lookup_per_second")
     options.update({key: str(item[key]) for key in plain if key in item})
     if "audience" in item and _entra_audience(item, transport):
         options["audience"] = str(item["audience"])

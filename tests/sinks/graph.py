@@ -6,12 +6,22 @@ loopback HTTPS server, so the real clients run end to end.
         options = {"graph_url": graph.url, "authority": graph.url, ...}
         graph.fail_mail(429, retry_after=7)       # the next sendMail gets a 429
         graph.token_requests, graph.mails         # what arrived
+        graph.accept_then_drop()                  # the next sendMail keeps the message, then hangs up unanswered
+        graph.sent_items_delay = 2.0              # a kept message shows in Sent Items 2 s after it was accepted
+        graph.fail_lookup(503, retry_after="4")   # the next Sent Items lookup gets a 503
 
 Endpoints:
     GET  /{tenant}/v2.0/.well-known/openid-configuration     msal's tenant discovery
     POST /{tenant}/oauth2/v2.0/token                         client credentials: secret or certificate (JWT)
     GET  /msi/token                                          App Service managed identity (IDENTITY_ENDPOINT)
-    POST /v1.0/users/{sender}/sendMail                       MIME as base64 text/plain → 202
+    POST /v1.0/users/{sender}/sendMail                       MIME as base64 text/plain → 202, kept in Sent Items
+    GET  /v1.0/users/{sender}/mailFolders/SentItems/messages  (or mailFolders('SentItems')) Sent Items, as Graph lists
+         them: {"value": [...]}, with $select, $top and the one $filter a mark is found with,
+         singleValueExtendedProperties/Any(ep: ep/id eq '<property id>' and ep/value eq '<value>')
+
+A kept message shows as Exchange would store it: Message-ID as internetMessageId, its headers as
+internetMessageHeaders, and each X- header as the named property `String {PS_INTERNET_HEADERS} Name <header>`
+(MS-OXCMAIL 2.2.3.2.29). As in Graph, the property's name compares case-sensitively and its value does not.
 """
 from __future__ import annotations
 
@@ -20,10 +30,11 @@ import binascii
 import datetime as dt
 import email
 import email.policy
+import re
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
@@ -37,6 +48,12 @@ from tests.sinks.server import LoopbackServer, Reply, Request, Sink, TestCA
 
 TENANT = "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"
 CLIENT_ID = "7f6e5d4c-3b2a-1908-f7e6-d5c4b3a29180"
+PS_INTERNET_HEADERS = "{00020386-0000-0000-C000-000000000046}"
+SENT_ITEMS = re.compile(r"/v1\.0/users/([^/]+)/mailFolders(?:/SentItems|\('SentItems'\))/messages", re.IGNORECASE)
+# The lambda of an extended-property filter, its operator `eq` on the id and on the value; '' is a quote in a literal.
+EXTENDED_PROPERTY = re.compile(r"singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id eq '((?:[^']|'')*)'"
+                               r" and \1/value eq '((?:[^']|'')*)'\s*\)", re.IGNORECASE)
+DEFAULT_FIELDS = ("id", "internetMessageId", "sentDateTime", "subject")
 
 
 class ClientCertificate:
@@ -66,25 +83,45 @@ class SentMail:
     sender: str
     mime: bytes
     token: str
+    visible_at: float = 0.0  # time.monotonic() from when it shows in Sent Items
+    id: str = field(default_factory=lambda: f"AAMkAG{secrets.token_hex(16)}=")
+    sent: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def parsed(self) -> email.message.EmailMessage:
         return email.message_from_bytes(self.mime, policy=email.policy.default)
+
+    def resource(self) -> dict:
+        """The sent item as Graph's message resource has it (a few of its properties)."""
+        parsed = self.parsed()
+        return {"id": self.id, "sentDateTime": self.sent,
+                "internetMessageId": parsed["Message-ID"] or f"<{self.id}@sink.prod.outlook.com>",
+                "subject": str(parsed["Subject"] or ""),
+                "internetMessageHeaders": [{"name": name, "value": str(value)} for name, value in parsed.items()]}
+
+    def extended_properties(self) -> list[tuple[str, str]]:
+        """Its X- headers as the named properties Exchange makes of them: (property id, value)."""
+        return [(f"String {PS_INTERNET_HEADERS} Name {name}", str(value))
+                for name, value in self.parsed().items() if name.lower().startswith("x-")]
 
 
 class GraphSink(Sink):
     def __init__(self, tls: TestCA, *, client_secret: str | None = None,
                  certificate: ClientCertificate | None = None, identity_header: str | None = None,
-                 mailboxes: tuple[str, ...] = ("relay@contoso.example",), mail_send: bool = True):
+                 mailboxes: tuple[str, ...] = ("relay@contoso.example",), mail_send: bool = True,
+                 mail_read: bool = True):
         self.client_secret, self.certificate, self.identity_header = client_secret, certificate, identity_header
-        self.mailboxes, self.mail_send = mailboxes, mail_send
+        self.mailboxes, self.mail_send, self.mail_read = mailboxes, mail_send, mail_read
         self.server = LoopbackServer(self._route, tls=tls)
         self.url = self.server.url
         self.token_requests: list[dict[str, str]] = []  # form fields, the secret or assertion replaced by `auth`
         self.identity_requests: list[Request] = []
         self.issued: list[str] = []
-        self.mails: list[SentMail] = []
+        self.mails: list[SentMail] = []  # every message accepted, in order
+        self.sent_items_delay = 0.0  # seconds from a message's acceptance to its copy in Sent Items
         self._mail_faults: deque[Reply] = deque()
+        self._lookup_faults: deque[Reply] = deque()
         self._token_faults: deque[Reply] = deque()
+        self._drops = 0
 
     @property
     def token_endpoint(self) -> str:
@@ -98,9 +135,21 @@ class GraphSink(Sink):
 
     def fail_mail(self, status: int, *, retry_after: str | None = None, body: dict | None = None,
                   times: int = 1, drop: bool = False) -> None:
-        headers = {"Retry-After": retry_after} if retry_after is not None else {}
-        body = body if body is not None else {"error": {"code": "ErrorTest", "message": "injected"}}
-        self._mail_faults.extend(Reply(status, body, headers, drop=drop) for _ in range(times))
+        self._mail_faults.extend(_fault(status, retry_after, body, drop) for _ in range(times))
+
+    def fail_lookup(self, status: int, *, retry_after: str | None = None, body: dict | None = None,
+                    times: int = 1, location: str | None = None) -> None:
+        """The next lookup(s) get `status`; `location` makes it a redirect."""
+        self._lookup_faults.extend(_fault(status, retry_after, body, location=location) for _ in range(times))
+
+    def accept_then_drop(self, times: int = 1) -> None:
+        """The next sendMail(s) keep the message, as Graph would, and hang up without an answer."""
+        self._drops += times
+
+    def sent_items(self, mailbox: str) -> list[SentMail]:
+        """What the mailbox's Sent Items show now."""
+        now = time.monotonic()
+        return [mail for mail in self.mails if mail.sender == mailbox and mail.visible_at <= now]
 
     def refuse_tokens(self, error: str = "invalid_client", status: int = 401, code: int = 7000215,
                       description: str = "AADSTS7000215: Invalid client secret provided.", times: int = 1) -> None:
@@ -120,6 +169,8 @@ class GraphSink(Sink):
             return self._managed_identity(request)
         if path.startswith("/v1.0/users/") and path.endswith("/sendMail") and request.method == "POST":
             return self._send_mail(request, unquote(path[len("/v1.0/users/"):-len("/sendMail")]))
+        if (sent_items := SENT_ITEMS.fullmatch(path)) and request.method == "GET":
+            return self._list_sent_items(request, unquote(sent_items.group(1)))
         return Reply(404, {"error": {"code": "NotFound", "message": path}})
 
     def _openid_configuration(self) -> dict:
@@ -171,11 +222,15 @@ class GraphSink(Sink):
         return Reply(200, {"access_token": self._issue(), "expires_on": str(int(time.time()) + 3600),
                            "resource": resource, "token_type": "Bearer"})
 
-    def _send_mail(self, request: Request, sender: str) -> Reply:
+    def _token(self, request: Request) -> str | None:
+        """The bearer token of the request, if the sink issued it."""
         authorization = request.headers.get("authorization", "")
         token = authorization.removeprefix("Bearer ")
-        if not authorization.startswith("Bearer ") or token not in self.issued:
-            return Reply(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}})
+        return token if authorization.startswith("Bearer ") and token in self.issued else None
+
+    def _send_mail(self, request: Request, sender: str) -> Reply:
+        if (token := self._token(request)) is None:
+            return _UNAUTHENTICATED
         if self._mail_faults:
             return self._mail_faults.popleft()
         if not self.mail_send:
@@ -189,5 +244,42 @@ class GraphSink(Sink):
             mime = base64.b64decode(request.body, validate=True)
         except binascii.Error:
             return Reply(400, {"error": {"code": "ErrorMimeContentInvalidBase64String", "message": "bad base64"}})
-        self.mails.append(SentMail(sender, mime, token))
+        self.mails.append(SentMail(sender, mime, token, visible_at=time.monotonic() + self.sent_items_delay))
+        if self._drops:
+            self._drops -= 1
+            return Reply(drop=True)
         return Reply(202, b"", {"request-id": secrets.token_hex(8)})
+
+    def _list_sent_items(self, request: Request, mailbox: str) -> Reply:
+        if self._token(request) is None:
+            return _UNAUTHENTICATED
+        if self._lookup_faults:
+            return self._lookup_faults.popleft()
+        if not self.mail_read:
+            return Reply(403, {"error": {"code": "ErrorAccessDenied",
+                                         "message": "Access is denied. Check credentials and try again."}})
+        if mailbox not in self.mailboxes:
+            return Reply(404, {"error": {"code": "ErrorInvalidUser", "message": "The requested user is invalid."}})
+        query = {k: v[-1] for k, v in request.query.items()}
+        mails = self.sent_items(mailbox)
+        if "$filter" in query:
+            wanted = EXTENDED_PROPERTY.fullmatch(query["$filter"].strip())
+            if wanted is None:
+                return Reply(400, {"error": {"code": "ErrorInvalidUrlQueryFilter", "message": "unsupported filter"}})
+            name, value = (literal.replace("''", "'") for literal in wanted.group(2, 3))
+            mails = [mail for mail in mails if any(
+                (pid, v.lower()) == (name, value.lower()) for pid, v in mail.extended_properties())]
+        fields = query["$select"].split(",") if "$select" in query else DEFAULT_FIELDS
+        items = [mail.resource() for mail in mails[:int(query.get("$top", "10"))]]
+        return Reply(200, {"value": [{k: item[k] for k in fields if k in item} for item in items]})
+
+
+_UNAUTHENTICATED = Reply(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}})
+
+
+def _fault(status: int, retry_after: str | None, body: dict | None, drop: bool = False,
+           location: str | None = None) -> Reply:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    headers.update({"Location": location} if location else {})
+    body = body if body is not None else {"error": {"code": "ErrorTest", "message": "injected"}}
+    return Reply(status, body, headers, drop=drop)
