@@ -94,7 +94,7 @@ def told_again(writer: SqliteLedger, n: int) -> None:
 
 def measure(name: str, ledger: Path, workdir: Path, requests: int, changes: int) -> dict:
     relay = open_relay(parse_config(CONFIG), Paths(None, ledger, workdir / "outbox"), now=NOW)
-    server = RelayServer(("127.0.0.1", 0), relay, SqliteInbox(workdir / f"inbox-{name}.sqlite"), workers=1)
+    server = RelayServer(("127.0.0.1", 0), relay, SqliteInbox(workdir / f"inbox-{name}.sqlite"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     conn = http.client.HTTPConnection(*server.server_address[:2], timeout=30)

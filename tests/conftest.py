@@ -53,6 +53,14 @@ SERVICE_OBJECTS = (time.sleep, socket.socket, socket.create_connection, socket.c
 # the code cannot tell, is marked by hand: pytest.param("tables", marks=pytest.mark.integration).
 
 
+@pytest.fixture(scope="module")
+def ca():
+    """A certificate authority of the test's own, which the loopback sinks' TLS certificates come from."""
+    from tests.sinks.server import TestCA
+
+    return TestCA()
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the marks
 def pytest_collection_modifyitems(items) -> None:
     for item in items:

@@ -26,6 +26,7 @@ from relay.model import (
     Vm,
     Window,
 )
+from relay.pipeline import Relay
 
 NOW = datetime(2026, 1, 20, 3, 0, tzinfo=UTC)  # 12:00 JST
 SUB = "0a1b2c3d-1111-2222-3333-444455556666"
@@ -383,3 +384,12 @@ def with_vm_names(n: Notification, *names: str) -> Notification:
     for i, name in enumerate(names):
         vms[i] = replace(vms[i], vm=replace(vms[i].vm, name=name))
     return replace(n, enriched=replace(n.enriched, vms=tuple(vms)))
+
+
+def sending_relay(ledger, channel, now: datetime | None = None) -> Relay:
+    """A relay that only sends: one channel for every receiver, no VMs or routes, no sleeping. A new one on the same
+    ledger storage is the process started again after a crash."""
+    relay = Relay(ledger=ledger, vms=None, routes=None, channel_for=lambda receiver: channel, sleep=lambda seconds: None)
+    if now is not None:
+        relay.clock = lambda: now
+    return relay

@@ -7,13 +7,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from slack_sdk.models.blocks import Block
 
 from relay.config import default_config, parse_config
 from relay.hosts.wiring import Paths, open_relay
 from relay.pipeline import process
-from tests.sinks.server import TestCA
 from tests.sinks.slack import CHANNEL, SlackSink
 from tests.sinks.teams import TeamsSink
 
@@ -23,11 +21,6 @@ RESOLVED = (ALERTS / "09-metric-resolved.json").read_bytes()
 THREAD = "alert//subscriptions/11111111-2222-3333-4444-555555555555/providers/microsoft.alertsmanagement/alerts/" \
          "0a1b2c3d-0008-4000-8000-00000000a008"
 NOW = datetime(2027, 1, 14, 4, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 def test_resolved_replies_in_the_thread_of_fired_and_updates_it(ca, tmp_path, monkeypatch):

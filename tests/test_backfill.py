@@ -19,7 +19,6 @@ from relay.pipeline import process
 from relay.store.sqlite import SqliteLedger
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator, Estate
 from tests.emulator.estate import activity_record, administrative_record, planned_maintenance
-from tests.sinks.server import TestCA
 
 ALERTS = Path(__file__).resolve().parent.parent / "examples" / "alerts"
 NOW = datetime(2027, 1, 21, tzinfo=UTC)
@@ -28,11 +27,6 @@ WEEK = NOW - timedelta(days=7)
 
 def alert(name: str) -> bytes:
     return (ALERTS / f"{name}.json").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 def news(subscriptions: int = 2, now: datetime = NOW) -> Estate:

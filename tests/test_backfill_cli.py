@@ -18,16 +18,10 @@ from relay.hosts.worker import handle_next
 from relay.inbox.sqlite import SqliteInbox
 from relay.store.sqlite import SqliteLedger
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
-from tests.sinks.server import TestCA
 from tests.test_backfill import news
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2027-01-21T00:00:00Z"
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 def write_config(emu: ArmEmulator, tmp_path: Path, subscriptions: list[str]) -> Path:

@@ -19,7 +19,6 @@ from azure.storage.queue import QueueClient
 from relay.inbox.storage import QUEUE
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator
 from tests.functions import FunctionApp
-from tests.sinks.server import TestCA
 from tests.test_backfill import news
 
 pytest_plugins = ["tests.azurite"]
@@ -29,11 +28,6 @@ INVENTORY = ROOT / "examples" / "inventory.json"
 TIMER = ("import os; from azure.functions.timer import TimerRequest; from function_app import app;"
          " functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()};"
          " functions['backfill'](TimerRequest())")  # as the host calls it
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 def clean_env() -> dict:

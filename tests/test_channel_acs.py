@@ -21,11 +21,6 @@ from tests.sinks.server import TestCA
 SENDER = "DoNotReply@contoso.example"
 
 
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
-
-
 @pytest.fixture(autouse=True)
 def trust(ca, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.bundle))  # azure-core's requests transport reads it

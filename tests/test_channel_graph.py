@@ -23,11 +23,6 @@ SECRET = "Zq8~client.secret-value_42"
 SENDER = "relay@contoso.example"
 
 
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
-
-
 @pytest.fixture(autouse=True)
 def environment(ca, monkeypatch):
     """msal and azure-core (requests) and sendMail (ssl's default context) trust the test CA;

@@ -29,11 +29,6 @@ HOOK_ENV, TOKEN_ENV = "SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
-
-
 @pytest.fixture
 def sink(ca):
     with SlackSink(tls=ca) as sink:

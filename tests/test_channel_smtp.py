@@ -27,11 +27,6 @@ FROM = "relay@example.com"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
-
-
 @pytest.fixture
 def trusted(ca, monkeypatch):
     """The channel's default TLS context trusts the test CA, as it would trust a real one."""

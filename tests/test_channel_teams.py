@@ -23,11 +23,6 @@ from tests.sinks.teams import TeamsSink
 ENV = "TEAMS_URL"
 
 
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
-
-
 @pytest.fixture
 def sink(ca):
     with TeamsSink(tls=ca) as sink:

@@ -23,14 +23,8 @@ from relay.render import render
 from tests import factories as f
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator, Estate, Limits
 from tests.emulator.estate import EstateVm
-from tests.sinks.server import TestCA
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 def source(emu: ArmEmulator, subscriptions=None, budget: float = 20.0, tenant_wide: bool = False,

@@ -31,17 +31,11 @@ from relay.inbox.sqlite import SqliteInbox
 from tests.functions import FunctionApp
 from tests.polling import wait_for
 from tests.sinks.entra import APP_ID_URI, CLIENT_ID, TENANT, EntraIssuer, SigningKey
-from tests.sinks.server import TestCA
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 ALERT = next((EXAMPLES / "alerts").glob("01*.json")).read_bytes()
 OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 @pytest.fixture(scope="module")

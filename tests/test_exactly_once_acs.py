@@ -19,20 +19,14 @@ from azure.core.exceptions import HttpResponseError
 from relay.channels import destination_key
 from relay.channels.acs import LOOKUPS_PER_SECOND, AcsChannel, acs_message, from_receiver
 from relay.model import Attempt, Message, Receiver
-from relay.pipeline import Relay, send_once
+from relay.pipeline import send_once
 from relay.render import render
 from relay.store.sqlite import SqliteLedger
 from tests import factories as f
 from tests.sinks.acs import AcsSink
-from tests.sinks.server import TestCA
 
 ENV = "ACS_CONNECTION_STRING"
 RECEIVER = "managers"
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 @pytest.fixture(autouse=True)
@@ -216,7 +210,7 @@ def test_a_relay_that_stops_after_acs_took_the_email_does_not_send_it_again(acs,
     if answer == "lost":
         acs.lose_next_answer()
     sender.send(replace(message, attempt=attempt))  # ... and the process dies here
-    restarted = Relay(ledger=ledger, vms=None, routes=None, channel_for=lambda r: sender, sleep=lambda s: None)
+    restarted = f.sending_relay(ledger, sender)
     result, attempts = send_once(sender, message, restarted)
     assert result.ok and result.detail == "found at ACS: Succeeded" and attempts == 0
     assert len(acs.sent) == 1 and len(posts(acs)) == 1
@@ -225,7 +219,7 @@ def test_a_relay_that_stops_after_acs_took_the_email_does_not_send_it_again(acs,
 def test_the_pipeline_asks_after_a_lost_answer_instead_of_sending_again(acs, ledger):
     sender = channel(acs.connection_string)
     message = render(f.planned(), receiver())
-    relay = Relay(ledger=ledger, vms=None, routes=None, channel_for=lambda r: sender, sleep=lambda s: None)
+    relay = f.sending_relay(ledger, sender)
     acs.lose_next_answer()
     result, attempts = send_once(sender, message, relay)
     assert result.ok and result.detail == "found at ACS: Succeeded" and attempts == 1
@@ -237,7 +231,7 @@ def test_a_relay_that_stops_before_acs_took_the_email_sends_it_once_on_restart(a
     message = render(f.planned(), receiver())
     earlier = Attempt.begin(datetime.now(UTC))
     ledger.begin_attempt(message.notification_key, RECEIVER, earlier)  # ... and the process dies before the send
-    restarted = Relay(ledger=ledger, vms=None, routes=None, channel_for=lambda r: sender, sleep=lambda s: None)
+    restarted = f.sending_relay(ledger, sender)
     result, attempts = send_once(sender, message, restarted)
     assert result.ok and result.detail == "sent by ACS" and attempts == 1
     assert len(acs.sent) == 1 and result.reference != earlier.uuid

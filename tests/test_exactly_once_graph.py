@@ -18,16 +18,10 @@ from relay.model import Attempt, Message, Receiver
 from relay.render import render
 from tests import factories as f
 from tests.sinks.graph import GraphSink
-from tests.sinks.server import TestCA
 
 SECRET = "Zq8~client.secret-value_42"
 SENDER = "relay@contoso.example"
 LONG_AGO = timedelta(hours=1)  # an attempt past the settle time
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 @pytest.fixture(autouse=True)

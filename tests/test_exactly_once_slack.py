@@ -32,11 +32,6 @@ SINK_EPOCH = datetime.fromtimestamp(1_700_000_000, UTC)  # the loopback Slack's 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
-
-
 @pytest.fixture
 def sink(ca):
     with SlackSink(tls=ca) as sink:

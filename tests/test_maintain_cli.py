@@ -11,18 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator, Estate, Limits, Maintenance
-from tests.sinks.server import TestCA
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-01-20T03:00:00Z"  # the estate's: Start now VMs are inside their self-service window
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 def write_config(emu: ArmEmulator, tmp_path: Path, estate: Estate) -> Path:

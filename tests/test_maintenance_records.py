@@ -24,17 +24,11 @@ from relay.store import event_from_record, event_record
 from tests import factories as f
 from tests.emulator import ArmEmulator, Estate
 from tests.emulator.estate import NOW, EstateVm
-from tests.sinks.server import TestCA
 from tests.test_enrich_azure import maintenance, source
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "alerts"
 T = datetime(2026, 1, 23, 3, 0, tzinfo=UTC)
 LATER = T + timedelta(days=3)
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 # --- what a record says ------------------------------------------------------------------------------------------

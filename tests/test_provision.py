@@ -22,17 +22,11 @@ from relay.provision.wanted import (
     resources,
 )
 from tests.emulator import CLIENT_ID, CLIENT_SECRET, TENANT_ID, ArmEmulator, Estate
-from tests.sinks.server import TestCA
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "s3cr3tFunctionKey0123456789abcdefABCDEF=="
 URL = f"https://func-relay.azurewebsites.net/api/alerts?code={KEY}"
 RG = "/subscriptions/{}/resourceGroups/rg-maintenance-relay"
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return TestCA()
 
 
 def relay_provision(emu: ArmEmulator, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

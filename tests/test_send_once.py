@@ -12,6 +12,7 @@ from relay.model import Message, Receiver, SendResult
 from relay.pipeline import Relay, send_once
 from relay.store.sqlite import SqliteLedger
 from relay.store.tables import TableLedger
+from tests import factories as f
 
 pytest_plugins = ["tests.azurite"]
 
@@ -88,12 +89,6 @@ def open_ledger(request, tmp_path):
         ledger.close()
 
 
-def relay_on(ledger, destination) -> Relay:
-    """A relay process: a new one after each crash, on the same ledger storage."""
-    return Relay(ledger=ledger, vms=None, routes=None, channel_for=lambda receiver: destination,
-                 clock=lambda: NOW, sleep=lambda seconds: None)
-
-
 def deliver(relay: Relay, destination) -> SendResult:
     """What the pipeline does once a delivery is claimed and rendered: send, then mark."""
     result, attempts = send_once(destination, MESSAGE, relay)
@@ -105,8 +100,8 @@ def deliver(relay: Relay, destination) -> SendResult:
 def test_a_process_killed_around_the_send_leaves_one_message(open_ledger, point):
     mailbox = Mailbox(die=point)
     with pytest.raises(Killed):
-        deliver(relay_on(open_ledger(), mailbox), mailbox)
-    result = deliver(relay_on(open_ledger(), mailbox), mailbox)  # the restarted process
+        deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
+    result = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)  # the restarted process
     assert result.ok
     assert len(mailbox.kept) == 1 and mailbox.finds == 1
     assert mailbox.sends == (2 if point == "before the send" else 1)
@@ -116,16 +111,16 @@ def test_a_process_killed_around_the_send_leaves_one_message(open_ledger, point)
 
 def test_a_process_killed_after_the_answer_before_the_mark_sends_nothing_again(open_ledger):
     mailbox = Mailbox()
-    result, _ = send_once(mailbox, MESSAGE, relay_on(open_ledger(), mailbox))
+    result, _ = send_once(mailbox, MESSAGE, f.sending_relay(open_ledger(), mailbox, NOW))
     assert result.ok  # ... and the process dies before record_delivery
-    again = deliver(relay_on(open_ledger(), mailbox), mailbox)
+    again = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
     assert again.ok and "found" in again.detail
     assert (mailbox.sends, mailbox.finds, len(mailbox.kept)) == (1, 1, 1)
 
 
 def test_an_answer_lost_on_the_line_is_asked_about_before_a_retry(open_ledger):
     mailbox = Mailbox(lose_answer=True)
-    result = deliver(relay_on(open_ledger(), mailbox), mailbox)
+    result = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
     assert result.ok and "found" in result.detail
     assert (mailbox.sends, mailbox.finds, len(mailbox.kept)) == (1, 1, 1)
 
@@ -134,7 +129,7 @@ def test_a_destination_that_cannot_tell_yet_keeps_the_attempt_for_the_next_try(o
     mailbox = Mailbox(lose_answer=True)
     mailbox.find = lambda message: SendResult.failed("Sent Items may not show it yet", retryable=True,
                                                      retry_after=90.0)
-    result = deliver(relay_on(open_ledger(), mailbox), mailbox)
+    result = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
     assert not result.ok and result.retryable and result.unknown
     assert open_ledger().open_attempt(KEY, "ops-mail") is not None  # asked again on the alert's next try
     assert mailbox.sends == 1
@@ -142,5 +137,5 @@ def test_a_destination_that_cannot_tell_yet_keeps_the_attempt_for_the_next_try(o
 
 def test_a_destination_that_cannot_be_asked_is_sent_to_without_an_attempt_kept(open_ledger):
     webhook = Webhook()
-    assert deliver(relay_on(open_ledger(), webhook), webhook).ok
+    assert deliver(f.sending_relay(open_ledger(), webhook, NOW), webhook).ok
     assert webhook.sends == 1 and open_ledger().open_attempt(KEY, "ops-mail") is None

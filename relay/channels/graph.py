@@ -31,8 +31,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -202,7 +200,7 @@ class GraphChannel:
         }, quote_via=quote)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            response = _get(f"{self.sent_items_url}?{query}", headers, self.timeout)
+            response = http.get(f"{self.sent_items_url}?{query}", headers, timeout=self.timeout)
         except http.NETWORK_ERRORS as e:
             return http.network_failure(e, "Graph Sent Items lookup")
         if response.status != 200:
@@ -234,24 +232,6 @@ def marked(mime: bytes, delivery_id: str) -> bytes:
             kept.append(line)
     kept.append(f"{MARK}: {delivery_id}".encode("ascii"))
     return newline.join(kept) + newline * 2 + body
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Following a redirect would take the bearer token to wherever it points."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def _get(url: str, headers: Mapping[str, str], timeout: float) -> http.Response:
-    """GET once, as http.post posts: every HTTP status comes back; a failure below HTTP raises."""
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(), _NoRedirects)
-    try:
-        with opener.open(urllib.request.Request(url, headers=dict(headers)), timeout=timeout) as answer:
-            return http.Response(answer.status, dict(answer.headers.items()), answer.read())
-    except urllib.error.HTTPError as e:
-        with e:
-            return http.Response(e.code, dict(e.headers.items()) if e.headers else {}, e.read())
 
 
 def _failure(response: http.Response, token: str, what: str, hints: Mapping[int, str]) -> SendResult:

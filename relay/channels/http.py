@@ -43,7 +43,8 @@ class Response:
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook that redirects is misconfigured; following it would resend the payload (or drop it)."""
+    """A webhook that redirects is misconfigured; following it would resend the payload (or drop it), and would
+    take a bearer token to wherever it points."""
 
     def redirect_request(self, *args, **kwargs):
         return None
@@ -53,8 +54,17 @@ def post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 
          context: ssl.SSLContext | None = None) -> Response:
     """POST once, without following redirects. Every HTTP status comes back as a Response;
     a failure below HTTP raises one of NETWORK_ERRORS."""
+    return _once(urllib.request.Request(url, data=body, headers=dict(headers), method="POST"), timeout, context)
+
+
+def get(url: str, headers: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT,
+        context: ssl.SSLContext | None = None) -> Response:
+    """GET once, as post() posts."""
+    return _once(urllib.request.Request(url, headers=dict(headers)), timeout, context)
+
+
+def _once(request: urllib.request.Request, timeout: float, context: ssl.SSLContext | None) -> Response:
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirects)
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
     try:
         with opener.open(request, timeout=timeout) as answer:
             return Response(answer.status, dict(answer.headers.items()), answer.read())

@@ -35,7 +35,7 @@ BACKLOG = 1024  # a small backlog refuses bursts of new connections
 
 class RelayServer:
     def __init__(self, address: tuple[str, int], relay: Relay, inbox: SqliteInbox, key: str | None = None,
-                 workers: int = 1, entra: EntraCheck | None = None, max_connections: int = MAX_CONNECTIONS,
+                 entra: EntraCheck | None = None, max_connections: int = MAX_CONNECTIONS,
                  header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS):
         self.relay, self.inbox = relay, inbox
         self.socket = socket.create_server(address, backlog=BACKLOG)
@@ -48,13 +48,12 @@ class RelayServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stopped = threading.Event()
-        self.relaying = Relaying(inbox, relay, workers)
-        self._relaying_here = False
+        self.relaying: Relaying | None = None
 
-    def start_worker(self) -> None:
+    def start_worker(self, workers: int = 1) -> None:
         """Relay what the inbox holds in this process, in worker threads."""
+        self.relaying = Relaying(self.inbox, self.relay, workers)
         self.relaying.start()
-        self._relaying_here = True
 
     def serve_forever(self) -> None:
         try:
@@ -69,7 +68,7 @@ class RelayServer:
             self._stopped.wait(timeout=30)
 
     def server_close(self) -> None:
-        if self._relaying_here:
+        if self.relaying is not None:
             self.relaying.stop()
         self.intake.close()
         self.socket.close()

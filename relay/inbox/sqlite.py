@@ -7,6 +7,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from relay.inbox import Item, Parked
 from relay.runtime.leases import died_here, this_process
@@ -26,12 +27,13 @@ CREATE INDEX IF NOT EXISTS inbox_due ON inbox (state, due);
 """
 _ADDED_COLUMNS = {"holder": "TEXT"}  # files written before these existed get them on open
 
+Role = Literal["both", "intake", "relaying"]
 LOCK_WAIT_SECONDS = 30.0  # as long as a connection waits for the write lock (relay.runtime.sqlite)
 LEASE_SECONDS = 300.0  # an item taken by a worker that died becomes due again after this
 
 
 class SqliteInbox:
-    def __init__(self, path: str | Path = ":memory:", clock=time.time, *, role: str = "both"):
+    def __init__(self, path: str | Path = ":memory:", clock=time.time, *, role: Role = "both"):
         """`role` is what this connection does when another process does the rest (relay serve's two):
         - "intake" only puts, and leaves checkpoints (copying the log into the file, with a sync) to the other;
         - "relaying" only takes and finishes items. Its commits are not synced one by one: a power cut may undo
