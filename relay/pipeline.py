@@ -254,12 +254,26 @@ def send_once(channel: Channel, message: Message, relay: Relay) -> tuple[SendRes
     key, receiver = message.notification_key, message.receiver.name
     earlier = relay.ledger.open_attempt(key, receiver)
     if earlier is not None:
-        found = _find(channel, replace(message, attempt=earlier), relay)
+        found = _ask(channel, replace(message, attempt=earlier), relay)
         if found is not None:
             return found, 0
     attempt = Attempt.begin(relay.clock())
     relay.ledger.begin_attempt(key, receiver, attempt)
     return send_with_retries(channel, replace(message, attempt=attempt), relay)
+
+
+def _ask(channel, message: Message, relay: Relay) -> SendResult | None:
+    """_find, asked again with backoff while the destination cannot tell and the budget lasts."""
+    started = relay.monotonic()
+    for attempt in range(1, relay.max_attempts + 1):
+        found = _find(channel, message, relay)
+        if found is None or found.ok or not found.retryable:
+            return found
+        wait = max(found.retry_after or 0.0, _backoff(attempt))
+        if relay.monotonic() - started + wait > relay.budget_seconds:
+            break
+        relay.sleep(wait)
+    return found
 
 
 def _find(channel, message: Message, relay: Relay) -> SendResult | None:
@@ -296,16 +310,13 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
         raise ValueError("the relay has no pacer")
     started = relay.monotonic()
     result = SendResult.failed("not sent", retryable=True)
+    asking = False
     for attempt in range(1, relay.max_attempts + 1):
         try:
             pacer.wait(limit, most=relay.budget_seconds - (relay.monotonic() - started))
         except HeldOff as held:  # a delivery gave up on it, or it asked for a wait past the budget
             return _held_off(held.seconds, result.detail if attempt > 1 else "not tried"), attempt - 1
-        result = _attempt(channel, message)
-        if result.unknown and message.attempt is not None:  # a checkable destination: ask before sending again
-            found = _find(channel, message, relay)
-            if found is not None:
-                return found, attempt
+        result, asking = _try(channel, message, relay, asking)
         if result.ok or not result.retryable:
             pacer.answered(limit)
             return result, attempt
@@ -323,6 +334,21 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
     return SendResult.failed(gave_up, retryable=True, retry_after=result.retry_after, unknown=result.unknown), attempt
 
 
+def _try(channel: Channel, message: Message, relay: Relay, asking: bool) -> tuple[SendResult, bool]:
+    """One try: the send, or, while a checkable destination has not said whether an earlier send with no answer got
+    through (`asking`), that question first; after a send with no answer, the question. Returns the result and
+    whether the next try is to ask again (the destination could not tell yet)."""
+    if asking:
+        found = _find(channel, message, relay)
+        if found is not None:
+            return found, not found.ok and found.retryable
+    result = _attempt(channel, message)
+    if not result.unknown or message.attempt is None:
+        return result, False
+    found = _find(channel, message, relay)
+    return (result, False) if found is None else (found, not found.ok and found.retryable)
+
+
 def _held_off(seconds: float, said: str) -> SendResult:
     return SendResult.failed(f"{said}: the destination is held off for {math.ceil(seconds)} s more after failing;"
                              " the next try after that sends it", retryable=True, retry_after=seconds)
@@ -331,10 +357,10 @@ def _held_off(seconds: float, said: str) -> SendResult:
 def _attempt(channel: Channel, message: Message) -> SendResult:
     try:
         return channel.send(message)
-    except Exception as e:  # a channel that raises is treated as a transient failure
+    except Exception as e:  # a channel that raises is treated as a transient failure, which may have sent it
         # Only the type: an exception's text may carry the destination URL, which is a secret.
         log.error("channel error for %s: %s", message.receiver.name, type(e).__name__)
-        return SendResult.failed(f"channel error: {type(e).__name__}", retryable=True)
+        return SendResult.failed(f"channel error: {type(e).__name__}", retryable=True, unknown=True)
 
 
 def _backoff(attempt: int) -> float:

@@ -1,12 +1,16 @@
-"""A chaos run of `relay serve`: many alerts (a share of them sent twice), Teams and Slack sinks that fail a
-share of calls (429, 503, timeouts, dropped connections), and the serve process killed with SIGKILL at
-random moments and started again on the same files. Then every (alert, receiver) is accounted for:
-delivered exactly once, or recorded as failed with a reason — else lost, or duplicated.
+"""A chaos run of `relay serve`: many alerts (a share of them sent twice), sinks that fail a share of calls (429,
+503, timeouts, dropped connections), and the serve process killed with SIGKILL at random moments and started
+again on the same files. Then every (alert, receiver) is accounted for: delivered exactly once, or recorded as
+failed with a reason — else lost, or duplicated.
 
-Used by tests/test_chaos.py (a small run) and bench/chaos.py (the large one). A sink counts a message
-only when it answered 2xx; a call it fails was never accepted, so a duplicate can only come from a kill
-between a destination's acceptance and the ledger's mark (see relay/store/__init__.py). The check says
-whether each duplicate is explained so: a kill landed between its first and second arrival.
+Two kinds of receivers. Webhooks (Teams Workflows, Slack incoming webhook) take no idempotency key: a webhook
+sink counts a message only when it answered 2xx, so a duplicate can only come from a kill between its acceptance
+and the ledger's mark (see relay/store/__init__.py), and the check says whether each is explained so: a kill
+landed between its first and second arrival. The destinations the relay can ask (Slack bot, Graph, ACS) also
+accept a share of messages and then drop the connection unanswered; what they hold is read from the sinks
+themselves, and none may hold a message twice.
+
+Used by tests/test_chaos.py (small runs) and bench/chaos.py (the large one).
 """
 from __future__ import annotations
 
@@ -22,16 +26,22 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.sinks.server import Reply, Request, Sink
-from tests.sinks.slack import SlackSink
+from tests.sinks.acs import AcsSink
+from tests.sinks.graph import GraphSink
+from tests.sinks.server import Reply, Request, Sink, TestCA
+from tests.sinks.slack import CHANNEL, SlackSink
 from tests.sinks.teams import TeamsSink
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANNED = json.loads((ROOT / "examples" / "alerts" / "01-planned.json").read_text(encoding="utf-8"))
-RECEIVERS = ("teams", "slack")
+WEBHOOKS = ("teams", "slack")
+CHECKABLE = ("slack-bot", "graph", "acs")
+MAILBOX, TO = "relay@contoso.example", "oncall@contoso.example"
 CLIENT_TIMEOUT = 10.0  # the channels' HTTP timeout (relay/channels/http.py)
 ID = re.compile(rb"CHAOS-\d{5}")
 DEAD_SERVER = (OSError, http.client.HTTPException)  # a SIGKILL can land between the headers and the body
@@ -48,6 +58,8 @@ class Plan:
     seed: int = 1
     timeout_share: float = 0.02  # of the failures: answered after the client gave up (costs CLIENT_TIMEOUT)
     deadline: float = 1200.0  # seconds to wait for the inbox to empty after the last post
+    receivers: tuple[str, ...] = WEBHOOKS + CHECKABLE
+    lost_answers: float = 0.25  # of a checkable sink's failures: accepted, then the connection dropped unanswered
 
 
 @dataclass
@@ -59,6 +71,7 @@ class Report:
     kills: list[float] = field(default_factory=list)  # monotonic times
     sink_calls: int = 0
     sink_failures: int = 0
+    answers_lost: int = 0  # calls a checkable sink took and answered to no one
     delivered_once: int = 0
     failed_recorded: int = 0
     duplicated: list[tuple[str, str]] = field(default_factory=list)
@@ -66,19 +79,20 @@ class Report:
     lost: list[tuple[str, str]] = field(default_factory=list)
     parked: int = 0
     unfinished: dict[str, int] = field(default_factory=dict)  # inbox items still waiting at the deadline
+    by_receiver: dict[str, dict[str, int]] = field(default_factory=dict)  # the counts above, per receiver
 
     def figures(self) -> dict:
-        pairs = self.plan.alerts * len(RECEIVERS)
+        pairs = self.plan.alerts * len(self.plan.receivers)
         return {
-            "alerts": self.plan.alerts, "receivers": len(RECEIVERS), "pairs": pairs,
+            "alerts": self.plan.alerts, "receivers": len(self.plan.receivers), "pairs": pairs,
             "duplicate_share": self.plan.duplicates, "sink_failure_share": self.plan.failures,
             "kills": len(self.kills), "workers": self.plan.workers, "seconds": round(self.seconds, 1),
             "posts_202": self.posts, "posts_sent_again": self.refused_posts,
-            "sink_calls": self.sink_calls, "sink_failures": self.sink_failures,
+            "sink_calls": self.sink_calls, "sink_failures": self.sink_failures, "answers_lost": self.answers_lost,
             "delivered_once": self.delivered_once, "failed_recorded": self.failed_recorded,
             "lost": len(self.lost), "duplicated": len(self.duplicated),
             "duplicated_unexplained": len(self.unexplained_duplicates),
-            "parked": self.parked, "unfinished": sum(self.unfinished.values()),
+            "parked": self.parked, "unfinished": sum(self.unfinished.values()), "by_receiver": self.by_receiver,
         }
 
 
@@ -93,12 +107,13 @@ def alert(n: int) -> bytes:
 
 
 class Flaky:
-    """Fails a share of a sink's calls at random, and records the bodies it accepted (2xx) with the time."""
+    """Fails a share of a sink's calls at random, and records the bodies it accepted (2xx) with the time. With
+    `lost_answers`, that share of the failures is a call the sink takes and answers to no one."""
 
-    def __init__(self, sink: Sink, share: float, timeout_share: float, rng: random.Random):
-        self.share, self.timeout_share, self.rng = share, timeout_share, rng
+    def __init__(self, sink: Sink, share: float, timeout_share: float, rng: random.Random, lost_answers: float = 0.0):
+        self.share, self.timeout_share, self.rng, self.lost_answers = share, timeout_share, rng, lost_answers
         self.accepted: list[tuple[float, bytes]] = []
-        self.calls = self.failures = 0
+        self.calls = self.failures = self.answers_lost = 0
         self._routes = sink.server.routes
         self._lock = threading.Lock()
         sink.server.routes = self
@@ -109,6 +124,12 @@ class Flaky:
             roll = self.rng.random()
             fail = roll < self.share
             self.failures += fail
+        if fail and roll / self.share < self.lost_answers:
+            if self._routes(request).status >= 300:
+                return Reply(503)
+            with self._lock:
+                self.answers_lost += 1
+            return Reply(drop=True)
         if fail:
             return self._fault(roll / self.share)
         reply = self._routes(request)
@@ -187,15 +208,14 @@ def run(plan: Plan, workdir: Path, progress=lambda text: None) -> Report:
     for n in again:  # the second delivery comes a little later, as an Action Group's would
         sends.insert(min(len(sends), sends.index((n, bodies[n])) + rng.randint(1, 50)), (n, bodies[n]))
 
-    with TeamsSink() as teams, SlackSink() as slack:
-        flaky = {"teams": Flaky(teams, plan.failures, plan.timeout_share, random.Random(plan.seed + 1)),
-                 "slack": Flaky(slack, plan.failures, plan.timeout_share, random.Random(plan.seed + 2))}
-        (workdir / "relay.yaml").write_text(json.dumps({"receivers": [
-            {"name": "teams", "channel": "teams", "destination": "CHAOS_TEAMS_URL", "max_per_second": 1000},
-            {"name": "slack", "channel": "slack", "destination": "CHAOS_SLACK_URL", "max_per_second": 1000},
-        ]}))
+    tls = TestCA()
+    with ExitStack() as stack:
+        receivers = [_RECEIVERS[name](stack, plan, tls) for name in plan.receivers]
+        (workdir / "relay.yaml").write_text(json.dumps({"receivers": [r.config for r in receivers]}))
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-               "CHAOS_TEAMS_URL": teams.url, "CHAOS_SLACK_URL": slack.webhook_url}
+               "SSL_CERT_FILE": str(tls.bundle), "REQUESTS_CA_BUNDLE": str(tls.bundle)}
+        for r in receivers:
+            env.update(r.env)
         serve = Serve(workdir, env, plan.workers)
         serve.start()
         started = time.monotonic()
@@ -238,9 +258,10 @@ def run(plan: Plan, workdir: Path, progress=lambda text: None) -> Report:
         finally:
             serve.stop()
         report.seconds = time.monotonic() - started
-        report.sink_calls = sum(f.calls for f in flaky.values())
-        report.sink_failures = sum(f.failures for f in flaky.values())
-        _account(report, flaky, workdir)
+        report.sink_calls = sum(r.flaky.calls for r in receivers)
+        report.sink_failures = sum(r.flaky.failures for r in receivers)
+        report.answers_lost = sum(r.flaky.answers_lost for r in receivers)
+        _account(report, receivers, workdir)
     return report
 
 
@@ -259,7 +280,77 @@ def _wait_for_empty_inbox(serve: Serve, deadline: float, progress) -> dict[str, 
     return pending
 
 
-def _account(report: Report, flaky: dict[str, Flaky], workdir: Path) -> None:
+@dataclass
+class Receiver:
+    """One receiver of the run: its config entry, the variables it reads, its flaky sink, and what arrived there."""
+
+    config: dict
+    env: dict[str, str]
+    flaky: Flaky
+    arrivals: Callable[[], list[tuple[float, bytes]]]  # (monotonic time, 0.0 when the sink keeps none; content)
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+
+FAST = {"max_per_second": 1000}  # no pacing: the run is about crashes, not rates
+LOOKUPS = {"lookup_per_second": 1000}
+
+
+def _flaky(sink: Sink, plan: Plan, seed: int, lost_answers: float = 0.0) -> Flaky:
+    return Flaky(sink, plan.failures, plan.timeout_share, random.Random(plan.seed + seed), lost_answers)
+
+
+def _teams(stack: ExitStack, plan: Plan, tls: TestCA) -> Receiver:
+    sink = stack.enter_context(TeamsSink())
+    flaky = _flaky(sink, plan, 1)
+    return Receiver({"name": "teams", "channel": "teams", "destination": "CHAOS_TEAMS_URL", **FAST},
+                    {"CHAOS_TEAMS_URL": sink.url}, flaky, lambda: flaky.accepted)
+
+
+def _slack(stack: ExitStack, plan: Plan, tls: TestCA) -> Receiver:
+    sink = stack.enter_context(SlackSink())
+    flaky = _flaky(sink, plan, 2)
+    return Receiver({"name": "slack", "channel": "slack", "destination": "CHAOS_SLACK_URL", **FAST},
+                    {"CHAOS_SLACK_URL": sink.webhook_url}, flaky, lambda: flaky.accepted)
+
+
+def _slack_bot(stack: ExitStack, plan: Plan, tls: TestCA) -> Receiver:
+    sink = stack.enter_context(SlackSink(tls=tls, epoch=None))
+    return Receiver({"name": "slack-bot", "channel": "slack", "token": "CHAOS_SLACK_BOT_TOKEN",
+                     "slack_channel": CHANNEL, "api_url": sink.api_url, **FAST, **LOOKUPS},
+                    {"CHAOS_SLACK_BOT_TOKEN": sink.token}, _flaky(sink, plan, 3, plan.lost_answers),
+                    lambda: [(0.0, json.dumps(message).encode()) for message in sink.messages])
+
+
+def _graph(stack: ExitStack, plan: Plan, tls: TestCA) -> Receiver:
+    sink = stack.enter_context(GraphSink(tls, client_secret="chaos-secret", mailboxes=(MAILBOX,)))
+    return Receiver({"name": "graph", "channel": "email", "via": "graph", "sender": MAILBOX, "from": MAILBOX,
+                     "to": [TO], "graph_url": sink.url, "authority": sink.url, **FAST, **LOOKUPS},
+                    sink.environ(), _flaky(sink, plan, 4, plan.lost_answers),
+                    lambda: [(0.0, _text(mail.parsed())) for mail in sink.mails])
+
+
+def _acs(stack: ExitStack, plan: Plan, tls: TestCA) -> Receiver:
+    sink = stack.enter_context(AcsSink(tls))
+    sink.poll_after_ms = 50  # else each email's first status check waits the client's 1 s
+    return Receiver({"name": "acs", "channel": "email", "via": "acs", "destination": "CHAOS_ACS",
+                     "from": "DoNotReply@contoso.example", "to": [TO], **FAST, **LOOKUPS},
+                    {"CHAOS_ACS": sink.connection_string}, _flaky(sink, plan, 5, plan.lost_answers),
+                    lambda: [(0.0, json.dumps(body).encode()) for body in sink.sent])
+
+
+_RECEIVERS: dict[str, Callable[[ExitStack, Plan, TestCA], Receiver]] = {
+    "teams": _teams, "slack": _slack, "slack-bot": _slack_bot, "graph": _graph, "acs": _acs}
+
+
+def _text(mail) -> bytes:
+    """Every text part of an email, decoded: where its trackingId is written."""
+    return "\n".join(part.get_content() for part in mail.walk() if part.get_content_maintype() == "text").encode()
+
+
+def _account(report: Report, receivers: list[Receiver], workdir: Path) -> None:
     with sqlite3.connect(workdir / "ledger.sqlite") as db:
         recorded = {(key, receiver): (ok, detail) for key, receiver, ok, detail
                     in db.execute("SELECT notification_key, receiver, ok, detail FROM deliveries")}
@@ -267,9 +358,12 @@ def _account(report: Report, flaky: dict[str, Flaky], workdir: Path) -> None:
         parked_bodies = [bytes(b) for (b,) in db.execute("SELECT body FROM inbox WHERE state = 'dead'")]
     report.parked = len(parked_bodies)
     parked_ids = {m.group().decode() for b in parked_bodies for m in [ID.search(b)] if m}
-    for receiver, sink in flaky.items():
+    for r in receivers:
+        receiver, counts = r.name, {"delivered_once": 0, "failed_recorded": 0, "lost": 0, "duplicated": 0,
+                                    "duplicated_unexplained": 0}
+        report.by_receiver[receiver] = counts
         arrivals: dict[str, list[float]] = {}
-        for at, body in sink.accepted:
+        for at, body in r.arrivals():
             for found in {m.decode() for m in ID.findall(body)}:
                 arrivals.setdefault(found, []).append(at)
         for n in range(report.plan.alerts):
@@ -277,17 +371,22 @@ def _account(report: Report, flaky: dict[str, Flaky], workdir: Path) -> None:
             times = sorted(arrivals.get(tracking, []))
             key = f"{tracking}/7{n:017d}".lower()
             if len(times) == 1:
-                report.delivered_once += 1
+                outcome = "delivered_once"
             elif len(times) > 1:
+                outcome = "duplicated"
                 report.duplicated.append((tracking, receiver))
-                if not any(times[0] < kill < times[-1] for kill in report.kills):
+                if not any(times[0] < kill < times[-1] for kill in report.kills):  # never for a sink that keeps no time
+                    counts["duplicated_unexplained"] += 1
                     report.unexplained_duplicates.append((tracking, receiver))
-            elif (key, receiver) in recorded and not recorded[key, receiver][0] and recorded[key, receiver][1]:
-                report.failed_recorded += 1
-            elif tracking in parked_ids:
-                report.failed_recorded += 1
+            elif tracking in parked_ids or ((key, receiver) in recorded and not recorded[key, receiver][0]
+                                            and recorded[key, receiver][1]):
+                outcome = "failed_recorded"
             else:
+                outcome = "lost"
                 report.lost.append((tracking, receiver))
+            counts[outcome] += 1
+        report.delivered_once += counts["delivered_once"]
+        report.failed_recorded += counts["failed_recorded"]
 
 
 def _free_port() -> int:

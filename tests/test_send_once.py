@@ -135,6 +135,40 @@ def test_a_destination_that_cannot_tell_yet_keeps_the_attempt_for_the_next_try(o
     assert mailbox.sends == 1
 
 
+def test_a_destination_that_cannot_tell_at_first_is_asked_again_not_sent_to_again(open_ledger):
+    mailbox = Mailbox(lose_answer=True)
+    find, answers = mailbox.find, [SendResult.failed("lookup: HTTP 503", retryable=True)]
+    mailbox.find = lambda message: answers.pop() if answers else find(message)
+    result = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
+    assert result.ok and "found" in result.detail
+    assert (mailbox.sends, len(mailbox.kept)) == (1, 1)
+
+
+def test_a_channel_that_raises_after_the_destination_took_the_message_is_asked_before_a_retry(open_ledger):
+    mailbox = Mailbox()
+    send = mailbox.send
+
+    def raising(message):
+        send(message)
+        raise ValueError("an answer the client could not read")
+
+    mailbox.send = raising
+    result = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
+    assert result.ok and "found" in result.detail
+    assert len(mailbox.kept) == 1
+
+
+def test_after_a_crash_a_destination_that_cannot_tell_at_first_is_asked_again_not_sent_to(open_ledger):
+    mailbox = Mailbox(die="after acceptance, before the answer")
+    with pytest.raises(Killed):
+        deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
+    find, answers = mailbox.find, [SendResult.failed("lookup: connection dropped", retryable=True)]
+    mailbox.find = lambda message: answers.pop() if answers else find(message)
+    result = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
+    assert result.ok and "found" in result.detail
+    assert (mailbox.sends, len(mailbox.kept)) == (1, 1)
+
+
 def test_a_destination_that_cannot_be_asked_is_sent_to_without_an_attempt_kept(open_ledger):
     webhook = Webhook()
     assert deliver(f.sending_relay(open_ledger(), webhook, NOW), webhook).ok

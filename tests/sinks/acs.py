@@ -87,6 +87,9 @@ class AcsSink(Sink):
         self.repeats: list[Request] = []  # repeats answered from their original's record
         self.bad_signatures = 0
         self.repeat_window_seconds = 300.0
+        # retry-after-ms on the send's 202, which azure-core's poller reads before its own interval: a long run's
+        # shortcut (ACS's Retry-After is whole seconds)
+        self.poll_after_ms: int | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._tracked: dict[str, Repeatable] = {}
         self._final = {"status": "Succeeded"}
@@ -198,7 +201,8 @@ class AcsSink(Sink):
         version = request.query.get("api-version", [""])[0]
         return Reply(202, {"id": operation_id, "status": "Running", "error": None},
                      {"Operation-Location": f"{self.url}/emails/operations/{operation_id}?api-version={version}",
-                      "operation-id": operation_id})
+                      "operation-id": operation_id,
+                      **({"retry-after-ms": str(self.poll_after_ms)} if self.poll_after_ms is not None else {})})
 
     def _lost(self, reply: Reply) -> Reply:
         """The reply, or none at all (the connection drops) when the test asked for an answer to be lost."""

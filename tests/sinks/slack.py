@@ -31,6 +31,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
@@ -92,7 +93,7 @@ def _cursor_ts(cursor: str) -> Decimal:
 class SlackSink(Sink):
     def __init__(self, *, tls: TestCA | None = None, per_second: float | None = None,
                  channels: tuple[str, ...] = (CHANNEL,), lookup_per_second: float | None = None,
-                 epoch: int = 1_700_000_000):
+                 epoch: int | None = 1_700_000_000):
         self.server = LoopbackServer(self._route, tls)
         self.token = f"xoxb-{secrets.token_hex(6)}-{secrets.token_hex(12)}"
         self.hook_path = f"/services/T0000000000/B0000000000/{secrets.token_urlsafe(18)}"
@@ -105,7 +106,8 @@ class SlackSink(Sink):
         self._by_ts: dict[tuple[str, str], dict] = {}
         # ts in microseconds from `epoch` (seconds; Slack's clock, which `oldest` is compared with): by default the
         # first is "1700000000.000100"
-        self._clock = epoch * 1_000_000
+        self._clock = (epoch or 0) * 1_000_000
+        self._wall = epoch is None  # epoch None: ts follow the wall clock, as a long run's lookups need
         self._faults: dict[str, deque[Reply]] = {}
         self._lost: dict[str, deque[float | None]] = {}
         self.page_limit: int | None = None
@@ -206,7 +208,7 @@ class SlackSink(Sink):
         channel, parent = args["channel"], args.get("thread_ts")
         if parent is not None and (channel, parent) not in self._by_ts:
             return _fail("thread_not_found")
-        self._clock += 100
+        self._clock = max(self._clock + 100, time.time_ns() // 1000 if self._wall else 0)
         ts = f"{self._clock // 1_000_000}.{self._clock % 1_000_000:06d}"
         message = {**args, "ts": ts}
         self.messages.append(message)
