@@ -329,7 +329,8 @@ def send_with_retries(channel: Channel, message: Message, relay: Relay) -> tuple
             relay.sleep(wait)
         else:  # the pacer sleeps before the next attempt, and holds other messages to it off too
             pacer.hold_off(limit, wait)
-    pacer.give_up(limit, FAILING_HOLD_SECONDS)
+    if not asking:  # a destination that only could not tell yet about one message is not failing
+        pacer.give_up(limit, FAILING_HOLD_SECONDS)
     gave_up = f"{result.detail} (gave up after {attempt} attempt(s) in {relay.monotonic() - started:.0f} s)"
     return SendResult.failed(gave_up, retryable=True, retry_after=result.retry_after, unknown=result.unknown), attempt
 

@@ -3,6 +3,7 @@ unknown outcome the destination is asked before sending again. Each point where 
 be lost is forced here, on the SQLite ledger and on Table Storage (Azurite), with a destination that keeps what it
 accepted. The real channels' marks and lookups are tested against their loopback APIs (tests/test_channel_*.py)."""
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -167,6 +168,18 @@ def test_after_a_crash_a_destination_that_cannot_tell_at_first_is_asked_again_no
     result = deliver(f.sending_relay(open_ledger(), mailbox, NOW), mailbox)
     assert result.ok and "found" in result.detail
     assert (mailbox.sends, len(mailbox.kept)) == (1, 1)
+
+
+def test_a_destination_that_cannot_tell_yet_about_one_message_is_not_held_off_for_the_others(open_ledger):
+    mailbox = Mailbox(lose_answer=True)
+    find = mailbox.find
+    mailbox.find = lambda message: SendResult.failed("not in Sent Items yet", retryable=True, retry_after=300.0)
+    relay = f.sending_relay(open_ledger(), mailbox, NOW)
+    assert not deliver(relay, mailbox).ok
+    mailbox.find = find
+    other = replace(MESSAGE, notification_key="xy12-3zq/70000000000000002")
+    result, _ = send_once(mailbox, other, relay)
+    assert result.ok and result.detail == "accepted"
 
 
 def test_a_destination_that_cannot_be_asked_is_sent_to_without_an_attempt_kept(open_ledger):
