@@ -44,6 +44,7 @@ CHECKABLE = ("slack-bot", "graph", "acs")
 MAILBOX, TO = "relay@contoso.example", "oncall@contoso.example"
 CLIENT_TIMEOUT = 10.0  # the channels' HTTP timeout (relay/channels/http.py)
 ID = re.compile(rb"CHAOS-\d{5}")
+PROGRESS_SECONDS = 30.0  # between lines saying what the inbox still holds
 DEAD_SERVER = (OSError, http.client.HTTPException)  # a SIGKILL can land between the headers and the body
 
 
@@ -267,15 +268,15 @@ def run(plan: Plan, workdir: Path, progress=lambda text: None) -> Report:
 
 def _wait_for_empty_inbox(serve: Serve, deadline: float, progress) -> dict[str, int]:
     until = time.monotonic() + deadline
-    last = None
+    said = 0.0
     while time.monotonic() < until:
         counts = (serve.health() or {}).get("inbox", {})
         pending = {state: n for state, n in counts.items() if state != "dead"}
         if not pending:
             return {}
-        if pending != last:
+        if time.monotonic() - said >= PROGRESS_SECONDS:
             progress(f"waiting for the inbox: {pending}")
-            last = pending
+            said = time.monotonic()
         time.sleep(0.5)
     return pending
 
