@@ -3,7 +3,7 @@ import os
 
 import azure.functions as func
 
-from handlers import backfill, calendar, digest, ingest, poison, process
+from handlers import backfill, calendar, digest, ingest, poison, process, remind
 from relay.hosts.function import FunctionHost
 from relay.runtime.redact import install as install_redaction
 from relay.runtime.telemetry import setup as setup_telemetry
@@ -11,11 +11,13 @@ from relay.runtime.telemetry import setup as setup_telemetry
 
 def build_app(host: FunctionHost) -> func.FunctionApp:
     """The app for the host's settings: the intake and the calendar feed always; the queue trigger and the
-    parked-alert timer with a queue (without one, alerts are relayed inline); the backfill when the config names
-    subscriptions; the digest when it has a digest: section."""
+    parked-alert timer with a queue (without one, alerts are relayed inline); the reminder timer (which also
+    releases held messages); the backfill when the config names subscriptions; the digest when it has a digest:
+    section."""
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(ingest.blueprint(host))
     app.register_functions(calendar.blueprint(host))
+    app.register_functions(remind.blueprint(host))
     if host.has_queue:
         app.register_functions(process.blueprint(host))
         app.register_functions(poison.blueprint(host))

@@ -10,13 +10,15 @@ Data flows one way, and so do the imports between these packages (tests/test_arc
     routing.py                    the routing tree and the route stage: who gets which of an event's VMs
     config/                       the YAML config: receivers, routing tree, digest, Azure settings
     enrich/  render/              the stages: which VMs and in what state; the words, per channel
+    hold/  remind/due.py          which deliveries wait (quiet hours, silences) and which reminders are due
     calendar/                     maintenance as iCalendar entries (a stage); calendar/feed.py reads them from
                                   the ledger (a job)
     notices/                      the relay's own notices (a parked alert, a send-test, a maintain run)
     channels/  store/  inbox/     ports and their adapters: where messages go, the ledger, the waiting alerts
     pipeline.py                   parse → dedup → enrich → route → render → deliver, around those ports
     digest/ backfill/ maintain/   jobs built on the pipeline: the daily digest, missed alerts, self-service
-    provision/ auth/ agent/       maintenance, alert rules in more subscriptions, Entra ID, the VM agent
+    provision/ auth/ agent/       maintenance, alert rules in more subscriptions, Entra ID, the VM agent,
+    remind/ hold/release.py       reminders before deadlines and held messages released
     hosts/                        the Function App's root, relay serve, its worker, the queue path, wiring
     cli/                          the `relay` command: one module per command, each a composition root
 """

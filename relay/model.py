@@ -6,8 +6,8 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
@@ -354,6 +354,31 @@ class NoticeSnapshot:
     vms: tuple[VmSnapshot, ...] = ()
 
 
+REMINDER_KINDS = ("deadline", "reboot", "all_done")
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A word between Azure's notices (relay.remind): a self-service deadline or Azure's reboot window drawing
+    near, with the VMs still to do; or, once a receiver's last VM is done, the note that closes its thread."""
+
+    kind: str  # one of REMINDER_KINDS
+    due: datetime | None = None  # the deadline, or the reboot window's start; None for all_done
+    before: timedelta | None = None  # the offset it was due at: this long before `due`
+
+
+HOLD_REASONS = ("quiet_hours", "silence")
+
+
+@dataclass(frozen=True)
+class Release:
+    """A message held for a receiver (its quiet hours, or a silence) and sent now with the event's latest state."""
+
+    reason: str  # one of HOLD_REASONS
+    since: datetime  # when its first held message came
+    held: int = 1  # how many messages of the event were held and are merged into this one
+
+
 @dataclass(frozen=True)
 class Notification:
     """What to tell people about one enriched event."""
@@ -362,6 +387,8 @@ class Notification:
     prior: PriorNotice | None = None
     affected: int | None = None  # set when routing cut the VMs down to one team's: how many the event hits
     told: NoticeSnapshot | None = None  # what this receiver was last told of its VMs in the thread (the ledger's)
+    reminder: Reminder | None = None  # a reminder of the event rather than Azure's news (relay.remind)
+    released: Release | None = None  # held for the receiver, and released with the latest state (relay.hold)
 
     @property
     def event(self) -> Event:
@@ -386,6 +413,24 @@ class ManagerTags:
     owner: str = "owner"
 
 
+@dataclass(frozen=True)
+class QuietSpan:
+    """Part of a receiver's quiet hours, in JST: on each of `days`, the hours from `start` to `end`. When `end` is
+    not after `start` (22:00-08:00) the day's two ends are quiet: 00:00-08:00 and 22:00-24:00; start == end ==
+    00:00 is the whole day. So "mon-fri 22:00-08:00" with "sat-sun" is quiet from Friday 22:00 to Monday 08:00."""
+
+    days: frozenset[int]  # JST weekdays: 0 Monday … 6 Sunday
+    start: time = time(0)
+    end: time = time(0)
+
+    def minutes(self) -> tuple[tuple[int, int], ...]:
+        """The quiet parts of each of its days, as (from, to) minutes after midnight, `to` not quiet."""
+        start, end = self.start.hour * 60 + self.start.minute, self.end.hour * 60 + self.end.minute
+        if start < end:
+            return ((start, end),)
+        return tuple(part for part in ((0, end), (start, 24 * 60)) if part[0] < part[1])
+
+
 CALENDAR_ENTRIES = ("deadline", "reboot")  # the self-service deadline, Azure's scheduled (reboot) window
 
 
@@ -402,6 +447,59 @@ class Receiver:
     audience: str = "oncall"  # oncall, or managers: polite email with the week's decisions and no commands
     tags: ManagerTags = field(default_factory=ManagerTags)  # what the managers' email and the digest read
     calendar: tuple[str, ...] = CALENDAR_ENTRIES  # the calendar entries it gets (relay/calendar); (): none
+    quiet_hours: tuple[QuietSpan, ...] = ()  # when non-urgent messages wait (relay.hold); (): never
+
+
+SILENCE_FIELDS = ("subscription", "resource_group", "tag", "region", "service", "kind", "stage", "tracking_id",
+                  "receiver")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One condition of a silence: a routing field equal to `value` (any case), or matching it as a regular
+    expression."""
+
+    field: str  # one of SILENCE_FIELDS
+    value: str
+    regex: bool = False
+    tag: str = ""  # field tag: the tag's name
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Alertmanager's silence: what it matches (every matcher must hold), for how long, who set it and why."""
+
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts: datetime
+    ends: datetime
+    created_by: str
+    comment: str
+    created_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.starts <= now < self.ends
+
+    def ended(self, now: datetime) -> Silence:
+        """Expired at `now`, as Alertmanager does: its end moves to now (unless earlier), and a pending one's start
+        too, so it never held anything."""
+        return replace(self, starts=min(self.starts, now), ends=min(self.ends, now))
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A receiver's messages of one event held back (its quiet hours, or a silence): the latest of them, kept
+    whole, to be sent with the event's state when the hold ends (relay.hold)."""
+
+    thread_key: str
+    receiver: str
+    reason: str  # one of HOLD_REASONS
+    since: datetime  # when the first held message came
+    event: Event  # the latest held communication
+    prior: PriorNotice | None = None  # what the thread said before that communication (its admission's)
+    held: int = 1  # how many messages (communications) are held
+    silence_id: str | None = None  # reason silence: which one
+    until: datetime | None = None  # when the hold is expected to end: the quiet hours' end, the silence's
 
 
 @dataclass(frozen=True)
@@ -464,3 +562,4 @@ class Delivery:
     result: SendResult
     attempts: int = 1
     skipped: bool = False  # already delivered earlier
+    held: str | None = None  # not sent now but held (a HOLD_REASONS value): sent when the hold ends

@@ -16,7 +16,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -27,10 +27,24 @@ from relay.alerts import parse_alert
 from relay.channels import Channel
 from relay.channels.lanes import Lanes, gather
 from relay.channels.pacing import HeldOff, Pacer
+from relay.config.followup import UrgentSettings
 from relay.enrich import VmSource, enrich
 from relay.enrich.snapshot import notice_snapshot
+from relay.hold.gate import verdict
 from relay.inbox.retry import RETRY_SECONDS
-from relay.model import Attempt, Delivery, Event, EventKind, Message, NoticeSnapshot, Notification, Receiver, SendResult
+from relay.model import (
+    Attempt,
+    Delivery,
+    Event,
+    EventKind,
+    Hold,
+    Message,
+    NoticeSnapshot,
+    Notification,
+    Receiver,
+    SendResult,
+    Silence,
+)
 from relay.render import render
 from relay.routing import Routes, split, wanted
 from relay.runtime import telemetry
@@ -66,6 +80,7 @@ class Relay:
     budget_seconds: float = DELIVERY_BUDGET_SECONDS
     pacer: Pacer | None = None
     lanes: Lanes = field(default_factory=Lanes)  # shared by the copies `replace` makes, as the pacer is
+    urgent: UrgentSettings = field(default_factory=UrgentSettings)  # what goes through quiet hours (relay.hold)
 
     def __post_init__(self) -> None:
         if self.pacer is None:
@@ -138,18 +153,20 @@ def start_event(event: Event, relay: Relay) -> Future[Outcome]:
     for receiver in receivers:
         if receiver.name in reached:
             continue
-        told = _last_told(notification, receiver, relay)
+        told = last_told(notification, receiver, relay)
         if told is not None and told.vms:  # every VM it was told of left: it hears that they did
             shares.append((receiver, replace(_none_of_its_vms(notification), told=told)))
         else:  # none of its VMs: settled, so a redelivery is a duplicate
             relay.ledger.record_delivery(event.dedup_key, receiver.name,
                                          SendResult.delivered("nothing to send: no VM of this receiver"), attempts=0)
-    deliveries = [_submit(part, receiver, relay) for receiver, part in shares]
+    silences = relay.ledger.silences()
+    deliveries = [_submit(part, receiver, relay, silences) for receiver, part in shares]
     vm_count = len(notification.enriched.vms)
     return gather(deliveries, lambda done: Outcome(event, admission.seen, tuple(done), vm_count=vm_count))
 
 
-def _submit(notification: Notification, receiver: Receiver, relay: Relay) -> Future[Delivery]:
+def _submit(notification: Notification, receiver: Receiver, relay: Relay,
+            silences: Sequence[Silence]) -> Future[Delivery]:
     """The delivery on the receiver's lane; or, when its destination is held off longer than a delivery may
     wait (a delivery gave up on it), failed at once, as it would fail there, without taking the lane's time."""
     key = notification.event.dedup_key
@@ -159,7 +176,7 @@ def _submit(notification: Notification, receiver: Receiver, relay: Relay) -> Fut
         log.info("not sending %s to %s now: its destination is held off for %.0f s more", key, receiver.name, held)
         return _resolved(_delivered_before(key, receiver, relay)
                     or Delivery(receiver.name, key, _held_off(held, "not tried"), attempts=0))
-    return relay.lanes.submit(receiver.name, partial(_deliver_to, notification, receiver, relay))
+    return relay.lanes.submit(receiver.name, partial(_deliver_to, notification, receiver, relay, silences))
 
 
 def _resolved(result: T) -> Future[T]:
@@ -179,13 +196,20 @@ def file_stem(event: Event, now: datetime) -> str:
     return f"{when:%Y%m%dT%H%M%SZ}-{name[:STEM_PART]}-{key}-{stage[:STEM_PART]}"
 
 
+def own_stem(event: Event, now: datetime, what: str) -> str:
+    """The file stem of a message the relay sends of its own accord (a reminder, a release): named for when it
+    goes out and what it is, beside the event's notices."""
+    return f"{file_stem(replace(event, event_time=now), now)}-{what}"
+
+
 def _delivered_before(key: str, receiver: Receiver, relay: Relay) -> Delivery | None:
     if relay.ledger.delivered(key, receiver.name):
         return Delivery(receiver.name, key, SendResult.delivered("delivered before"), attempts=0, skipped=True)
     return None
 
 
-def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) -> Delivery:
+def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay,
+                silences: Sequence[Silence] = ()) -> Delivery:
     key = notification.event.dedup_key
     if before := _delivered_before(key, receiver, relay):
         return before
@@ -194,8 +218,10 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
         log.info("not sending %s to %s: being delivered by another worker", key, receiver.name)
         return Delivery(receiver.name, key, SendResult.failed("being delivered by another worker", retryable=True),
                         attempts=0)
+    if held := _held(notification, receiver, relay, silences):
+        return held
     if notification.told is None:
-        notification = replace(notification, told=_last_told(notification, receiver, relay))
+        notification = replace(notification, told=last_told(notification, receiver, relay))
     try:
         message = replace(render(notification, receiver), file_stem=file_stem(notification.event, notification.enriched.now))
     except Exception:  # a rendering bug must not take the other receivers down, nor mark this one done
@@ -207,14 +233,43 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay) ->
     relay.ledger.record_delivery(key, receiver.name, result, attempts)
     telemetry.count("delivered" if result.ok else "failed", channel=receiver.channel)
     if result.ok:
-        _remember_told(notification, receiver, relay)
+        remember_told(notification, receiver, relay)
+        forget_held(notification.event.thread_key, receiver.name, relay)
         log.info("delivered %s to %s: %s", key, receiver.name, message.summary)
     else:
         log.warning("not delivered %s to %s after %d attempt(s): %s", key, receiver.name, attempts, result.detail)
     return Delivery(receiver.name, key, result, attempts)
 
 
-def _last_told(notification: Notification, receiver: Receiver, relay: Relay) -> NoticeSnapshot | None:
+def _held(notification: Notification, receiver: Receiver, relay: Relay,
+          silences: Sequence[Silence]) -> Delivery | None:
+    """A share silenced or in the receiver's quiet hours is held in the ledger (relay.hold.release sends the
+    event's latest state when the hold ends) and its delivery is recorded as done: held, never lost."""
+    now, event = relay.clock(), notification.event
+    said = verdict(notification, receiver, silences, relay.urgent, now)
+    if said.hold is None:
+        if said.urgent:
+            log.info("%s to %s: %s", event.dedup_key, receiver.name, said.why)
+        return None
+    relay.ledger.hold(Hold(event.thread_key, receiver.name, said.hold, now, event, notification.prior,
+                           silence_id=said.silence.id if said.silence else None, until=said.until))
+    result = SendResult.delivered(said.why)
+    relay.ledger.record_delivery(event.dedup_key, receiver.name, result, attempts=0)
+    telemetry.count("held", reason=said.hold)
+    log.info("not sending %s to %s now: %s", event.dedup_key, receiver.name, said.why)
+    return Delivery(receiver.name, event.dedup_key, result, attempts=0, held=said.hold)
+
+
+def forget_held(thread_key: str, receiver: str, relay: Relay) -> None:
+    """The receiver now has the event's latest state: what was held of it need not be sent. It went out
+    already: failing to forget costs at most one message with the same state."""
+    try:
+        relay.ledger.drop_hold(thread_key, receiver)
+    except Exception:
+        log.exception("cannot forget what was held of %s for %s", thread_key, receiver)
+
+
+def last_told(notification: Notification, receiver: Receiver, relay: Relay) -> NoticeSnapshot | None:
     """What the receiver was last told of its VMs in this thread, for the message to say per VM what changed.
     Only maintenance lists VMs. A snapshot that cannot be read costs the comparison, never the message."""
     event = notification.event
@@ -234,7 +289,7 @@ def _none_of_its_vms(notification: Notification) -> Notification:
                         affected=len(notification.enriched.vms))
 
 
-def _remember_told(notification: Notification, receiver: Receiver, relay: Relay) -> None:
+def remember_told(notification: Notification, receiver: Receiver, relay: Relay) -> None:
     """Keep the VMs as this delivered message described them. It went out already: failing to keep them only
     costs the next message its per-VM changes."""
     if notification.event.kind is not EventKind.MAINTENANCE:
@@ -243,6 +298,21 @@ def _remember_told(notification: Notification, receiver: Receiver, relay: Relay)
         relay.ledger.record_told(notification.event.thread_key, receiver.name, notice_snapshot(notification))
     except Exception:
         log.exception("cannot keep what %s was told in %s", receiver.name, notification.event.thread_key)
+
+
+def send_keyed(message: Message, relay: Relay) -> SendResult | None:
+    """What the relay sends of its own accord (a digest, a reminder, a held message released), once: claimed,
+    sent and marked under the message's notification key. None when another run holds the claim."""
+    key, receiver = message.notification_key, message.receiver.name
+    if relay.ledger.delivered(key, receiver):
+        return SendResult.delivered("delivered before")
+    holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
+    if not relay.ledger.claim(key, receiver, holder, relay.budget_seconds + CLAIM_MARGIN_SECONDS):
+        return None
+    result, attempts = send_once(relay.channel_for(message.receiver), message, relay)
+    relay.ledger.record_delivery(key, receiver, result, attempts)
+    telemetry.count("delivered" if result.ok else "failed", channel=message.receiver.channel)
+    return result
 
 
 def send_once(channel: Channel, message: Message, relay: Relay) -> tuple[SendResult, int]:

@@ -46,6 +46,10 @@ class Condition:
     def holds(self, values: tuple[str, ...]) -> bool:
         return any(p.fullmatch(v) for p in self.patterns for v in values)
 
+    def met(self, item: dict[str, tuple[str, ...]]) -> bool:
+        """Whether it holds for an item's values (values_of)."""
+        return self.holds(item.get(f"tag:{self.tag}" if self.field == "tag" else self.field, ()))
+
 
 @dataclass(frozen=True)
 class Route:
@@ -88,7 +92,7 @@ def split(notification: Notification, routes: Routes) -> list[tuple[Receiver, No
     items: tuple[AffectedVm | None, ...] = vms or (None,)
     taken: dict[str, list[AffectedVm | None]] = {}
     for item in items:
-        values = _values(event, item.vm if item is not None else None)
+        values = values_of(event, item.vm if item is not None else None)
         for name in dict.fromkeys(_walk(routes.tree, values, None) or ()):
             taken.setdefault(name, []).append(item)
     shares = []
@@ -106,7 +110,7 @@ def split(notification: Notification, routes: Routes) -> list[tuple[Receiver, No
 
 def _walk(node: Route, values: dict[str, tuple[str, ...]], inherited: str | None) -> list[str] | None:
     """The receivers this route and those below it give the item to; None when the route does not match."""
-    if not all(c.holds(values.get(f"tag:{c.tag}" if c.field == "tag" else c.field, ())) for c in node.conditions):
+    if not all(c.met(values) for c in node.conditions):
         return None
     receiver = node.receiver or inherited
     found: list[str] | None = None
@@ -122,10 +126,12 @@ def _walk(node: Route, values: dict[str, tuple[str, ...]], inherited: str | None
     return [receiver] if receiver else []
 
 
-def _values(event: Event, vm: Vm | None) -> dict[str, tuple[str, ...]]:
-    """What the conditions look at: the VM's own subscription, group, tags and region when there is a VM."""
+def values_of(event: Event, vm: Vm | None) -> dict[str, tuple[str, ...]]:
+    """What the conditions (and silences' matchers) look at: the VM's own subscription, group, tags and region
+    when there is a VM."""
     values = {
         "kind": (event.kind.value,),
+        "tracking_id": (event.tracking_id,) if event.tracking_id else (),
         "stage": (event.stage,) if event.stage else (),
         "level": (event.level,) if event.level else (),
         "service": event.services,

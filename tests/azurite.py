@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,26 @@ def _wait_until_it_answers(endpoint: str) -> None:
             if time.monotonic() > deadline:
                 raise AzuriteUnavailable(f"Azurite does not answer at {endpoint}") from None
             time.sleep(0.1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("tables", marks=pytest.mark.integration)])
+def open_ledger(request, tmp_path):
+    """Opens a ledger on one storage, SQLite or a fresh table of Azurite: each call another ledger object on it, as
+    another process (or the same one started again) would have."""
+    from relay.store.sqlite import SqliteLedger
+    from relay.store.tables import TableLedger
+
+    opened = []
+    table = f"ledger{uuid.uuid4().hex[:16]}"
+
+    def opener():
+        if request.param == "sqlite":
+            ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+        else:
+            ledger = TableLedger.from_connection_string(request.getfixturevalue("azurite"), table)
+        opened.append(ledger)
+        return ledger
+
+    yield opener
+    for ledger in opened:
+        ledger.close()

@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 import zipfile
+from dataclasses import replace
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -18,6 +20,19 @@ from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
+
+from relay.enrich.state import by_urgency
+from relay.model import (
+    Enriched,
+    MaintenanceState,
+    NoticeSnapshot,
+    Notification,
+    PriorNotice,
+    Release,
+    Reminder,
+    VmSnapshot,
+)
+from tests import factories as f
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "tests" / "js" / "validate_cards.js"
@@ -139,3 +154,66 @@ def csv_attachment(message: EmailMessage) -> tuple[str, bytes] | None:
             return name, archive.read(name)
     assert part.get_content_type() == "text/csv"
     return part.get_filename(), part.get_payload(decode=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reminders (relay.remind) and released messages (relay.hold): a maintenance notification as those pass it to
+# render. A reminder's event carries no text of Azure's; it still has the thread's prior notice and what the
+# receiver was last told, which render must not treat as news.
+
+S = MaintenanceState
+REMINDER_BEFORE = timedelta(days=1)
+DEADLINE_AT = f.SELF_SERVICE.end - REMINDER_BEFORE  # 2026-01-22 07:30 UTC: a day before the self-service deadline
+REBOOT_AT = f.SCHEDULED.start - REMINDER_BEFORE  # 2026-01-23 15:00 UTC: a day before Azure's reboot window
+ALL_DONE_AT = f.SCHEDULED.end + timedelta(hours=2)
+HELD_SINCE = f.NOW - timedelta(hours=9)  # 2026-01-19 18:00 UTC, 2026-01-20 03:00 JST
+
+
+def _reminder(reminder: Reminder, vms, now) -> Notification:
+    told = NoticeSnapshot("xy12-3zq/11223344", f.NOW - timedelta(days=3), f.NOW - timedelta(days=3),
+                          (VmSnapshot("gone", "vm-gone-01", S.START_NOW),))
+    return Notification(
+        Enriched(f.maintenance_event(communication=""), now, by_urgency(vms), "impacted list"),
+        prior=PriorNotice("Planned", f.PRIOR_WINDOW, f.NOW - timedelta(days=3)),
+        told=told,
+        reminder=reminder,
+    )
+
+
+def deadline_reminder() -> Notification:
+    """The self-service deadline a day away: the receiver's two VMs still in Start now / Retry now."""
+    now = DEADLINE_AT
+    vms = [f.make_vm("vm-web-01", S.START_NOW, zones=(), public_ip_allocation="Dynamic", now=now),
+           f.make_vm("vm-web-02", S.RETRY_NOW, now=now)]
+    return _reminder(Reminder("deadline", f.SELF_SERVICE.end, REMINDER_BEFORE), vms, now)
+
+
+def reboot_reminder() -> Notification:
+    """Azure's reboot window a day away: three Scheduled VMs, one a single instance with a dynamic public IP."""
+    now = REBOOT_AT
+    vms = [f.make_vm("vm-db-01", S.SCHEDULED, resource_group="rg-db", zones=(), public_ip_allocation="Dynamic",
+                     now=now),
+           f.make_vm("vm-db-02", S.SCHEDULED, resource_group="rg-db", now=now),
+           f.make_vm("vm-db-03", S.SCHEDULED, resource_group="rg-db", now=now)]
+    return _reminder(Reminder("reboot", f.SCHEDULED.start, REMINDER_BEFORE), vms, now)
+
+
+def all_done_reminder() -> Notification:
+    """The receiver's last VM of the maintenance done: its three VMs Already updated."""
+    now = ALL_DONE_AT
+    vms = [f.make_vm(f"vm-web-0{i}", S.ALREADY_UPDATED, now=now) for i in range(1, 4)]
+    return _reminder(Reminder("all_done"), vms, now)
+
+
+def released(reason: str = "quiet_hours") -> Notification:
+    """A Rescheduled update held for the receiver (two messages since HELD_SINCE), sent with the latest state."""
+    return replace(f.rescheduled_update(), released=Release(reason, HELD_SINCE, 2))
+
+
+FOLLOW_UPS = {
+    "deadline_reminder": deadline_reminder,
+    "reboot_reminder": reboot_reminder,
+    "all_done_reminder": all_done_reminder,
+    "released_quiet_hours": released,
+    "released_silence": lambda: released("silence"),
+}

@@ -22,12 +22,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("wire formats", ("relay.alerts", "relay.agent.wire")),
     ("routing", ("relay.routing",)),  # the routing tree and filters: what relay.config parses the YAML into
     ("config", ("relay.config",)),
-    ("stages", ("relay.enrich", "relay.render", "relay.calendar")),
+    ("stages", ("relay.enrich", "relay.render", "relay.calendar", "relay.hold", "relay.remind.due")),
     ("notices", ("relay.notices",)),
     ("ports", ("relay.channels", "relay.store", "relay.inbox")),
     ("pipeline", ("relay.pipeline",)),
     ("jobs", ("relay.digest", "relay.backfill", "relay.maintain", "relay.provision", "relay.auth", "relay.agent",
-              "relay.calendar.feed")),  # the calendar's entries are a stage; its feed reads the ledger
+              "relay.calendar.feed", "relay.remind", "relay.hold.release")),  # the calendar's entries are a stage;
+    # its feed reads the ledger. Which deliveries wait and which reminder is due are stages; sending them, jobs.
     ("hosts", ("relay.hosts",)),
     ("cli", ("relay.cli", "relay.__main__")),
 ]

@@ -125,11 +125,11 @@ def test_the_timer_is_registered_only_when_the_config_names_subscriptions(tmp_pa
         return json.loads(names), modules
 
     with_subscriptions, modules = functions("azure:\n  subscriptions: [0a1b2c3d-1111-2222-3333-444455556666]\n")
-    assert sorted(with_subscriptions) == ["backfill", "calendar", "ingest", "scheduled_events"]
+    assert sorted(with_subscriptions) == ["backfill", "calendar", "ingest", "remind", "scheduled_events"]
     (binding,) = json.loads(with_subscriptions["backfill"])["bindings"]
     assert binding == {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 */15 * * * *",
                        "runOnStartup": False}
     assert modules == "[]"  # the SDKs load when the timer first runs
-    assert list(functions(None)[0]) == ["ingest", "scheduled_events", "calendar"]
-    assert list(functions("azure:\n  tenant_wide: true\n")[0]) == ["ingest", "scheduled_events", "calendar"]
-    assert list(functions("azure: [\n")[0]) == ["ingest", "scheduled_events", "calendar"]  # an unreadable config leaves the intake running
+    assert list(functions(None)[0]) == ["ingest", "scheduled_events", "calendar", "remind"]
+    assert list(functions("azure:\n  tenant_wide: true\n")[0]) == ["ingest", "scheduled_events", "calendar", "remind"]
+    assert list(functions("azure: [\n")[0]) == ["ingest", "scheduled_events", "calendar", "remind"]  # an unreadable config leaves the intake running

@@ -79,12 +79,46 @@ def test_the_older_outlook_connector_address_is_retired_too():
 def test_a_good_config_and_bad_yaml(tmp_path):
     result = relay("config", "check", "examples/relay.yaml")
     assert result.returncode == 0, result.stdout
-    assert result.stdout == "examples/relay.yaml: OK: 4 receiver(s), a routing tree\n"
+    assert result.stdout == ("examples/relay.yaml: OK: 4 receiver(s), a routing tree; reminders to platform, web-team,"
+                             " db-team; quiet hours for db-team\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("receivers:\n  - name: a\n    channel: [outbox\n", encoding="utf-8")
     result = relay("config", "check", str(bad))
     assert result.returncode == 2 and result.stdout.startswith(f"{bad}:4: not valid YAML")
     assert relay("config", "check", env={"RELAY_CONFIG": "examples/relay.yaml"}).returncode == 0
+
+
+def test_quiet_hours_and_reminders_are_checked_with_their_lines(tmp_path, capsys):
+    path = tmp_path / "relay.yaml"
+    path.write_text(
+        "receivers:\n"
+        "  - name: db-team\n"
+        "    channel: outbox\n"
+        "    format: teams\n"
+        "    quiet_hours:\n"
+        "      - days: mon-fri\n"
+        "        from: 25:00\n"  # unquoted: YAML 1.1 reads it as 1500
+        "        to: \"08:00\"\n"
+        "reminders:\n"
+        "  deadline: [3d, 1d, 4hours]\n", encoding="utf-8")
+    code, lines = check(path, capsys)
+    assert (code, lines) == (2, [
+        f'{path}:7: receivers[0].quiet_hours[0].from: a time from "00:00" to "23:59", like "22:00" (got \'25:00\')',
+        f"{path}:10: reminders.deadline[2]: a duration like 30m, 4h, 3d or 1w (got '4hours')",
+        f"{path}: 2 problem(s)"])
+
+
+def test_the_summary_says_who_gets_reminders_and_who_has_quiet_hours(tmp_path, capsys):
+    path = tmp_path / "relay.yaml"
+    path.write_text(
+        "receivers:\n"
+        "  - {name: a, channel: outbox, format: teams, quiet_hours: [{days: sat-sun}]}\n"
+        "  - {name: b, channel: outbox, format: email, audience: managers}\n", encoding="utf-8")
+    assert check(path, capsys) == (0, [f"{path}: OK: 2 receiver(s), no routing tree; reminders to a;"
+                                       " quiet hours for a"])
+    path.write_text("receivers:\n  - {name: a, channel: outbox, format: teams}\n"
+                    "reminders: {deadline: [], reboot: [], all_done: false, receivers: [a]}\n", encoding="utf-8")
+    assert check(path, capsys) == (0, [f"{path}: OK: 1 receiver(s), no routing tree; reminders to nobody"])
 
 
 def test_route_shows_who_gets_which_vms_without_sending(tmp_path):
@@ -194,7 +228,8 @@ FULL = {
     "receivers": [
         {"name": "t", "channel": "teams", "destination": "RELAY_TEST_TEAMS_URL", "auth": "entra",
          "audience": "https://flow.example/", "language": "ja", "kinds": ["maintenance"], "stages": ["Planned"],
-         "max_per_second": 2},
+         "max_per_second": 2, "quiet_hours": [{"days": ["mon", "fri"], "from": "22:00", "to": "08:00"},
+                                                {"days": "sat-sun"}]},
         {"name": "s", "channel": "slack", "token": "RELAY_TEST_SLACK_TOKEN", "slack_channel": "C0123456789",
          "api_url": "https://slack.com/api/"},
         {"name": "w", "channel": "slack", "destination": "RELAY_TEST_SLACK_URL"},
@@ -218,6 +253,8 @@ FULL = {
               "backfill": {"services": ["Virtual Machines"], "regions": ["Japan East"]}},
     "digest": {"receivers": ["m", {"name": "o", "all_clear": True}], "team_tag": "owner", "all_clear": False,
                "horizon_days": 14, "deadline_days": 7},
+    "reminders": {"deadline": ["3d", "1d", "4h"], "reboot": "1h", "all_done": True, "receivers": ["t", "s"]},
+    "urgent": {"reasons": ["scheduled_event", "deadline"], "deadline_within": "24h"},
 }
 
 

@@ -60,10 +60,11 @@ def test_demo_writes_every_message_and_an_index(demo):
     assert demo.code == 0
     assert "duplicate" in demo.stdout and "index.html" in demo.stdout
     by_receiver = {folder.name: len(list(folder.iterdir())) for folder in demo.outbox.iterdir() if folder.is_dir()}
-    # the platform gets all 8 alerts that are not the duplicate; the web team has no VM in the incident's
-    # news, nor is the ExpressRoute circuit's metric alert (Fired, Resolved) its; the database team has no VM in
-    # the incident nor the Resource Health alert; managers get Planned and Rescheduled, and one digest
-    assert by_receiver == {"platform": 8, "web-team": 5, "db-team": 4, "managers": 3}
+    # the platform gets all 8 alerts that are not the duplicate and 4 reminders; the web team has no VM in the
+    # incident's news, nor is the ExpressRoute circuit's metric alert (Fired, Resolved) its, and gets 4 reminders;
+    # the database team has no VM in the incident nor the Resource Health alert, and gets In progress and Complete
+    # when its quiet hours end, and 1 reminder; managers get Planned and Rescheduled, and one digest
+    assert by_receiver == {"platform": 12, "web-team": 9, "db-team": 5, "managers": 3}
     web = json.loads(next((demo.outbox / "web-team").glob("*Planned.json")).read_bytes())
     assert "vm-web-01" in json.dumps(web) and "vm-db-01" not in json.dumps(web)  # only the web team's VMs
     assert demo.page.count('class="msg"') == len(demo.messages())
@@ -84,11 +85,14 @@ def test_the_managers_email_carries_its_calendar_entries_and_the_page_offers_eac
 
 
 def test_each_alert_is_relayed_at_its_own_time_and_the_digest_on_its_own_morning(demo):
-    stamps = sorted({p.name.split("-")[0] for p in demo.messages("2*")})
+    own = [p for p in demo.messages("2*") if "-reminder-" in p.name or p.name.endswith("-released.json")]
+    stamps = sorted({p.name.split("-")[0] for p in demo.messages("2*") if p not in own})
     assert stamps == ["20270106T001205Z", "20270114T021853Z", "20270114T023107Z", "20270114T030211Z",
                       "20270114T034940Z", "20270120T084051Z", "20270219T150630Z",
                       "20270227T160158Z"]  # each alert's eventTimestamp; a metric alert's fired and resolved times
     assert [p.name for p in demo.messages("digest-*")] == ["digest-20270215.eml"]
+    assert sorted({p.name.split("-")[0] for p in own}) == ["20270214T000000Z", "20270216T000000Z", "20270218T150000Z",
+                                                          "20270221T230000Z", "20270228T230000Z"]  # the passes
     order = [demo.stdout.index(when) for when in ("Wed 6 Jan 2027 09:12 JST", "Wed 20 Jan 2027 17:40 JST",
                                                   "Mon 15 Feb 2027 09:00 JST", "Sat 20 Feb 2027 00:06 JST")]
     assert order == sorted(order)  # told in the order it happened
@@ -98,8 +102,8 @@ def test_each_alert_is_relayed_at_its_own_time_and_the_digest_on_its_own_morning
 def test_self_service_is_advised_while_it_is_open_and_never_after(demo):
     planned = [readable(p) for p in demo.messages("*-Planned.*")]
     assert planned and all(any(word in text for word in SELF_SERVICE) for text in planned)
-    later = demo.messages("*-InProgress.*") + demo.messages("*-Complete.*")
-    assert len(later) == 6  # platform, web-team, db-team, each for both stages
+    later = demo.messages("*-InProgress*") + demo.messages("*-Complete*")
+    assert len(later) == 9  # platform, web-team, db-team (released), each for both stages; 3 reboot reminders
     for path in later:
         text = WAS.sub("", readable(path))
         assert not [word for word in SELF_SERVICE if word in text], path.name
@@ -128,7 +132,27 @@ def test_the_preview_says_nothing_was_sent_and_shows_each_message_at_its_clock(d
 def test_the_preview_draws_teams_cards_with_the_adaptive_cards_renderer(demo):
     assert "adaptivecards.min.js" in demo.page and "Permission is hereby granted" in demo.page
     cards = [p for p in demo.messages("*.json") if "application/vnd.microsoft.card.adaptive" in p.read_text()]
-    assert len(cards) == 12 and demo.page.count("data-card=") == len(cards)
+    assert len(cards) == 17 and demo.page.count("data-card=") == len(cards)
+
+
+def test_reminders_go_before_the_deadline_and_the_reboots_each_team_its_own_vms(demo):
+    reminders = sorted((demo.outbox / "web-team").glob("*-reminder-*"))
+    web = [readable(p) for p in reminders]
+    assert [p.name.split("-reminder-")[1] for p in reminders] == [
+        "deadline-3d.json", "deadline-1d.json", "reboot-1d.json", "reboot-1d.json"]
+    assert all("reminder" in text for text in web) and not any("vm-db-" in text for text in web)
+    assert "vm-web-03" in web[0]  # Retry now, with the deadline three days away
+
+
+def test_what_comes_in_db_teams_quiet_hours_goes_when_they_end_with_the_latest_state(demo):
+    assert "db-team: reminder:deadline:3d XY12-3ZQ: held" in demo.stdout  # Sunday 09:00: it waits
+    db_team = demo.outbox / "db-team"
+    assert not list(db_team.glob("*-InProgress.json"))  # Saturday 00:06: held, not lost …
+    (released,) = db_team.glob("*-InProgress-released.json")  # … released on Monday at 08:00
+    assert released.name.startswith("20270221T230000Z")
+    text = readable(released)
+    assert "保留" in text and "2027年2月20日(土) 0:06 JST" in text  # held, and since when
+    assert demo.clocks_on_page()["db-team/" + released.name].startswith("Mon 22 Feb 2027 08:00 JST")
 
 
 def test_demo_can_run_again_over_its_own_outbox(tmp_path):

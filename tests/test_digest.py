@@ -19,6 +19,7 @@ from relay.hosts.function import FunctionHost
 from relay.hosts.wiring import Paths, open_relay
 from relay.model import Receiver
 from relay.pipeline import process
+from relay.store.sqlite import SqliteLedger
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PLANNED = json.loads((EXAMPLES / "alerts" / "01-planned.json").read_text(encoding="utf-8"))
@@ -229,6 +230,89 @@ def test_the_function_app_timer_sends_the_digest(estate):
         host.relay.ledger.close()
 
 
+# -- silences
+
+
+QUIET_NIGHT = ("  - {name: night, channel: outbox, format: slack, language: en, quiet_hours: [{days: [mon]}]}\n"
+               "urgent: {reasons: []}\n")  # a deadline within 24 hours would go through
+
+
+def add_silence(estate: Estate, capsys, when: str, *args: str) -> str:
+    """The id of the silence `relay silence add ARGS` set at `when` in the estate's ledger."""
+    capsys.readouterr()
+    assert main(["silence", "add", *args, "--config", str(estate.config), "--state", str(estate.ledger),
+                 "--now", when]) == 0
+    return capsys.readouterr().out.split()[0]
+
+
+def test_the_silences_active_since_the_last_digest_are_listed_with_what_they_hold(estate, capsys):
+    ended = add_silence(estate, capsys, "2027-01-10T06:00:00Z", "--match", "stage=Planned", "--for", "2h",
+                        "--by", "tanaka", "--comment", "portal check")
+    assert estate.digest("2027-01-11T00:00:00Z") == 0
+    ja, en = parts(estate.mail("managers", "20270111"))[0].split("-" * 40)
+    assert f"- {ended}（終了）" in ja and f"- {ended} (ended)" in en  # it was active in the day before the first
+
+    # a receiver in its quiet hours all Monday (JST): what it holds is not a silence's, and is not listed
+    estate.config.write_text(CONFIG.replace("digest:", QUIET_NIGHT + "digest:"), encoding="utf-8")
+    active = add_silence(estate, capsys, "2027-01-11T06:00:00Z", "--match", "tracking_id=SIL1-ABC",
+                         "--match", "receiver=oncall", "--for", "3d", "--by", "sato", "--comment", "web tier patching")
+    estate.relay_alerts(
+        "2027-01-11T07:00:00",
+        made_up("SIL1-ABC", "700000000000000001", "Planned", "2027-01-13T00:00:00Z", "2027-01-14T00:00:00Z"))
+    estate.relay_alerts(
+        "2027-01-11T08:00:00",
+        made_up("SIL1-ABC", "700000000000000002", "Rescheduled", "2027-01-14T00:00:00Z", "2027-01-15T00:00:00Z"))
+    ledger = SqliteLedger(estate.ledger)
+    try:
+        holds = {(h.receiver, h.reason, h.silence_id, h.held) for h in ledger.holds()}
+    finally:
+        ledger.close()
+    assert holds == {("oncall", "silence", active, 2), ("night", "quiet_hours", None, 2)}
+
+    assert estate.digest("2027-01-12T00:00:00Z") == 0
+    mail = estate.mail("managers", "20270112")
+    assert "・サイレンス 1 件" in mail["Subject"] and ", 1 silence" in mail["Subject"]
+    text, html = parts(mail)
+    ja, en = text.split("-" * 40)
+    assert ended not in text + html  # it ended before the last digest
+
+    listed = ja.split("== 前回のまとめ以降に有効だったサイレンス（通知の一時停止） ==")[1]
+    assert (f"- {active}（有効）\n"
+            "  条件: tracking_id=SIL1-ABC, receiver=oncall\n"
+            "  期間: 2027年1月11日(月) 15:00〜1月14日(木) 15:00 JST（2027-01-11 06:00–2027-01-14 06:00 UTC）\n"
+            "  設定者: sato\n"
+            "  理由: web tier patching\n"
+            "  保留中のお知らせ 2 件（SIL1-ABC）\n") in listed  # the quiet hours' two are not counted
+    assert "サイレンスに一致したお知らせは破棄されず、保留されています。" in listed
+    listed = en.split("== Silences in effect since the last digest (notifications held back) ==")[1]
+    assert (f"- {active} (active)\n"
+            "  Matches: tracking_id=SIL1-ABC, receiver=oncall\n"
+            "  Period: Mon 11 Jan 2027 15:00 – Thu 14 Jan 2027 15:00 JST (2027-01-11 06:00–2027-01-14 06:00 UTC)\n"
+            "  Set by: sato\n"
+            "  Reason: web tier patching\n"
+            "  2 messages held (SIL1-ABC)\n") in listed
+
+    ja, en = html.split('data-section="silences"')[1:]
+    assert ja.index("サイレンス（通知の一時停止）") < ja.index(f"{active}（有効）") < ja.index("保留中のお知らせ 2 件（SIL1-ABC）")
+    assert en.index(f"{active} (active)") < en.index("2 messages held (SIL1-ABC)")
+    for section in (ja, en):
+        assert "<td>tracking_id=SIL1-ABC, receiver=oncall</td>" in section
+        assert "<td>sato</td>" in section and "<td>web tier patching</td>" in section
+
+
+def test_a_day_with_only_an_active_silence_has_a_digest(estate, capsys):
+    active = add_silence(estate, capsys, "2027-03-09T12:00:00Z", "--match-re", "tag:env=dev|test", "--for", "1w",
+                         "--by", "sato", "--comment", "dev VMs: no maintenance news this week")
+    assert estate.digest("2027-03-10T00:00:00Z") == 0
+    assert "managers: sent" in capsys.readouterr().out
+    mail = estate.mail("managers", "20270310")
+    assert "予定なし" not in mail["Subject"] and "1 silence" in mail["Subject"]
+    ja, en = parts(mail)[0].split("-" * 40)
+    assert f"- {active}（有効）" in ja and "条件: tag:env=~dev|test" in ja and "保留中のお知らせはありません" in ja
+    assert f"- {active} (active)" in en and "Reason: dev VMs: no maintenance news this week" in en
+    assert "No message held" in en
+
+
 # -- the settings
 
 
@@ -314,13 +398,13 @@ def test_the_timer_is_registered_only_when_the_config_has_a_digest(tmp_path):
         return json.loads(names), modules
 
     with_digest, modules = functions(CONFIG)
-    assert sorted(with_digest) == ["calendar", "digest", "ingest", "scheduled_events"]
+    assert sorted(with_digest) == ["calendar", "digest", "ingest", "remind", "scheduled_events"]
     (binding,) = json.loads(with_digest["digest"])["bindings"]
     assert binding == {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 0 0 * * *",
                        "runOnStartup": False}
     assert modules == "[]"  # a cold start builds no digest
-    assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["calendar", "ingest", "scheduled_events"]
-    assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["calendar", "ingest", "scheduled_events"]  # logged, not fatal
+    assert sorted(functions(CONFIG.split("digest:")[0])[0]) == ["calendar", "ingest", "remind", "scheduled_events"]
+    assert sorted(functions(CONFIG.replace("[managers,", "[nobody,"))[0]) == ["calendar", "ingest", "remind", "scheduled_events"]  # logged, not fatal
 
 
 def test_a_large_vm_list_is_said_to_be_in_a_zip():
@@ -333,3 +417,16 @@ def test_a_large_vm_list_is_said_to_be_in_a_zip():
     assert str(wording.csv_note(d, "ja", "zip")) == "対象 VM 12,000 台の一覧（最新の状態）を CSV にして ZIP ファイルで添付しています。"
     assert str(wording.csv_note(d, "en", "zip")) == "All 12,000 VMs and their current state are in the attached ZIP file, as a CSV."
     assert str(wording.csv_note(d, "en", "csv")) == "All 12,000 VMs and their current state are in the attached CSV."
+
+
+def test_what_a_silence_holds_of_several_maintenance_is_counted_for_each():
+    from types import SimpleNamespace
+
+    from relay.render.markup import macros
+
+    wording = macros("text", "digest/text.j2")
+    s = SimpleNamespace(held=(("AB34-5CD", 1), ("XY12-3ZQ", 2)), total=3)
+    assert str(wording.silence_held(s, "ja")) == "保留中のお知らせ 3 件（AB34-5CD 1 件、XY12-3ZQ 2 件）"
+    assert str(wording.silence_held(s, "en")) == "3 messages held (AB34-5CD 1, XY12-3ZQ 2)"
+    one = SimpleNamespace(held=(("XY12-3ZQ", 1),), total=1)
+    assert str(wording.silence_held(one, "en")) == "1 message held (XY12-3ZQ)"

@@ -17,11 +17,12 @@ def app(tmp_path):
     app.close()
 
 
-def test_function_registers_two_post_routes_and_the_calendar_with_function_auth():
+def test_function_registers_two_post_routes_the_calendar_with_function_auth_and_the_reminder_timer():
     from function_app import build_app
 
     registered = {f.get_function_name(): f for f in build_app(FunctionHost({})).get_functions()}
-    assert sorted(registered) == ["calendar", "ingest", "scheduled_events"]
+    assert sorted(registered) == ["calendar", "ingest", "remind", "scheduled_events"]
+    assert registered["remind"].get_trigger().schedule == "0 */15 * * * *"  # reminders and releases, every 15 min
     for name, route, method in (("ingest", "alerts", "POST"), ("scheduled_events", "scheduled-events", "POST"),
                                 ("calendar", "calendar.ics", "GET")):
         trigger = registered[name].get_trigger()

@@ -18,10 +18,15 @@ from relay.model import (
     Criterion,
     Event,
     EventKind,
+    Hold,
     MaintenanceState,
+    Matcher,
     MonitorAlert,
     NoticeSnapshot,
+    PriorNotice,
+    ResourceHealthChange,
     SendResult,
+    Silence,
     VmSnapshot,
     Window,
 )
@@ -529,6 +534,124 @@ def test_what_was_told_works_for_any_characters(ledger):
     assert ledger.last_told(odd, odd, other_than=odd) is None
 
 
+# -- silences and what is held back
+
+
+def silence(silence_id: str, starts: datetime = T0, hours: int = 2) -> Silence:
+    return Silence(silence_id, (Matcher("resource_group", "rg-web"), Matcher("tag", "^prod", regex=True, tag="env")),
+                   starts, starts + timedelta(hours=hours), "sato", "patching the web tier", T0 - timedelta(minutes=5))
+
+
+def test_silences_are_kept_replaced_and_listed_by_their_start(ledger):
+    assert ledger.silences() == []
+    later, sooner = silence("b1", T0 + timedelta(days=1)), silence("a2", T0)
+    ledger.add_silence(later)
+    ledger.add_silence(sooner)
+    assert ledger.silences() == [sooner, later]
+    longer = replace(later, ends=later.ends + timedelta(days=2), comment="two more days")
+    ledger.add_silence(longer)
+    assert ledger.silences() == [sooner, longer]
+
+
+def test_expiring_a_silence_moves_its_end_to_now_never_later(ledger):
+    ledger.add_silence(silence("a1"))
+    ledger.add_silence(silence("b2"))
+    ended = ledger.expire_silence("a1", T0 + timedelta(minutes=30))
+    assert ended == replace(silence("a1"), ends=T0 + timedelta(minutes=30))
+    assert ledger.expire_silence("a1", T0 + timedelta(hours=1)) == ended  # ended already: it stays so
+    assert ledger.expire_silence("b2", T0 + timedelta(hours=5)) == silence("b2")  # its end passed before
+    assert ledger.silences() == [ended, silence("b2")]
+    assert ledger.expire_silence("c3", T0) is None
+
+
+def test_expiring_a_pending_silence_leaves_it_holding_nothing(ledger):
+    pending = replace(silence("p1"), starts=T0 + timedelta(days=1), ends=T0 + timedelta(days=2))
+    ledger.add_silence(pending)
+    ended = ledger.expire_silence("p1", T0)
+    assert (ended.starts, ended.ends) == (T0, T0) and not ended.active(T0)
+
+
+def test_silences_survive_reopening_with_any_characters(store):
+    odd = replace(silence("a/b\\c#d?e\tf'g\u3042"), comment="メンテナンス中 / 'quiet' #1",
+                  matchers=(Matcher("tag", "a/b\\c#d?", tag="オーナー"),))
+    store.open().add_silence(odd)
+    assert store.open().silences() == [odd]
+    assert store.open().expire_silence(odd.id, T0).ends == T0
+
+
+def held(communication: str, at: datetime | None = T0, since: datetime = T0, thread: str = "XY12-3ZQ",
+         receiver: str = "teams", **changes) -> Hold:
+    """Communication `communication` of maintenance `thread` held for `receiver` in its quiet hours."""
+    e = event(communication, "Planned", at=at, tracking_id=thread)
+    return replace(Hold(e.thread_key, receiver, "quiet_hours", since, e, until=since + timedelta(hours=8)), **changes)
+
+
+def test_a_hold_merges_with_what_is_held_for_the_thread_and_receiver(ledger):
+    first = held("1", since=T0)
+    assert ledger.hold(first) == first
+    prior = PriorNotice("Planned", Window(datetime(2027, 1, 6, tzinfo=UTC), datetime(2027, 2, 20, tzinfo=UTC)), T0)
+    newer = held("2", at=T0 + timedelta(days=1), since=T0 + timedelta(hours=1), prior=prior, reason="silence",
+                 silence_id="a1", until=T0 + timedelta(days=2))
+    assert ledger.hold(newer) == replace(newer, since=T0, held=2)
+    late = held("0", at=T0 - timedelta(days=1), since=T0 + timedelta(hours=2))  # older news, come late
+    latest = replace(newer, since=T0, held=3, reason="quiet_hours", silence_id=None, until=late.until)
+    assert ledger.hold(late) == latest  # counted; the latest communication stays, with its prior
+    again = replace(newer, since=T0 + timedelta(hours=3))
+    assert ledger.hold(again) == replace(newer, since=T0, held=3)  # the same communication is not counted twice
+    tie = held("3", at=T0 + timedelta(days=1), since=T0 + timedelta(hours=4))
+    assert ledger.hold(tie) == replace(tie, since=T0, held=4)  # the same event time: the newest call's
+    assert ledger.holds() == [replace(tie, since=T0, held=4)]
+
+
+def test_a_communication_without_an_event_time_counts_as_the_oldest(ledger):
+    ledger.hold(held("1", at=None))
+    assert ledger.hold(held("2")).event.communication_id == "2"
+    assert ledger.hold(held("3", at=None)).event.communication_id == "2"
+
+
+def test_holds_are_per_thread_and_receiver_oldest_first_until_dropped(ledger):
+    middle, oldest = held("1", since=T0 + timedelta(hours=1)), held("1", since=T0, receiver="slack")
+    newest = held("1", since=T0 + timedelta(hours=2), thread="AB34-5CD")
+    for hold in (middle, newest, oldest):
+        ledger.hold(hold)
+    assert ledger.holds() == [oldest, middle, newest]
+    ledger.drop_hold("XY12-3ZQ", "teams")
+    ledger.drop_hold("XY12-3ZQ", "teams")  # gone already: nothing to do
+    assert ledger.holds() == [oldest, newest]
+    assert ledger.hold(middle) == middle  # held afresh, counted from one
+    assert ledger.holds() == [oldest, middle, newest]
+
+
+def test_a_hold_keeps_the_whole_event_for_any_characters_and_survives_reopening(store):
+    odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
+    resource = ResourceHealthChange("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/"
+                                    "vm-1", "Unavailable", "Available", "PlatformInitiated", "Downtime", "再起動")
+    kept = replace(held("1", thread=odd, receiver=odd), event=replace(
+        event("1", "Planned", tracking_id=odd), communication="本文\n" * 3000, resource=resource))
+    store.open().hold(kept)
+    [back] = store.open().holds()
+    assert back == replace(kept, event=replace(kept.event, communication=kept.event.communication[:8000]))
+    store.open().drop_hold(kept.thread_key, odd)
+    assert store.open().holds() == []
+
+
+def test_a_hold_as_large_as_a_record_may_be_is_kept(ledger):
+    """Its text cut to what fits beside the rest of the event."""
+    big = replace(held("1"), event=replace(event("1", "Planned"), regions=tuple("r" * 500 for _ in range(45)),
+                                           communication="\U0001f6a7" * 8000))
+    kept = ledger.hold(big)
+    assert 0 < len(kept.event.communication) < 8000 and ledger.holds() == [kept]
+
+
+def test_holds_at_once_of_one_thread_and_receiver_are_all_counted(store):
+    ledgers = [store.open() for _ in range(3)]
+    for n in range(6):
+        thread = f"TH{n}-RACE"
+        in_threads(3, lambda i, thread=thread: ledgers[i].hold(held(str(i), thread=thread, at=T0 + timedelta(days=i))))
+        [kept] = [h for h in ledgers[0].holds() if h.thread_key == thread]
+        assert kept.held == 3 and kept.event.communication_id == "2", n
+
+
 def test_an_existing_sqlite_ledger_gains_what_was_told(tmp_path):
     """A ledger file written before the relay kept what it told: opening it adds the table, nothing is lost."""
     path = tmp_path / "ledger.sqlite"
@@ -544,5 +667,6 @@ def test_an_existing_sqlite_ledger_gains_what_was_told(tmp_path):
         assert ledger.settled(event("1", "Planned"))
         ledger.record_told("XY12-3ZQ", "teams", told("1"))
         assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == told("1")
+        assert ledger.silences() == [] and ledger.holds() == []  # and the silences and holds
     finally:
         ledger.close()

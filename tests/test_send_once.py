@@ -2,7 +2,6 @@
 unknown outcome the destination is asked before sending again. Each point where a process can die or an answer can
 be lost is forced here, on the SQLite ledger and on Table Storage (Azurite), with a destination that keeps what it
 accepted. The real channels' marks and lookups are tested against their loopback APIs (tests/test_channel_*.py)."""
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -11,8 +10,6 @@ import pytest
 from relay.channels import RateLimit
 from relay.model import Message, Receiver, SendResult
 from relay.pipeline import Relay, send_once
-from relay.store.sqlite import SqliteLedger
-from relay.store.tables import TableLedger
 from tests import factories as f
 
 pytest_plugins = ["tests.azurite"]
@@ -70,24 +67,6 @@ class Webhook:
     def send(self, message: Message) -> SendResult:
         self.sends += 1
         return SendResult.delivered("posted")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("tables", marks=pytest.mark.integration)])
-def open_ledger(request, tmp_path):
-    opened = []
-
-    def opener():
-        if request.param == "sqlite":
-            ledger = SqliteLedger(tmp_path / "ledger.sqlite")
-        else:
-            ledger = TableLedger.from_connection_string(request.getfixturevalue("azurite"), table)
-        opened.append(ledger)
-        return ledger
-
-    table = f"once{uuid.uuid4().hex[:16]}"
-    yield opener
-    for ledger in opened:
-        ledger.close()
 
 
 def deliver(relay: Relay, destination) -> SendResult:

@@ -323,9 +323,9 @@ def test_the_queue_trigger_is_registered_only_with_a_queue_connection(azurite):
         return json.loads(names), modules
 
     inline, _ = functions({})
-    assert list(inline) == ["ingest", "scheduled_events", "calendar"]
+    assert list(inline) == ["ingest", "scheduled_events", "calendar", "remind"]
     queued, modules = functions({"AzureWebJobsStorage": azurite})
-    assert list(queued) == ["ingest", "scheduled_events", "calendar", "process", "announce_parked"]
+    assert list(queued) == ["ingest", "scheduled_events", "calendar", "remind", "process", "announce_parked"]
     (timer,) = json.loads(queued["announce_parked"])["bindings"]
     assert timer["type"] == "timerTrigger" and timer["schedule"] == "0 5-59/15 * * * *"
     (binding,) = json.loads(queued["process"])["bindings"]

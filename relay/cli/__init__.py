@@ -28,6 +28,7 @@ from relay.cli import (
     route,
     send_test,
     serve,
+    silence,
     validate,
     vms,
 )
@@ -36,8 +37,8 @@ from relay.config import ConfigError
 from relay.enrich.inventory import InventoryError
 from relay.runtime.redact import install as install_redaction
 
-COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, calendar, send_test, vms, maintain,
-            provision, config_check, demo, agent)
+COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, calendar, silence, send_test, vms,
+            maintain, provision, config_check, demo, agent)
 
 DESCRIPTION = """\
 Relays Azure Service Health planned-maintenance alerts (and incidents, advisories, Resource Health)
@@ -63,6 +64,7 @@ examples:
   relay backfill --since 24h --config relay.yaml   queue the alerts Azure has but the relay never got
   relay digest --config relay.yaml --dry-run   what each manager's daily digest would say today
   relay calendar --config relay.yaml --receiver managers --out managers.ics   its maintenance calendar
+  relay silence add --match resource_group=rg-web --for 2h --by sato --comment "patching"   hold its news back
   relay provision --subscription <id> <id> --function-url "$URL" --dry-run   alert rules in more subscriptions
   relay agent --relay-url "$URL/api/scheduled-events" --key-env RELAY_KEY   on a VM: warn before Azure reboots it
 

@@ -10,7 +10,7 @@ import yaml
 
 from relay.channels import ChannelUnavailable, check_destination
 from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK
-from relay.config import ConfigError, parse_config
+from relay.config import Config, ConfigError, parse_config
 from relay.config.document import read_document
 from relay.config.receivers import parse_receiver
 
@@ -62,8 +62,16 @@ def run(args) -> int:
         print(f"{path}: {len(located)} problem(s)")
         return EXIT_BAD_INPUT
     tree = "a routing tree" if isinstance(data, dict) and "route" in data else "no routing tree"
-    print(f"{path}: OK: {len(config.routes)} receiver(s), {tree}")
+    print(f"{path}: OK: {len(config.routes)} receiver(s), {tree}{_followup(config)}")
     return EXIT_OK
+
+
+def _followup(config: Config) -> str:
+    """Who gets reminders (relay remind), and who has quiet hours."""
+    receivers = config.receivers().values()
+    reminded = config.reminders.reminded(receivers)
+    quiet = [r.name for r in receivers if r.quiet_hours]
+    return f"; reminders to {', '.join(reminded) or 'nobody'}" + (f"; quiet hours for {', '.join(quiet)}" if quiet else "")
 
 
 def environment_problems(data: object, base: Path, environ) -> list[str]:

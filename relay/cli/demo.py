@@ -18,6 +18,7 @@ from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, fail, parse_file
 from relay.cli.digest import send_digests_reporting
 from relay.cli.outbox_page import CALENDARS, record_clocks, write_index
 from relay.cli.process import process_event_reporting
+from relay.cli.remind import remind_reporting
 from relay.config import Config, load_config
 from relay.hosts.wiring import Paths, open_ledger, open_relay
 from relay.model import Event
@@ -28,6 +29,15 @@ CONFIG = EXAMPLES / "relay.yaml"
 ALERTS = EXAMPLES / "alerts"
 INVENTORIES = EXAMPLES / "inventory"  # 2027-01-06-planned.json, …: the VMs on that day
 DIGEST_AT = datetime(2027, 2, 15, 0, 0, tzinfo=UTC)  # Monday 09:00 JST, the week the self-service window closes
+# A few of the reminder passes the Function runs every 15 minutes: the moments something is due. db-team has quiet
+# hours on weekday nights and weekends (examples/relay.yaml): what comes for it then waits, unless urgent.
+REMINDERS = (
+    (datetime(2027, 2, 14, 0, 0, tzinfo=UTC), "3 days before the self-service deadline (a Sunday: db-team's waits)"),
+    (datetime(2027, 2, 16, 0, 0, tzinfo=UTC), "1 day before the self-service deadline"),
+    (datetime(2027, 2, 18, 15, 0, tzinfo=UTC), "24 hours before Azure's first reboots"),
+    (datetime(2027, 2, 21, 23, 0, tzinfo=UTC), "db-team's weekend ends: what was held is released"),
+    (datetime(2027, 2, 28, 23, 0, tzinfo=UTC), "db-team's weekend ends: what was held is released"),
+)
 DEMO_MARKER = ".relay-demo"
 LEDGER = ".ledger.sqlite"
 
@@ -36,21 +46,23 @@ def register(command) -> None:
     p = command("demo", help="relay the bundled example alerts into ./outbox, each at its own time",
                 description="Plays the examples as they happen: a planned maintenance (announced, redelivered,"
                 " rescheduled, in progress, complete), an incident and a Resource Health alert, each at its own"
-                " eventTimestamp with the VMs as Azure would return them then (examples/inventory/), and the"
-                " managers' digest on its own morning; with examples/relay.yaml (a platform channel, two teams"
-                " that get only their own VMs, managers). Writes every message to the outbox and an index.html"
-                " that shows each one with the clock it was rendered at. Nothing is sent.")
+                " eventTimestamp with the VMs as Azure would return them then (examples/inventory/), reminders"
+                " before the deadline and the reboots, the messages held in a team's quiet hours released when"
+                " they end, and the managers' digest on its own morning; with examples/relay.yaml (a platform"
+                " channel, two teams that get only their own VMs, managers). Writes every message to the outbox"
+                " and an index.html that shows each one with the clock it was rendered at. Nothing is sent.")
     p.add_argument("--outbox", type=Path, default=Path("outbox"), help="default: ./outbox (emptied first)")
     p.set_defaults(run=run)
 
 
 @dataclass(frozen=True)
 class Step:
-    """One moment of the story: an alert arriving, or (event None) the managers' digest."""
+    """One moment of the story: an alert arriving (its event), the managers' digest or a reminder pass."""
 
     at: datetime
     name: str
     event: Event | None = None
+    job: str = "alert"  # alert (its event), digest, remind
 
 
 def _shown(path: Path) -> str:
@@ -66,7 +78,8 @@ def inventory_on(day: date, folder: Path = INVENTORIES) -> Path | None:
 
 def story(alerts: list[Path]) -> list[Step] | None:
     """The alerts and the digest in the order they happen; None after printing why an alert cannot be read."""
-    steps = [Step(DIGEST_AT, "the managers' daily digest")]
+    steps = [Step(DIGEST_AT, "the managers' daily digest", job="digest")]
+    steps += [Step(at, f"the reminder pass: {why}", job="remind") for at, why in REMINDERS]
     for alert in alerts:
         event = parse_file(str(alert))
         if event is None or event.event_time is None:
@@ -95,10 +108,12 @@ def play(step: Step, config: Config, outbox: Path) -> int:
     print(f"\n{format_time_both(step.at, 'en')}{what} · VMs as of {_shown(inventory) if inventory else 'none'}")
     before = _messages(outbox)
     paths = Paths(inventory, outbox / LEDGER, outbox)
-    if step.event is None:
+    if step.event is not None:
+        code = _relay_alert(step.name, step.event, step.at, config, paths)
+    elif step.job == "digest":
         code = send_digests_reporting(config, paths, step.at)
     else:
-        code = _relay_alert(step.name, step.event, step.at, config, paths)
+        code = remind_reporting(config, paths, step.at)
     record_clocks(outbox, dict.fromkeys(_messages(outbox) - before, step.at))
     return code
 

@@ -48,6 +48,7 @@ class Entry:
     text: str = ""
     attachments: list[tuple[str, int]] = field(default_factory=list)
     clock: datetime | None = None  # the clock the message was rendered at, when it was pinned
+    follow_up: str = ""  # what the relay sent of its own accord: "reminder: deadline 3d", "held, then released"
 
 
 def _email_entry(entry: Entry, data: bytes) -> Entry:
@@ -81,10 +82,18 @@ def _json_entry(entry: Entry) -> Entry:
     return entry
 
 
+def follow_up(path: Path) -> str:
+    """What a message's file name says the relay sent of its own accord (relay.pipeline.own_stem), or ""."""
+    if path.stem.endswith("-released"):
+        return "held, then released"
+    _, reminder, what = path.stem.partition("-reminder-")
+    return f"reminder: {what.replace('-', ' ')}" if reminder else ""
+
+
 def read_entry(outbox: Path, path: Path) -> Entry:
     data = path.read_bytes()
     entry = Entry(receiver=path.parent.name, path=path.relative_to(outbox).as_posix(), kind="unknown",
-                  raw=data.decode("utf-8", errors="replace"))
+                  raw=data.decode("utf-8", errors="replace"), follow_up=follow_up(path))
     return _email_entry(entry, data) if path.suffix == ".eml" else _json_entry(entry)
 
 

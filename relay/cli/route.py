@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, enriched_file
-from relay.model import Event, Notification
+from relay.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_now, config_of, enriched_file, instant
+from relay.config import Config, default_config
+from relay.hold.gate import verdict
+from relay.model import Event, EventKind, Notification, Receiver, Silence
+from relay.remind.due import offset_text, schedule
+from relay.render.times import format_time_short, iso_utc
 from relay.routing import split
 
 
@@ -14,9 +20,12 @@ def register(command) -> None:
     p = command("route", help="show which receivers would get what, without sending",
                 description="Parses the alert, finds the affected VMs and routes them as `relay process` would,\n"
                 "then prints one line per receiver: its channel and language, and the VMs its message would\n"
-                "list (all of them, or only its own). Receivers that would get nothing are named with the\n"
-                "reason. Nothing is sent and the ledger is not touched. With --json the same plan is one JSON object,\n"
-                "for checks in a pipeline (for example: does every production VM reach some team?).",
+                "list (all of them, or only its own). Under it: whether the message would go now, wait for the\n"
+                "receiver's quiet hours to end, or be held by a silence (read from the ledger), and the reminders\n"
+                "it would get before the deadline and the reboots if its VMs stayed as they are. Receivers that\n"
+                "would get nothing are named with the reason. Nothing is sent and nothing is written. With --json\n"
+                "the same plan is one JSON object, for checks in a pipeline (for example: does every production VM\n"
+                "reach some team?).",
                 epilog="examples:\n  relay route examples/alerts/01-planned.json --config examples/relay.yaml\n"
                 "  relay route alert.json --json | jq '.receivers[] | select(.gets != \"nothing\") | .name'",
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,7 +43,7 @@ def run(args) -> int:
     notification = enriched_file(args.file, config, args.inventory, args.now)
     if notification is None:
         return EXIT_BAD_INPUT
-    plan = route_plan(notification, config.routes)
+    plan = route_plan(notification, config.routes, config, _silences(config))
     if args.json:
         print(json.dumps({"file": args.file, **plan}, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -57,13 +66,47 @@ def run(args) -> int:
         else:
             print(f"  {r['name']:<{width}}  {how}, {r['language']}: {len(r['vms'])} of {plan['vm_count']} VM(s):"
                   f" {', '.join(v['name'] for v in r['vms'])}")
+        if r["gets"] != "nothing":  # what is out of the ordinary: it would wait, or go through quiet hours
+            indent = " " * (width + 4)
+            if r["now"]["hold"] or r["now"]["urgent"]:
+                print(f"{indent}now: {_when_shown(r['now'])}")
+            if r["reminders"]:
+                print(f"{indent}reminders: " + ", ".join(
+                    f"{m['kind']} {m['before']} at {format_time_short(instant(m['at']), 'en')}" for m in r["reminders"]))
     return EXIT_OK
 
 
-def route_plan(notification: Notification, routes) -> dict:
-    """Who gets what, as plain data: receivers that get a message first, in routing order, then the others."""
+def _silences(config: Config) -> list[Silence]:
+    """The silences in the ledger, read without creating it (a ledger that does not exist has none)."""
+    from relay.hosts.wiring import TABLES, open_ledger
+    from relay.runtime import connections
+
+    if not connections.configured(os.environ, TABLES, "table") and not config.ledger.exists():
+        return []
+    ledger = open_ledger(config.ledger, os.environ)
+    try:
+        return ledger.silences()
+    finally:
+        ledger.close()
+
+
+def _when_shown(now: dict) -> str:
+    if now["hold"] == "silence":
+        return f"held by silence {now['silence']} until {format_time_short(instant(now['until']), 'en')}"
+    if now["hold"] == "quiet_hours":
+        return f"held for its quiet hours until {format_time_short(instant(now['until']), 'en')}"
+    return f"sent at once, in its quiet hours: urgent ({now['urgent']})"
+
+
+def route_plan(notification: Notification, routes, config: Config | None = None,
+               silences: Sequence[Silence] = ()) -> dict:
+    """Who gets what, as plain data: receivers that get a message first, in routing order, then the others; with
+    a config, when each share would go (quiet hours, silences) and the reminders it would get."""
     event, vms = notification.enriched.event, notification.enriched.vms
-    receivers = [_share(receiver, "all" if part is notification else "some", part.enriched.vms)
+    config = config or default_config()
+    reminded = set(config.reminders.reminded(r.receiver for r in routes))
+    receivers = [{**_share(receiver, "all" if part is notification else "some", part.enriched.vms),
+                  **_follow_up(part, receiver, config, silences, receiver.name in reminded)}
                  for receiver, part in split(notification, routes)]
     reached = {r["name"] for r in receivers}
     for chosen in routes:
@@ -84,6 +127,19 @@ def _alert(event: Event) -> dict | None:
         return None
     return {"severity": alert.severity, "monitoring_service": alert.service, "signal_type": alert.signal,
             "alert_rule": alert.rule, "resource_type": alert.target_type, "resource_group": alert.target_group}
+
+
+def _follow_up(part: Notification, receiver: Receiver, config: Config, silences: Sequence[Silence],
+               reminded: bool) -> dict:
+    """When the share would go, and the reminders it would get."""
+    now = part.enriched.now
+    said = verdict(part, receiver, silences, config.urgent, now)
+    ahead = schedule(part.event, part.enriched.vms, config.reminders, now) \
+        if reminded and part.event.kind is EventKind.MAINTENANCE else []
+    return {"now": {"hold": said.hold, "until": iso_utc(said.until), "urgent": said.urgent,
+                    "silence": said.silence.id if said.silence else None},
+            "reminders": [{"kind": r.kind, "before": offset_text(r.before), "at": iso_utc(r.due - r.before)}
+                          for r in ahead if r.due and r.before]}
 
 
 def _share(receiver, gets: str, vms, why: str | None = None) -> dict:

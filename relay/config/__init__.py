@@ -23,6 +23,11 @@
         owner_tag: owner           # and the tag that names the owner (these three are the defaults)
         kinds: [maintenance]       # optional: only these event kinds
         stages: [Planned, Rescheduled]   # optional: only these stages
+        quiet_hours:               # optional, JST: non-urgent messages wait until they end, one per event
+          - days: [mon, tue, wed, thu, fri]   # or mon-fri; each day on its own
+            from: "22:00"
+            to: "08:00"            # not after from: 00:00-08:00 and 22:00-24:00; "24:00": midnight
+          - days: sat-sun          # no from and to: the whole day
     route:                         # optional; without it every receiver gets everything it wants
       receiver: platform           # the default: gets what no route below takes
       routes:                      # tried in order; the first that matches takes the item
@@ -42,6 +47,16 @@
       time_budget_seconds: 20      # enrichment gives up after this, and says what it could not see
       arm_url: https://management.azure.com
       authority: https://login.microsoftonline.com
+    reminders:                     # optional: between Azure's notices (relay remind); the defaults but receivers
+      deadline: [3d, 1d, 4h]       # before each self-service deadline: the VMs still in Start now / Retry now
+      reboot: [24h, 1h]            # before Azure's reboot window opens: the VMs Azure will reboot
+      all_done: true               # one note when a receiver's last VM is done
+      receivers: [platform]        # default: every receiver whose audience is oncall; []: none
+    urgent:                        # optional: what goes out at once even in quiet hours; the defaults
+      reasons: [scheduled_event, emergency_maintenance, emergency_incident, deadline]
+      deadline_within: 24h         # deadline: a self-service deadline or Azure's reboot this close
+
+Durations: 30m, 4h, 3d, 1w, a reminder at most 60 days before; `deadline: []` sends no deadline reminders.
 
 Match fields: subscription, resource_group, tag, region, service, kind, stage, level, and for Azure Monitor
 alerts severity (Sev0-Sev4), monitoring_service, signal_type, alert_rule, resource_type; text compares in
@@ -52,6 +67,7 @@ with no VM of ours is routed on what the alert says. Examples: examples/relay.ya
     receivers.py  one receiver: channel, transport, language, what it wants, who reads it (audience)
     routes.py     the routing tree (relay.routing holds what it is parsed into)
     digest.py     the `digest:` section
+    followup.py   the `reminders:` and `urgent:` sections, and a receiver's quiet_hours
     azure.py      the `azure:` section
     document.py   the file itself: UTF-8 YAML, without aliases
     checks.py     the small checks the parsers share, and ConfigError
@@ -65,6 +81,7 @@ from relay.config.azure import PUBLIC_ARM, PUBLIC_AUTHORITY, AzureSettings, pars
 from relay.config.checks import ConfigError, shown, unknown
 from relay.config.digest import DigestSettings, parse_digest
 from relay.config.document import read_document
+from relay.config.followup import ReminderSettings, UrgentSettings, parse_reminders, parse_urgent
 from relay.config.receivers import CHANNELS, parse_receiver
 from relay.config.routes import parse_tree
 from relay.model import Receiver
@@ -73,7 +90,8 @@ from relay.routing import ReceiverFilter, Routes
 __all__ = ["PUBLIC_ARM", "PUBLIC_AUTHORITY", "AzureSettings", "Config", "ConfigError", "default_config", "load_config",
            "parse_config"]
 
-_TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations", "digest"}
+_TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations", "digest", "reminders",
+             "urgent"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,8 @@ class Config:
     source: str = "built-in defaults"
     operations: tuple[str, ...] = ()  # receiver names; empty: every receiver
     digest: DigestSettings | None = None  # the managers' daily email (relay/digest)
+    reminders: ReminderSettings = ReminderSettings()  # before deadlines (relay remind)
+    urgent: UrgentSettings = UrgentSettings()  # what quiet hours do not hold back (relay/hold)
 
     def receivers(self) -> dict[str, Receiver]:
         """Every receiver, by name."""
@@ -142,6 +162,8 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
     tree = parse_tree(data["route"], names, problems) if "route" in data else None
     digest = (parse_digest(data["digest"], {r.receiver.name: r.receiver for r in routes}, problems)
               if "digest" in data else None)
+    reminders = parse_reminders(data.get("reminders"), names, problems)
+    urgent = parse_urgent(data.get("urgent"), problems)
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems), tuple(problems))
 
@@ -158,6 +180,8 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         source=source,
         operations=operations,
         digest=digest,
+        reminders=reminders,
+        urgent=urgent,
     )
 
 

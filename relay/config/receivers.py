@@ -1,9 +1,10 @@
 """The config's `receivers:`: each receiver's channel, destination (the NAME of the environment variable
 that holds it), language, kinds, stages, channel options, its calendar entries and, for email, who reads it
-(`audience`) and the VM tags a manager's messages read, checked."""
+(`audience`) and the VM tags a manager's messages read, and its quiet hours, checked."""
 from __future__ import annotations
 
 from relay.config.checks import ENV_NAME, NAME, STAGES, shown, unknown, words
+from relay.config.followup import parse_quiet_hours
 from relay.model import CALENDAR_ENTRIES, EventKind, ManagerTags, Receiver
 from relay.routing import ReceiverFilter
 
@@ -11,7 +12,7 @@ CHANNELS = ("teams", "slack", "email")
 LANGUAGES = ("ja", "en", "both")
 AUDIENCES = ("oncall", "managers")
 
-_COMMON_KEYS = {"name", "channel", "language", "kinds", "stages", "max_per_second", "calendar"}
+_COMMON_KEYS = {"name", "channel", "language", "kinds", "stages", "max_per_second", "calendar", "quiet_hours"}
 # Who reads an email, and which VM tags the managers' wording reads: email only (channel email, or outbox
 # with format email). A Teams receiver's `audience` is another thing: the Entra token's, with auth: entra.
 _MANAGER_KEYS = ("audience", "environment_tag", "production_values", "owner_tag")
@@ -51,12 +52,13 @@ def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFil
     stages = words(item.get("stages"), STAGES, f"{where}.stages", problems)
     options = _options(item, transport, where, problems)
     calendar = _calendar(item.get("calendar", True), where, problems)
+    quiet_hours = parse_quiet_hours(item.get("quiet_hours", []), f"{where}.quiet_hours", problems)
     if len(problems) > before or not isinstance(name, str):
         return None
     receiver = Receiver(
         name=name, channel=message_format, language=language, transport=transport,
         destination_env=item.get("destination") or item.get("token"), options=options, audience=audience, tags=tags,
-        calendar=calendar,
+        calendar=calendar, quiet_hours=quiet_hours,
     )
     return ReceiverFilter(receiver, kinds, frozenset(s.lower() for s in stages))
 

@@ -44,6 +44,7 @@ def summary_line(view: DigestView) -> str:
     if view.empty:
         return "all clear: no maintenance in the horizon, nothing completed or canceled"
     alerts = f" alerts={view.alerts.total}" if view.alerts else ""
+    silences = f" silences={len(view.silences)} held={sum(s.total for s in view.silences)}" if view.silences else ""
     return (f"maintenance={len(view.upcoming)} changed={len(view.changes)} closed={len(view.closed)}"
             f" vms={view.total} deadlines<={view.deadline_days}d={len(view.deadlines)} reboots={len(view.reboots)}"
-            + alerts)
+            + alerts + silences)

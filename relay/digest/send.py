@@ -9,7 +9,6 @@ counted from it. It moves only when a digest went out, so news is never skipped.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +20,8 @@ from relay.digest.message import digest_message, summary_line
 from relay.digest.view import digest_view, upcoming
 from relay.enrich import enrich
 from relay.model import Receiver
-from relay.pipeline import CLAIM_MARGIN_SECONDS, Relay, send_once
+from relay.pipeline import Relay, send_keyed
 from relay.render import times
-from relay.runtime.leases import this_process
 
 log = logging.getLogger("relay.digest")
 
@@ -58,13 +56,14 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
     threads = relay.ledger.maintenance_threads(min(when or now - FIRST_SINCE for when in last.values()))
     enriched = {t[-1].event.thread_key: enrich(t[-1].event, relay.vms, now) for t in upcoming(threads, now, settings)}
     alerts = alert_counts(relay.ledger.alerts_since(now - WITHIN), relay.routes, now) if settings.alerts else None
+    silences, holds = relay.ledger.silences(), relay.ledger.holds()  # each digest lists those active since its last
 
     def one(chosen: DigestReceiver) -> Outcome:
         receiver, key = receivers[chosen.name], digest_key(chosen.name, now)
         if relay.ledger.delivered(key, chosen.name):
             return Outcome(chosen.name, "sent before")
         view = digest_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE, receiver.tags,
-                           alerts)
+                           alerts, silences, holds)
         if view.empty and not chosen.all_clear:
             return Outcome(chosen.name, "nothing", summary_line(view))
         try:
@@ -75,13 +74,11 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
             return Outcome(chosen.name, "failed", detail="rendering failed; see the log")
         if dry_run:
             return Outcome(chosen.name, "dry run", message.summary)
-        holder = f"{this_process()}:{uuid.uuid4().hex[:8]}"
-        if not relay.ledger.claim(key, chosen.name, holder, relay.budget_seconds + CLAIM_MARGIN_SECONDS):
+        result = send_keyed(message, relay)
+        if result is None:
             return Outcome(chosen.name, "busy", message.summary, "being sent by another run")
-        result, attempts = send_once(relay.channel_for(receiver), message, relay)
-        relay.ledger.record_delivery(key, chosen.name, result, attempts)
         if not result.ok:
-            log.warning("digest for %s not delivered after %d attempt(s): %s", chosen.name, attempts, result.detail)
+            log.warning("digest for %s not delivered: %s", chosen.name, result.detail)
             return Outcome(chosen.name, "failed", message.summary, result.detail)
         relay.ledger.advance_watermark(f"digest/{chosen.name}", now)
         log.info("digest delivered to %s: %s", chosen.name, message.summary)

@@ -1,9 +1,10 @@
 """What one receiver's digest says, as plain data: the ledger's maintenance threads, their VMs as they are
-now, what changed since that receiver's last digest, and the week's decisions (relay/render/decisions.py, read
-with the receiver's ManagerTags). Wording is in templates/digest/."""
+now, what changed since that receiver's last digest, the week's decisions (relay/render/decisions.py, read
+with the receiver's ManagerTags), and the silences active since that digest with what they hold. Wording is in
+templates/digest/."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,7 +12,8 @@ from relay.config.digest import DigestSettings
 from relay.digest.alerts import AlertCounts
 from relay.enrich.arm_ids import id_key
 from relay.enrich.state import TO_REBOOT, by_urgency, count_by_state, urgency
-from relay.model import AffectedVm, Enriched, Event, ManagerTags, Window
+from relay.hold.silences import matchers_text
+from relay.model import AffectedVm, Enriched, Event, Hold, ManagerTags, Silence, Window
 from relay.render.decisions import Decisions, decisions
 from relay.render.view import ITEM_LIMIT, TITLE_LIMIT, VmRow, portal_link, short_line
 from relay.store import Communication
@@ -86,6 +88,24 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Silenced:
+    """A silence active at some time since the last digest, and what it holds now: the messages held back by it
+    for every receiver (its holds; a hold for quiet hours is not a silence's), counted per maintenance."""
+
+    id: str
+    matchers: str  # as `relay silence` shows them: field=value, field=~regex, tag:NAME=value
+    window: Window  # from its start to its end (when it was expired, if it was)
+    by: str
+    comment: str
+    active: bool  # still active now; else it ended since the last digest
+    held: tuple[tuple[str, int], ...]  # (trackingId, messages held), by trackingId
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.held)
+
+
+@dataclass(frozen=True)
 class DigestView:
     now: datetime
     since: datetime  # the last digest, or a day before the first one
@@ -103,6 +123,7 @@ class DigestView:
     counts: tuple[tuple[str, int], ...]
     decisions: Decisions  # what the receiver decides this week, over every VM of the upcoming maintenance
     alerts: AlertCounts | None = None  # the alerts of the last 24 hours (digest setting `alerts`); None: not asked
+    silences: tuple[Silenced, ...] = ()  # active at some time since the last digest, by start
 
     @property
     def total(self) -> int:
@@ -115,16 +136,20 @@ class DigestView:
     @property
     def empty(self) -> bool:
         """Nothing to report: no maintenance in the horizon, none completed or canceled since the last digest, no
-        alert counted."""
-        return not self.upcoming and not self.closed and not (self.alerts and self.alerts.total)
+        alert counted, and no silence listed. A silence is worth a manager's attention even when it holds nothing
+        (it keeps the teams from hearing of what it matches), so a listed silence alone makes a digest."""
+        return (not self.upcoming and not self.closed and not (self.alerts and self.alerts.total)
+                and not self.silences)
 
 
 def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], settings: DigestSettings,
                now: datetime, last: datetime | None, first_since: datetime, tags: ManagerTags,
-               alerts: AlertCounts | None = None) -> DigestView:
+               alerts: AlertCounts | None = None, silences: Sequence[Silence] = (),
+               holds: Sequence[Hold] = ()) -> DigestView:
     """`enriched` holds, by thread key, the latest event of each upcoming thread enriched at `now`; changes
     count from `last`, the receiver's last digest, or from `first_since` when there was none. `tags`: the
-    receiver's, which tell production VMs and owners in the week's decisions."""
+    receiver's, which tell production VMs and owners in the week's decisions. `silences` and `holds`: the
+    ledger's, all of them (the digest lists the silences active since `last`, with what they hold)."""
     since = last or first_since
     live = upcoming(threads, now, settings)
     affected: dict[str, tuple[AffectedVm, str]] = {}  # by VM id: the most urgent entry, and its trackingId
@@ -169,6 +194,31 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
         counts=tuple((state.value, n) for state, n in counts.items()),
         decisions=decisions(rows, now, tags),
         alerts=alerts,
+        silences=silenced(silences, holds, since, now),
+    )
+
+
+def silenced(silences: Sequence[Silence], holds: Sequence[Hold], since: datetime,
+             now: datetime) -> tuple[Silenced, ...]:
+    """The silences active at some time from `since` to `now`, by start, each with the messages it holds now."""
+    held: dict[str, dict[str, int]] = {}  # by silence id, by trackingId
+    for hold in holds:
+        if hold.reason == "silence" and hold.silence_id:
+            name = short_line(hold.event.tracking_id) or _title(hold.event)
+            per = held.setdefault(hold.silence_id, {})
+            per[name] = per.get(name, 0) + max(hold.held, 1)
+    return tuple(
+        Silenced(
+            id=short_line(s.id),
+            matchers=short_line(matchers_text(s.matchers), TITLE_LIMIT),
+            window=Window(s.starts, s.ends),
+            by=short_line(s.created_by, ITEM_LIMIT),
+            comment=short_line(s.comment, TITLE_LIMIT),
+            active=s.active(now),
+            held=tuple(sorted(held.get(s.id, {}).items())),
+        )
+        for s in sorted(silences, key=lambda s: (s.starts, s.id))
+        if s.starts <= now and s.ends > since
     )
 
 

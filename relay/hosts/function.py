@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from relay.backfill import Report
     from relay.calendar.feed import CalendarFeed
     from relay.digest.send import Outcome as DigestOutcome
+    from relay.hold.release import FollowUp
     from relay.hosts.calendar import CalendarReply
     from relay.pipeline import Outcome, Relay
 
@@ -161,3 +162,18 @@ class FunctionHost:
         if any(outcome.failed for outcome in outcomes):
             raise DigestIncomplete(", ".join(o.receiver for o in outcomes if o.failed))
         return outcomes
+
+    def remind(self, now: datetime | None = None) -> list[FollowUp]:
+        """Held messages whose hold ended, then the reminders due now (relay.remind). Raises RemindIncomplete,
+        after the others went out, when one could not be sent; the next pass tries it again."""
+        from relay.config import default_config
+        from relay.remind.send import RemindIncomplete, remind
+
+        config = self.config or default_config()
+        done = remind(self.relay, config.reminders, config.receivers(), now=now)
+        for item in done:
+            log.log(logging.WARNING if item.failed else logging.INFO, "remind %s: %s %s %s %s", item.receiver,
+                    item.what, item.thread, item.status, item.detail)
+        if any(item.failed for item in done):
+            raise RemindIncomplete(", ".join(sorted({f"{i.receiver} ({i.what})" for i in done if i.failed})))
+        return done

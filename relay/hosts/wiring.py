@@ -87,6 +87,7 @@ def open_relay(config: Config, paths: Paths = Paths(), now: datetime | None = No
         routes=config.routes,
         channel_for=lambda receiver: channels[receiver.name],
         operations=config.operations_routes(),
+        urgent=config.urgent,
     )
     if now is not None:
         relay.clock = lambda: now

@@ -76,5 +76,11 @@ def _shorter(view: View) -> list[View]:
 
 
 def summary_line(view: View) -> str:
-    """One plain line for logs and the outbox index: kind, stage, trackingId, VM count."""
-    return f"{view.kind} {view.stage or '-'} {view.tracking_id or '-'} vms={view.total}"
+    """One plain line for logs and the outbox index: kind (and reminder:<kind>, released:<reason>), stage,
+    trackingId, VM count."""
+    what = [view.kind]
+    if view.reminder is not None:
+        what.append(f"reminder:{view.reminder.kind}")
+    if view.released is not None:
+        what.append(f"released:{view.released.reason}")
+    return f"{' '.join(what)} {view.stage or '-'} {view.tracking_id or '-'} vms={view.total}"

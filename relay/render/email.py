@@ -40,7 +40,6 @@ DEFAULT_FROM = "azure-maintenance-relay@example.invalid"
 UNFOLDED = SMTP.clone(max_line_length=998)
 ZIP_OVER_BYTES = 1_000_000  # a CSV larger than this is attached in a ZIP (it shrinks ten times or more)
 DECISION_ROWS = 20  # VMs listed under each heading of the week's decisions; the rest are counted
-_CLOSED = ("complete", "canceled")  # nothing is left to decide
 
 
 class VmTable(Protocol):
@@ -98,7 +97,8 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     if for_managers(view, receiver):
         context |= manager_context(view, receiver, shown)
         templates = "email/manager_subject.txt.j2", "email/manager_body.txt.j2", "email/manager_body.html.j2"
-        if view.change != "complete":  # a completed maintenance leaves the entries as they were
+        # A completed maintenance leaves the entries as they were, and so does a reminder: it is no news.
+        if view.change != "complete" and view.reminder is None:
             stem = f"maintenance-{_file_part(view.tracking_id) or 'event'}"
             calendar = calendar_file.calendar_attachment(of_view(view), receiver, langs, stem)
     text_env, html_env = environment("text"), environment("html")
@@ -106,8 +106,15 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     text_body = text_env.get_template(templates[1]).render(context, fmt=FMT["text"])
     html_body = html_env.get_template(templates[2]).render(context, fmt=FMT["html"])
     return "message/rfc822", assemble(receiver, view.now, subject, text_body, html_body,
-                                      identity=(view.key, receiver.name), thread=view.thread, attachment=attachment,
+                                      identity=_identity(view, receiver), thread=view.thread, attachment=attachment,
                                       calendar=calendar)
+
+
+def _identity(view: View, receiver: Receiver) -> tuple[str, ...]:
+    """What names the email (its Message-ID): the communication and the receiver; a reminder, which shares its
+    communication with the notice it reminds of, by its kind and point too."""
+    r = view.reminder
+    return (view.key, receiver.name) + ((r.kind, times.iso_utc(r.due) or "", str(r.before or "")) if r else ())
 
 
 def for_managers(view: View, receiver: Receiver) -> bool:
@@ -117,13 +124,12 @@ def for_managers(view: View, receiver: Receiver) -> bool:
 
 def manager_context(view: View, receiver: Receiver, shown: tuple[VmRow, ...]) -> dict[str, object]:
     """What the managers' templates read besides the on-call context: the week's decisions (none once the
-    maintenance is complete or canceled), and the listed rows with their owner and environment."""
-    still_open = view.change not in _CLOSED
+    maintenance is closed: complete, canceled, or every VM done), and the listed rows with their owner and environment."""
     table = tuple(tagged(row, receiver.tags) for row in shown)
     return {
-        "decisions": decisions(view.rows if still_open else (), view.now, receiver.tags),
+        "decisions": decisions(() if view.closed else view.rows, view.now, receiver.tags),
         "decision_rows": DECISION_ROWS,
-        "notes": ("self_service", "deallocated") if still_open and view.reboot_count else (),
+        "notes": ("self_service", "deallocated") if view.reboot_count and not view.closed else (),
         "table": table,
         "owner_column": any(vm.owner for vm in table),
         "environment_column": any(vm.environment for vm in table),

@@ -40,8 +40,9 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
         if view.shows_vms and not view.total:
             summary.append(plain(text.no_vms(view, lang)))
         head.append(_mrkdwn_section(shorten(_lines(summary), SLACK_MAX_SECTION)))
-        todo = [plain(slack.todo_title(lang))] + [plain(slack.advice(key, view, lang, fmt)) for key in view.advice]
-        head.append(_mrkdwn_section(_lines(todo)))
+        if view.advice:
+            todo = [plain(slack.todo_title(lang))] + [plain(slack.advice(key, view, lang, fmt)) for key in view.advice]
+            head.append(_mrkdwn_section(_lines(todo)))
     if view.action_rows:  # once, in the first language: the commands are the same in every language
         head.append(_mrkdwn_section(_lines(_actions(view, langs, slack, text, fmt))[:SLACK_MAX_SECTION]))
     lines = [

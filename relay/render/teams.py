@@ -246,23 +246,25 @@ def _actions(view: View, langs: tuple[str, ...], labels, text) -> list[Element]:
 
 def _summary(view: View, lang: str, labels, text, card) -> list[Element]:
     """One language's news, facts, and what to do."""
-    resolved = view.alert is not None and view.alert.resolved
-    items = _blocks(text.update_note(view, lang), weight="Bolder", color="Good" if resolved else "Warning")
+    items = _blocks(text.update_note(view, lang), weight="Bolder", color="Good" if view.good_news else "Warning")
     for i, key in enumerate(view.facts):
         items += _blocks(card.fact_line(key, view, lang), **({"spacing": "None"} if i else {}))
     if view.shows_vms and not view.total:
         items += _blocks(text.no_vms(view, lang))
-    items += _blocks(labels.title("todo", lang), weight="Bolder", spacing="Medium")
+    if view.advice:
+        items += _blocks(labels.title("todo", lang), weight="Bolder", spacing="Medium")
     for key in view.advice:
         items += _blocks(Markup("• ") + text.advice(key, view, lang, FMT["teams"]))
     return items
 
 
 def _urgency_color(view: View) -> str:
-    """The headline's colour: red when urgent, amber when the earliest deadline is days away; an alert's by its
-    severity, green once resolved."""
+    """The headline's colour: red when urgent, amber when the earliest deadline is days away, green when every VM
+    is done; an alert's by its severity, green once resolved."""
     if view.alert is not None:
         return _TONE_COLOR.get(view.alert.tone, "Default")
+    if view.good_news:
+        return "Good"
     if view.urgent:
         return "Attention"
     return "Warning" if view.deadline_urgency == "warning" else "Default"
@@ -271,6 +273,8 @@ def _urgency_color(view: View) -> str:
 def _container_style(view: View) -> str:
     if view.alert is not None:
         return _TONE_STYLE.get(view.alert.tone, "emphasis")
+    if view.good_news:
+        return "good"
     if view.urgent:
         return "attention"
     return "warning" if view.is_update or view.deadline_urgency == "warning" else "emphasis"

@@ -20,6 +20,8 @@ from relay.model import (
     MaintenanceState,
     Notification,
     RelayNotice,
+    Release,
+    Reminder,
     ResourceHealthChange,
     ResourceRef,
     Risk,
@@ -234,6 +236,9 @@ class View:
     contradictions: tuple[Contradiction, ...] = ()  # VMs whose windows cannot all be true: shown as such
     change_lines: int = CHANGE_LINES  # how many of `changes` the note lists (render cuts it to fit a budget)
     reschedules: int = 0  # the thread's Rescheduled communications, this one included: calendar entries count them
+    reminder: Reminder | None = None  # a reminder of the event (relay.remind): no news of Azure's, so no update,
+    #   no change, none of Azure's text
+    released: Release | None = None  # held for the receiver and sent now with the latest state (relay.hold)
 
     @property
     def total(self) -> int:
@@ -290,6 +295,29 @@ class View:
         return tuple(r for r in self.rows if r.state in TO_REBOOT)
 
     @property
+    def reminder_kind(self) -> str:
+        """deadline, reboot or all_done for a reminder (model.REMINDER_KINDS); "" for news."""
+        return self.reminder.kind if self.reminder is not None else ""
+
+    @property
+    def closed(self) -> bool:
+        """Nothing is left to decide: the maintenance is complete or canceled, or every VM of the receiver is done."""
+        return self.change in ("complete", "canceled") or self.reminder_kind == "all_done"
+
+    @property
+    def good_news(self) -> bool:
+        """News that asks nothing more: an alert resolved, or the reminder that every VM of the receiver is done."""
+        return (self.alert is not None and self.alert.resolved) or self.reminder_kind == "all_done"
+
+    @property
+    def reboot_from(self) -> datetime | None:
+        """When Azure starts rebooting the VMs still to be done: a reboot reminder's point, else the start of the
+        earliest scheduled window."""
+        if self.reminder is not None and self.reminder.kind == "reboot":
+            return self.reminder.due
+        return self.first_reboot.start if self.first_reboot else None
+
+    @property
     def reboot_count(self) -> int:
         """Our VMs Azure reboots in its scheduled window unless someone maintains them first."""
         return self.count(*TO_REBOOT)
@@ -327,10 +355,13 @@ _CHANGES = {
 
 
 def build_view(notification: Notification) -> View:
-    enriched, event, prior = notification.enriched, notification.event, notification.prior
+    enriched, event = notification.enriched, notification.event
+    # A reminder is no news of Azure's: it updates nothing, changes nothing and carries none of Azure's text.
+    news = notification.reminder is None
+    prior, told = (notification.prior, notification.told) if news else (None, None)
     kind = "emergency" if event.is_emergency else event.kind.value
     stage = short_line(event.stage, ITEM_LIMIT)
-    change = _CHANGES.get(stage.lower().replace(" ", ""), "")
+    change = _CHANGES.get(stage.lower().replace(" ", ""), "") if news else ""
     shows_vms = event.kind is EventKind.MAINTENANCE
     affected = enriched.vms if shows_vms else ()
     rows = tuple(VmRow.of(a) for a in affected)
@@ -355,9 +386,9 @@ def build_view(notification: Notification) -> View:
         services=_few(event.services),
         regions=_few(event.regions),
         now=enriched.now,
-        communication=clean(event.communication),
-        communication_html=event.communication_html,
-        is_update=notification.is_update,
+        communication=clean(event.communication) if news else "",
+        communication_html=event.communication_html if news else "",
+        is_update=prior is not None,
         prior_stage=short_line(prior.stage, ITEM_LIMIT) if prior else "",
         prior_window=prior.window if prior is not None and notification.window_changed else None,
         change=change,
@@ -376,11 +407,13 @@ def build_view(notification: Notification) -> View:
         notice=event.notice,
         alert=alert,
         health_changed=event.event_time if event.kind is EventKind.RESOURCE_HEALTH else None,
-        changes=changes_since(notification.told, affected) if notification.told and shows_vms else (),
-        vms_compared=notification.told is not None and shows_vms,
+        changes=changes_since(told, affected) if told and shows_vms else (),
+        vms_compared=told is not None and shows_vms,
         vms_read_at=enriched.now if shows_vms else None,
         contradictions=contradictions(affected, event.window) if shows_vms else (),
-        reschedules=(prior.reschedules if prior else 0) + (change == "rescheduled"),
+        reschedules=(notification.prior.reschedules if notification.prior else 0) + (change == "rescheduled"),
+        reminder=notification.reminder,
+        released=notification.released,
     )
 
 
@@ -404,6 +437,8 @@ def _advice(view: View) -> tuple[str, ...]:
         return ("check_portal",)
     if view.change == "complete":
         return _complete_advice(view)
+    if view.reminder_kind == "all_done":
+        return ()  # the note that closes the thread: nothing is left to do
     return _maintenance_advice(view)
 
 
@@ -426,7 +461,8 @@ def _maintenance_advice(view: View) -> tuple[str, ...]:
         items.append("single_instance")
     if any(Risk.ISOLATED.value in r.risks for r in view.rows if r.state in TO_REBOOT):
         items.append("isolated")
-    items.append("deallocated")  # stopped VMs are never listed by Azure: always worth saying
+    if view.reminder is None:  # stopped VMs are never listed by Azure: worth saying with each of Azure's notices
+        items.append("deallocated")
     return tuple(items)
 
 

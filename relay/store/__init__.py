@@ -3,12 +3,25 @@ deliveries are done, and how far each backfill (and each receiver's digest) has 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from relay.model import Attempt, Event, EventKind, MonitorAlert, NoticeSnapshot, PriorNotice, SendResult, Window
+from relay.model import (
+    Attempt,
+    Event,
+    EventKind,
+    Hold,
+    MonitorAlert,
+    NoticeSnapshot,
+    PriorNotice,
+    ResourceHealthChange,
+    ScheduledEvent,
+    SendResult,
+    Silence,
+    Window,
+)
 
 
 class Seen(StrEnum):
@@ -63,12 +76,14 @@ class Communication:
 
 
 # What the ledger keeps of an event, so that the digest can enrich it again: every field but the
-# communication text and the Resource Health change. Bounded, as a Table Storage property holds 32K characters.
+# communication text, the Resource Health change and the Scheduled Event (a held message keeps those too: text=True). Bounded, as a
+# Table Storage property holds 32K characters.
 _TEXT_LIMIT = 500
 _LIST_LIMIT = 100
+HELD_TEXT_LIMIT = 8000  # characters of the communication text that text=True keeps
 
 
-def event_record(event: Event) -> str:
+def event_record(event: Event, *, text: bool = False) -> str:
     def few(items: tuple[str, ...]) -> list[str]:
         return [item[:_TEXT_LIMIT] for item in items[:_LIST_LIMIT]]
 
@@ -84,7 +99,27 @@ def event_record(event: Event) -> str:
         "regions": few(event.regions), "subscription_ids": few(event.subscription_ids),
         "window": [iso(event.window.start), iso(event.window.end)], "event_time": iso(event.event_time),
         "alert": _alert_record(event.alert, few, iso),
+        **({"communication": event.communication[:HELD_TEXT_LIMIT], "resource": _resource_record(event.resource),
+            "scheduled": _scheduled_record(event.scheduled, few, iso)} if text else {}),
     }, ensure_ascii=False, separators=(",", ":"))
+
+
+def _resource_record(resource: ResourceHealthChange | None) -> dict | None:
+    if resource is None:
+        return None
+    return {**asdict(resource), "details": resource.details and resource.details[:_TEXT_LIMIT]}
+
+
+def _scheduled_record(scheduled: ScheduledEvent | None, few, iso) -> dict | None:
+    if scheduled is None:
+        return None
+    return {**asdict(scheduled), "not_before": iso(scheduled.not_before), "vms": few(scheduled.vms)}
+
+
+def _scheduled_from_record(data: dict | None, time) -> ScheduledEvent | None:
+    if data is None:
+        return None
+    return ScheduledEvent(**{**data, "not_before": time(data["not_before"]), "vms": tuple(data["vms"])})
 
 
 _ALERT_TARGETS = 5  # an alert's targets kept: what routing reads of them again
@@ -117,13 +152,16 @@ def event_from_record(text: str) -> Event:
 
     start, end = data["window"]
     return Event(
-        kind=EventKind(data["kind"]), schema=data["schema"], title=data["title"], communication="",
+        kind=EventKind(data["kind"]), schema=data["schema"], title=data["title"],
+        communication=data.get("communication", ""),
         tracking_id=data["tracking_id"], maintenance_id=data.get("maintenance_id"),
         communication_id=data["communication_id"],
         event_data_id=data["event_data_id"], alert_id=data["alert_id"], stage=data["stage"], level=data["level"],
         status=data["status"], services=tuple(data["services"]), regions=tuple(data["regions"]),
         subscription_ids=tuple(data["subscription_ids"]), window=Window(time(start), time(end)),
         event_time=time(data["event_time"]), alert=_alert_from_record(data.get("alert"), time),
+        resource=ResourceHealthChange(**data["resource"]) if data.get("resource") else None,
+        scheduled=_scheduled_from_record(data.get("scheduled"), time),
     )
 
 
@@ -207,5 +245,27 @@ class Ledger(Protocol):
     def advance_watermark(self, name: str, value: datetime) -> None:
         """Move the watermark forward to `value`; an earlier value leaves it where it is, so a slower
         concurrent run cannot move it back."""
+
+    def add_silence(self, silence: Silence) -> None:
+        """Keep a silence; one with the same id is replaced."""
+
+    def silences(self) -> list[Silence]:
+        """Every silence kept, the expired too, by when each starts."""
+
+    def expire_silence(self, silence_id: str, now: datetime) -> Silence | None:
+        """End the silence now (Silence.ended: its end moves to `now` unless it ended before, a pending one's start
+        too); the silence as it is then, or None when no silence has this id."""
+
+    def hold(self, hold: Hold) -> Hold:
+        """Hold a receiver's message of an event back, merged with what is held for the same thread and
+        receiver: the earliest `since`, one more in `held` unless this communication (its dedup key) is the one
+        held already, and the latest communication (by event time; a tie: this one) with its prior. Reason,
+        silence and until are this hold's. Returns what is held now."""
+
+    def holds(self) -> list[Hold]:
+        """Every hold, oldest first."""
+
+    def drop_hold(self, thread_key: str, receiver: str) -> None:
+        """Forget what is held for this thread and receiver (released, or no longer worth telling)."""
 
     def close(self) -> None: ...

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.model import Attempt, Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
+from relay.model import Attempt, Event, EventKind, Hold, NoticeSnapshot, PriorNotice, SendResult, Silence, Window
 from relay.runtime.leases import died_here
 from relay.runtime.sqlite import connect
 from relay.store import (
@@ -22,6 +22,7 @@ from relay.store import (
     told_position,
     watermark_text,
 )
+from relay.store.holds import hold_from_record, hold_record, merge, silence_from_record, silence_record
 from relay.store.snapshots import decode, encode
 
 _SCHEMA = """
@@ -84,6 +85,19 @@ CREATE TABLE IF NOT EXISTS told (  -- created on open in files written before it
     position         TEXT NOT NULL,  -- told_position: the later notice sorts higher
     snapshot         BLOB NOT NULL,  -- relay.store.snapshots: zlib-compressed JSON
     PRIMARY KEY (thread_key, receiver, notification_key)
+);
+CREATE TABLE IF NOT EXISTS silences (
+    id     TEXT PRIMARY KEY,
+    starts TEXT NOT NULL,  -- watermark_text: ordered as the times are
+    record TEXT NOT NULL   -- relay.store.holds.silence_record
+);
+CREATE TABLE IF NOT EXISTS holds (  -- a receiver's messages of a thread held back (relay.model.Hold)
+    thread_key TEXT NOT NULL,
+    receiver   TEXT NOT NULL,
+    since      TEXT NOT NULL,  -- watermark_text
+    dedup_key  TEXT NOT NULL,  -- of the communication held, as it came
+    record     TEXT NOT NULL,  -- relay.store.holds.hold_record
+    PRIMARY KEY (thread_key, receiver)
 );
 """
 _ADDED_COLUMNS = {"kind": "TEXT", "event": "TEXT", "prior_reschedules": "INTEGER"}  # files written before these existed get them on open
@@ -316,6 +330,46 @@ class SqliteLedger:
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > watermarks.value",
                 (name, watermark_text(value)),
             )
+
+    def add_silence(self, silence: Silence) -> None:
+        record = silence_record(silence)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO silences VALUES (?,?,?)",
+                             (silence.id, watermark_text(silence.starts), record))
+
+    def silences(self) -> list[Silence]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM silences ORDER BY starts, id").fetchall()
+        return [silence_from_record(record) for (record,) in rows]
+
+    def expire_silence(self, silence_id: str, now: datetime) -> Silence | None:
+        with self._transaction():
+            row = self._db.execute("SELECT record FROM silences WHERE id = ?", (silence_id,)).fetchone()
+            if row is None:
+                return None
+            silence = silence_from_record(row[0])
+            ended = silence.ended(now)
+            self._db.execute("UPDATE silences SET record = ? WHERE id = ?", (silence_record(ended), silence_id))
+        return ended
+
+    def hold(self, hold: Hold) -> Hold:
+        with self._transaction():
+            row = self._db.execute("SELECT record, dedup_key FROM holds WHERE thread_key = ? AND receiver = ?",
+                                   (hold.thread_key, hold.receiver)).fetchone()
+            held, key = merge(hold_from_record(row[0]), row[1], hold) if row else (hold, hold.event.dedup_key)
+            record = hold_record(held)
+            self._db.execute("INSERT OR REPLACE INTO holds VALUES (?,?,?,?,?)",
+                             (hold.thread_key, hold.receiver, watermark_text(held.since), key, record))
+        return hold_from_record(record)
+
+    def holds(self) -> list[Hold]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM holds ORDER BY since, thread_key, receiver").fetchall()
+        return [hold_from_record(record) for (record,) in rows]
+
+    def drop_hold(self, thread_key: str, receiver: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM holds WHERE thread_key = ? AND receiver = ?", (thread_key, receiver))
 
     def close(self) -> None:
         with self._lock:

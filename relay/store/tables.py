@@ -1,6 +1,6 @@
 """The ledger on Azure Table Storage, for several Function instances at once; the same port as SqliteLedger.
 
-One table holds three kinds of entity, each kind in its own partitions:
+One table holds every kind of entity, each kind in its own partitions:
 
     PartitionKey                 RowKey             what
     communication-<thread>       <dedup key>        a communication seen, with the prior notice it updates
@@ -10,11 +10,13 @@ One table holds three kinds of entity, each kind in its own partitions:
     told-<thread>-<receiver>     <notification>     what a delivered notice told the receiver of its VMs
                                  <notification>-<write>-<n>   … continued, when it needs more than one entity
     watermark                    <name>             how far a backfill has read, when a digest was sent
+    silence                      <id>               a silence (relay/store/holds.py)
+    hold                         <thread>-<receiver>   what is held back for a receiver in a thread
 
 One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
 ledger needs never cross a partition: a thread's communications, a notification's deliveries. The one
 exception is the daily digest, which reads the maintenance communications of every thread (and
-the alerts of the last day).
+the alerts of the last day). Silences and holds are few: each kind is one partition, read whole.
 Keys are the SHA-256 of the value in hex: bounded in length (keys may be at most 1 KiB) and free of the
 characters keys may not contain (/ \\ # ? and control characters), which dedup keys and resource IDs
 do. Each entity also keeps its values in plain text, for people browsing the table.
@@ -38,7 +40,7 @@ from datetime import UTC, datetime
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-from relay.model import Attempt, Event, EventKind, NoticeSnapshot, PriorNotice, SendResult, Window
+from relay.model import Attempt, Event, EventKind, Hold, NoticeSnapshot, PriorNotice, SendResult, Silence, Window
 from relay.runtime.leases import died_here
 from relay.store import (
     RESCHEDULED,
@@ -51,6 +53,7 @@ from relay.store import (
     told_position,
     watermark_text,
 )
+from relay.store.holds import hold_from_record, hold_record, merge, silence_from_record, silence_record
 from relay.store.snapshots import decode, encode
 
 DEFAULT_TABLE = "relayledger"
@@ -304,6 +307,48 @@ class TableLedger:
             elif self._replace(entity, wanted):
                 return
 
+    # -- silences and what is held back
+
+    def add_silence(self, silence: Silence) -> None:
+        self._table.upsert_entity({"PartitionKey": "silence", "RowKey": _key(silence.id), "id": silence.id,
+                                   "starts": watermark_text(silence.starts), "record": silence_record(silence)},
+                                  mode=_replace_mode())
+
+    def silences(self) -> list[Silence]:
+        found = self._table.query_entities("PartitionKey eq 'silence'", select=["id", "starts", "record"])
+        return [silence_from_record(e["record"]) for e in sorted(found, key=lambda e: (e["starts"], e["id"]))]
+
+    def expire_silence(self, silence_id: str, now: datetime) -> Silence | None:
+        while True:
+            entity = self._get("silence", _key(silence_id))
+            if entity is None:
+                return None
+            silence = silence_from_record(entity["record"])
+            ended = silence.ended(now)
+            if self._replace(entity, {**entity, "record": silence_record(ended)}):
+                return ended
+
+    def hold(self, hold: Hold) -> Hold:
+        row = _hold_row(hold.thread_key, hold.receiver)
+        while True:
+            entity = self._get("hold", row)
+            held, key = (merge(hold_from_record(entity["record"]), entity["dedup_key"], hold) if entity
+                         else (hold, hold.event.dedup_key))
+            wanted = {"PartitionKey": "hold", "RowKey": row, "thread_key": hold.thread_key, "receiver": hold.receiver,
+                      "since": watermark_text(held.since), "dedup_key": key, "record": hold_record(held)}
+            written = self._create(wanted) if entity is None else self._replace(entity, wanted)
+            if written:
+                return hold_from_record(wanted["record"])
+
+    def holds(self) -> list[Hold]:
+        found = self._table.query_entities("PartitionKey eq 'hold'",
+                                           select=["thread_key", "receiver", "since", "record"])
+        ordered = sorted(found, key=lambda e: (e["since"], e["thread_key"], e["receiver"]))
+        return [hold_from_record(e["record"]) for e in ordered]
+
+    def drop_hold(self, thread_key: str, receiver: str) -> None:
+        self._table.delete_entity("hold", _hold_row(thread_key, receiver))
+
     def close(self) -> None:
         self._table.close()
 
@@ -356,6 +401,10 @@ def _replace_mode():
     from azure.data.tables import UpdateMode
 
     return UpdateMode.REPLACE
+
+
+def _hold_row(thread_key: str, receiver: str) -> str:
+    return f"{_key(thread_key)}-{_key(receiver)}"
 
 
 def _delivery_keys(notification_key: str, receiver: str) -> tuple[str, str]:

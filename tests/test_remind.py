@@ -1,0 +1,137 @@
+"""One maintenance followed through its life by the reminder pass, on a clock that moves 15 minutes a pass:
+the Planned notice, reminders 3 d, 1 d and 4 h before the self-service deadline and 24 h and 1 h before Azure's
+reboot window, VMs completing one by one, the "all done" note. Each team gets only its own VMs; nothing is sent
+twice, across a restart either; a team whose VMs are all done hears nothing."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relay.config import parse_config
+from relay.config.followup import ReminderSettings
+from relay.model import MaintenanceState, Reminder, Window
+from relay.pipeline import process_event
+from relay.remind.due import Due, due_reminders
+from relay.remind.send import remind
+from relay.store.sqlite import SqliteLedger
+from tests.factories import maintenance_event, make_vm
+from tests.followup import inventory, listed, relay_on, sent
+
+T0 = datetime(2027, 1, 4, 1, 0, tzinfo=UTC)  # Planned arrives: Monday 10:00 JST
+DEADLINE = datetime(2027, 1, 15, 9, 0, tzinfo=UTC)  # the self-service window ends: Friday 18:00 JST
+REBOOT = datetime(2027, 1, 17, 15, 0, tzinfo=UTC)  # Azure's window opens: Monday 00:00 JST
+REBOOT_END = REBOOT + timedelta(hours=12)
+PASS = timedelta(minutes=15)
+VMS = [
+    {"name": "a1", "team": "team-a", "group": "rg-a", "done": DEADLINE - timedelta(days=2)},
+    {"name": "a2", "team": "team-a", "group": "rg-a", "done": DEADLINE - timedelta(hours=6)},
+    {"name": "b1", "team": "team-b", "group": "rg-b"},
+    {"name": "b2", "team": "team-b", "group": "rg-b", "startable": False, "zones": []},  # Scheduled from the start
+    {"name": "c1", "team": "team-c", "group": "rg-c", "done": T0 - timedelta(days=1)},  # done before the notice
+]
+NAMES = [vm["name"] for vm in VMS]
+
+
+def at(now: datetime):
+    return inventory(VMS, (T0 - timedelta(hours=1), DEADLINE), (REBOOT, REBOOT_END), now)
+
+
+CONFIG = {
+    "receivers": [{"name": team, "channel": "outbox", "format": "slack", "language": "en"}
+                  for team in ("team-a", "team-b", "team-c")],
+    "route": {"receiver": "team-a", "routes": [
+        {"receiver": team, "match": {"tag": {"owner": team}}} for team in ("team-a", "team-b", "team-c")]},
+}
+
+
+@pytest.fixture
+def world(tmp_path):
+    config = parse_config(CONFIG)
+    clock = {"now": T0}
+
+    def relay():  # a fresh process on the same ledger file: what a restart is
+        return relay_on(SqliteLedger(tmp_path / "ledger.sqlite"), config, tmp_path / "out", clock, at)
+
+    return config, clock, relay, tmp_path / "out"
+
+
+def test_one_event_followed_from_notice_to_all_done(world):
+    config, clock, relay, outbox = world
+    r = relay()
+    event = maintenance_event(window=Window(REBOOT, REBOOT_END), event_time=T0)
+    assert process_event(event, r).ok
+    passes = 0
+    while clock["now"] < REBOOT_END:
+        clock["now"] += PASS
+        if passes == 400:  # the process dies and a new one carries on with the same ledger
+            r.ledger.close()
+            r = relay()
+        remind(r, config.reminders, config.receivers())
+        passes += 1
+    r.ledger.close()
+
+    a_deadline = sent(outbox, "team-a", "reminder-deadline")
+    assert [listed(m, NAMES) for m in a_deadline] == [{"a1", "a2"}, {"a2"}]  # 3 d (both to do), 1 d (a1 done by then)
+    assert sent(outbox, "team-a", "reminder-reboot") == []  # done before Azure's window
+    (a_done,) = sent(outbox, "team-a", "reminder-all_done")
+    assert listed(a_done, NAMES) == {"a1", "a2"}
+
+    b_deadline = sent(outbox, "team-b", "reminder-deadline")
+    assert [listed(m, NAMES) for m in b_deadline] == [{"b1"}, {"b1"}, {"b1"}]  # 3 d, 1 d, 4 h: b2 cannot be started
+    b_reboot = sent(outbox, "team-b", "reminder-reboot")
+    assert [listed(m, NAMES) for m in b_reboot] == [{"b1", "b2"}, {"b1", "b2"}]  # 24 h, 1 h
+    assert sent(outbox, "team-b", "reminder-all_done") == []
+
+    assert sorted(p.name for p in (outbox / "team-c").glob("*reminder*")) == []  # its VM was done all along
+
+
+def test_a_pass_run_twice_at_the_same_moment_sends_once(world):
+    config, clock, relay, outbox = world
+    r = relay()
+    event = maintenance_event(window=Window(REBOOT, REBOOT_END), event_time=T0)
+    assert process_event(event, r).ok
+    clock["now"] = DEADLINE - timedelta(days=1)
+    first = remind(r, config.reminders, config.receivers())
+    again = remind(relay(), config.reminders, config.receivers())
+    assert sorted(f.receiver for f in first if f.status == "sent") == ["team-a", "team-b"]
+    assert again == []
+    assert len(sent(outbox, "team-a", "reminder")) == 1
+
+
+def test_a_dry_run_sends_and_records_nothing(world):
+    config, clock, relay, outbox = world
+    r = relay()
+    assert process_event(maintenance_event(window=Window(REBOOT, REBOOT_END),
+                                           event_time=T0), r).ok
+    clock["now"] = DEADLINE - timedelta(days=1)
+    dry = remind(r, config.reminders, config.receivers(), dry_run=True)
+    assert {f.status for f in dry} == {"dry run"} and sent(outbox, "team-a", "reminder") == []
+    assert {f.status for f in remind(r, config.reminders, config.receivers())} == {"sent"}
+
+
+def test_only_the_nearest_offset_passed_is_due_and_not_when_news_came_after_it():
+    vm = make_vm("a1", MaintenanceState.START_NOW)
+    deadline = vm.self_service_deadline
+    now = deadline - timedelta(hours=23)  # the 3 d and 1 d points have passed
+    (due,) = due_reminders(maintenance_event(), (vm,), lambda: None, now - timedelta(days=9), ReminderSettings(), now)
+    assert (due.reminder.kind, due.reminder.due, due.reminder.before) == ("deadline", deadline, timedelta(days=1))
+    assert due_reminders(maintenance_event(), (vm,), lambda: None, now - timedelta(minutes=5), ReminderSettings(), now) == []
+
+
+def test_a_deadline_azure_moves_gets_its_reminders_again():
+    first = Due(Reminder("deadline", DEADLINE, timedelta(days=1)), ())
+    moved = Due(Reminder("deadline", DEADLINE + timedelta(days=7), timedelta(days=1)), ())
+    assert first.key("XY12-3ZQ") != moved.key("XY12-3ZQ")
+    assert first.key("XY12-3ZQ").endswith("/1d")
+
+
+def test_the_pass_skips_events_azure_has_closed(world):
+    config, clock, relay, outbox = world
+    r = relay()
+    window = Window(REBOOT, REBOOT_END)
+    assert process_event(maintenance_event(window=window, event_time=T0), r).ok
+    assert process_event(maintenance_event(window=window, event_time=T0 + timedelta(hours=1), stage="Canceled",
+                                           communication_id="2"), r).ok
+    clock["now"] = DEADLINE - timedelta(days=1)
+    assert remind(r, config.reminders, config.receivers()) == []
