@@ -4,9 +4,11 @@ reboot window, VMs completing one by one, the "all done" note. Each team gets on
 twice, across a restart either; a team whose VMs are all done hears nothing."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from azure.functions.timer import TimerRequest
 
 from relay.config import parse_config
 from relay.config.followup import ReminderSettings
@@ -16,7 +18,10 @@ from relay.remind.due import Due, due_reminders
 from relay.remind.send import remind
 from relay.store.sqlite import SqliteLedger
 from tests.factories import maintenance_event, make_vm
-from tests.followup import inventory, listed, relay_on, sent
+from tests.followup import Moving, inventory, listed, relay_on, sent
+from tests.functions import FunctionApp
+
+pytest_plugins = ["tests.azurite"]
 
 T0 = datetime(2027, 1, 4, 1, 0, tzinfo=UTC)  # Planned arrives: Monday 10:00 JST
 DEADLINE = datetime(2027, 1, 15, 9, 0, tzinfo=UTC)  # the self-service window ends: Friday 18:00 JST
@@ -46,30 +51,28 @@ CONFIG = {
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(open_ledger, tmp_path):
     config = parse_config(CONFIG)
     clock = {"now": T0}
 
-    def relay():  # a fresh process on the same ledger file: what a restart is
-        return relay_on(SqliteLedger(tmp_path / "ledger.sqlite"), config, tmp_path / "out", clock, at)
+    def relay():  # a fresh process on the same ledger storage: what a restart is
+        return relay_on(open_ledger(), config, tmp_path / "out", clock, at)
 
     return config, clock, relay, tmp_path / "out"
 
 
-def test_one_event_followed_from_notice_to_all_done(world):
+def test_one_event_followed_from_notice_to_all_done(world, open_ledger):
     config, clock, relay, outbox = world
     r = relay()
     event = maintenance_event(window=Window(REBOOT, REBOOT_END), event_time=T0)
     assert process_event(event, r).ok
-    passes = 0
+    every = PASS if isinstance(r.ledger, SqliteLedger) else timedelta(hours=1)  # Azurite: hourly, as quick
+    restarted = False
     while clock["now"] < REBOOT_END:
-        clock["now"] += PASS
-        if passes == 400:  # the process dies and a new one carries on with the same ledger
-            r.ledger.close()
-            r = relay()
+        clock["now"] += every
+        if not restarted and clock["now"] >= DEADLINE - timedelta(days=2):
+            r, restarted = relay(), True  # the process died between the 3 d and 1 d reminders; a new one carries on
         remind(r, config.reminders, config.receivers())
-        passes += 1
-    r.ledger.close()
 
     a_deadline = sent(outbox, "team-a", "reminder-deadline")
     assert [listed(m, NAMES) for m in a_deadline] == [{"a1", "a2"}, {"a2"}]  # 3 d (both to do), 1 d (a1 done by then)
@@ -135,3 +138,19 @@ def test_the_pass_skips_events_azure_has_closed(world):
                                            communication_id="2"), r).ok
     clock["now"] = DEADLINE - timedelta(days=1)
     assert remind(r, config.reminders, config.receivers()) == []
+
+
+def test_the_function_timer_runs_the_pass(tmp_path):
+    (tmp_path / "relay.yaml").write_text(json.dumps({**CONFIG, "outbox": "out", "ledger": "ledger.sqlite"}))
+    app = FunctionApp({"RELAY_CONFIG": str(tmp_path / "relay.yaml")})
+    try:
+        clock = {"now": T0}
+        app.host.relay.clock = lambda: clock["now"]
+        app.host.relay.vms = Moving(app.host.relay.clock, at)
+        assert process_event(maintenance_event(window=Window(REBOOT, REBOOT_END), event_time=T0), app.host.relay).ok
+        clock["now"] = DEADLINE - timedelta(days=1)
+        app["remind"](TimerRequest())
+        app["remind"](TimerRequest())  # a second invocation sends nothing more
+    finally:
+        app.close()
+    assert [len(sent(tmp_path / "out", team, "reminder-deadline-1d")) for team in ("team-a", "team-b")] == [1, 1]
