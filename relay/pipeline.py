@@ -260,11 +260,11 @@ def _held(notification: Notification, receiver: Receiver, relay: Relay,
     return Delivery(receiver.name, event.dedup_key, result, attempts=0, held=said.hold)
 
 
-def forget_held(thread_key: str, receiver: str, relay: Relay) -> None:
-    """The receiver now has the event's latest state: what was held of it need not be sent. It went out
-    already: failing to forget costs at most one message with the same state."""
+def forget_held(thread_key: str, receiver: str, relay: Relay, released: Hold | None = None) -> None:
+    """The receiver now has the event's latest state: what was held of it (`released`: only if still that) need
+    not be sent. It went out already: failing to forget costs at most one message with the same state."""
     try:
-        relay.ledger.drop_hold(thread_key, receiver)
+        relay.ledger.drop_hold(thread_key, receiver, released)
     except Exception:
         log.exception("cannot forget what was held of %s for %s", thread_key, receiver)
 

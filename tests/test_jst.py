@@ -127,7 +127,7 @@ def test_window_given_in_another_offset_is_shown_in_jst():
         (timedelta(hours=1), "あと1時間0分", "1h 0m left"),
         (timedelta(hours=3, minutes=7), "あと3時間7分", "3h 7m left"),
         (timedelta(hours=23, minutes=59), "あと23時間59分", "23h 59m left"),
-        (timedelta(days=1), "あと1日0時間", "1d 0h left"),
+        (timedelta(days=1), "あと1日", "1d left"),
         (timedelta(days=29, hours=4, minutes=30), "あと29日4時間", "29d 4h left"),
     ],
 )

@@ -622,6 +622,18 @@ def test_holds_are_per_thread_and_receiver_oldest_first_until_dropped(ledger):
     assert ledger.holds() == [oldest, middle, newest]
 
 
+def test_a_released_hold_is_dropped_only_while_nothing_was_merged_into_it(store):
+    ledger = store.open()
+    ledger.hold(held("1"))
+    (released,) = ledger.holds()  # what a release pass read and sent
+    ledger.hold(held("2", at=T0 + timedelta(hours=1)))  # came while the release was being sent
+    store.open().drop_hold("XY12-3ZQ", "teams", released=released)
+    (still,) = ledger.holds()
+    assert (still.event.communication_id, still.held) == ("2", 2)
+    store.open().drop_hold("XY12-3ZQ", "teams", released=still)
+    assert ledger.holds() == []
+
+
 def test_a_hold_keeps_the_whole_event_for_any_characters_and_survives_reopening(store):
     odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
     resource = ResourceHealthChange("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/"

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from azure.functions.timer import TimerRequest
 
+from relay.cli import main
 from relay.config import parse_config
 from relay.config.followup import ReminderSettings
 from relay.model import MaintenanceState, Reminder, Window
@@ -154,3 +157,20 @@ def test_the_function_timer_runs_the_pass(tmp_path):
     finally:
         app.close()
     assert [len(sent(tmp_path / "out", team, "reminder-deadline-1d")) for team in ("team-a", "team-b")] == [1, 1]
+
+
+def test_relay_remind_on_a_laptop_dry_run_then_for_real(tmp_path, capsys):
+    config = yaml.safe_load(Path("examples/relay.yaml").read_text(encoding="utf-8"))
+    config.update(inventory=str(Path("examples/inventory.json").resolve()), ledger="ledger.sqlite", outbox="out")
+    (tmp_path / "relay.yaml").write_text(yaml.safe_dump(config))
+    run = ["--config", str(tmp_path / "relay.yaml")]
+    assert main(["process", "examples/alerts/01-planned.json", *run, "--now", "2027-01-06T00:12:00Z"]) == 0
+    capsys.readouterr()
+    one_day_before = "2027-02-09T00:00:00Z"  # the examples' deadline is 10 Feb 00:00 UTC
+    assert main(["remind", *run, "--now", one_day_before, "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert "web-team: reminder:deadline:1d XY12-3ZQ: dry run" in dry and not list((tmp_path / "out").glob("*/*remind*"))
+    assert main(["remind", *run, "--now", one_day_before]) == 0
+    assert "web-team: reminder:deadline:1d XY12-3ZQ: sent" in capsys.readouterr().out
+    assert main(["remind", *run, "--now", one_day_before]) == 0
+    assert capsys.readouterr().out == "nothing due\n"

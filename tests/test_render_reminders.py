@@ -33,8 +33,8 @@ CHANNELS = ("teams", "slack", "email", "managers")
 REMINDERS = {"deadline": deadline_reminder, "reboot": reboot_reminder, "all_done": all_done_reminder}
 
 HEADLINES = {
-    "deadline": ("【要対応 2 台・リマインダー】期限 1/23(金) 16:30 JST（あと1日0時間）東日本 VM 再起動 XY12-3ZQ",
-                 "[Action: 2 VMs · reminder] by Fri 23 Jan 16:30 JST (1d 0h left) Japan East VM reboot XY12-3ZQ"),
+    "deadline": ("【要対応 2 台・リマインダー】期限 1/23(金) 16:30 JST（あと1日）東日本 VM 再起動 XY12-3ZQ",
+                 "[Action: 2 VMs · reminder] by Fri 23 Jan 16:30 JST (1d left) Japan East VM reboot XY12-3ZQ"),
     "reboot": ("【Azure が再起動 3 台・リマインダー】1/25(日) 0:00 JST 以降 東日本 VM 再起動 XY12-3ZQ",
                "[Azure reboots 3 VMs · reminder] from Sun 25 Jan 00:00 JST Japan East VM reboot XY12-3ZQ"),
     "all_done": ("【対応完了】東日本 VM 再起動 XY12-3ZQ（当チームの 3 台すべて更新済み）",
@@ -42,17 +42,17 @@ HEADLINES = {
 }
 NOTES = {
     "deadline": (
-        "リマインダー: セルフサービス期間は 2026年1月23日(金) 16:30 JST（2026-01-23 07:30 UTC）に終わります（あと1日0時間）。"
+        "リマインダー: セルフサービス期間は 2026年1月23日(金) 16:30 JST（2026-01-23 07:30 UTC）に終わります（あと1日）。"
         "対象の VM（2 台）は、まだセルフサービスのメンテナンスを実行していません。期限までに実行してください。"
         "実行しなかった VM は、予定メンテナンス期間に Azure が再起動します。",
-        "Reminder: the self-service window ends Fri 23 Jan 2026 16:30 JST (2026-01-23 07:30 UTC) — 1d 0h left. "
+        "Reminder: the self-service window ends Fri 23 Jan 2026 16:30 JST (2026-01-23 07:30 UTC) — 1d left. "
         "Maintenance has not been started on 2 VMs (listed below): start it before then, or Azure reboots them in "
         "its scheduled window.",
     ),
     "reboot": (
-        "リマインダー: 予定メンテナンス期間が 2026年1月25日(日) 0:00 JST（2026-01-24 15:00 UTC）に始まります（あと1日0時間）。"
+        "リマインダー: 予定メンテナンス期間が 2026年1月25日(日) 0:00 JST（2026-01-24 15:00 UTC）に始まります（あと1日）。"
         "この時刻以降、Azure が対象の VM（3 台）を順に再起動します。各 VM の正確な時刻は事前には分かりません。",
-        "Reminder: Azure's scheduled window opens Sun 25 Jan 2026 00:00 JST (2026-01-24 15:00 UTC) — 1d 0h left. "
+        "Reminder: Azure's scheduled window opens Sun 25 Jan 2026 00:00 JST (2026-01-24 15:00 UTC) — 1d left. "
         "From then Azure reboots 3 VMs (listed below), each at a time not known in advance.",
     ),
     "all_done": (
@@ -177,7 +177,7 @@ def test_a_deadline_reminder_lists_the_vms_to_start_with_their_commands():
     said = shown(deadline_reminder(), "slack", "en")
     assert "az vm perform-maintenance -g rg-web -n vm-web-01" in said
     assert "az vm perform-maintenance -g rg-web -n vm-web-02" in said
-    assert "(by Fri 23 Jan 16:30 JST, 1d 0h left)" in said
+    assert "(by Fri 23 Jan 16:30 JST, 1d left)" in said
 
 
 def test_a_reboot_reminder_names_the_risks_of_the_reboot():
@@ -221,13 +221,13 @@ def test_managers_read_a_reminder_politely_with_no_commands_and_no_calendar(kind
     assert not [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
     assert "perform-maintenance" not in text and "実行してください" not in text
     expected = {
-        "deadline": ("リマインダーです。セルフサービス期限（1/23(金) 16:30 JST、あと1日0時間）が近づいていますが、"
+        "deadline": ("リマインダーです。セルフサービス期限（1/23(金) 16:30 JST、あと1日）が近づいていますが、"
                      "当社の VM 2 台はまだメンテナンスを実施していません。",
-                     "A reminder: the self-service deadline is Fri 23 Jan 16:30 JST (1d 0h left), and 2 VMs of ours "
+                     "A reminder: the self-service deadline is Fri 23 Jan 16:30 JST (1d left), and 2 VMs of ours "
                      "have not been maintained yet."),
-        "reboot": ("リマインダーです。Azure の予定メンテナンス期間が 1/25(日) 0:00 JST（あと1日0時間）に始まり、"
+        "reboot": ("リマインダーです。Azure の予定メンテナンス期間が 1/25(日) 0:00 JST（あと1日）に始まり、"
                    "当社の VM 3 台が再起動されます。",
-                   "A reminder: Azure's scheduled window opens Sun 25 Jan 00:00 JST (1d 0h left), and 3 VMs of ours "
+                   "A reminder: Azure's scheduled window opens Sun 25 Jan 00:00 JST (1d left), and 3 VMs of ours "
                    "will be rebooted in it."),
         "all_done": ("このメンテナンスについてのご連絡はこれで最後です。Azure から新しいお知らせがあった場合は、"
                      "あらためてお知らせいたします。",

@@ -124,7 +124,7 @@ def test_expire_ends_a_silence_now_and_an_unknown_id_is_bad_input(capsys, config
     (["--match", "stage=Planned", "--start", "2027-01-01T00:00Z", "--until", "2027-01-05T00:00Z"],
      "the silence would be over already: it ends Tue 5 Jan 2027 09:00 JST"),
     (["--match", "stage=Planned", "--for", "13w"],
-     "a silence lasts at most 90 days, and this one would last 91d 0h: one that long is easily forgotten"),
+     "a silence lasts at most 90 days, and this one would last 91d: one that long is easily forgotten"),
 ])
 def test_bad_input_is_exit_2_saying_what_was_wrong(capsys, config, args, said):
     status, out, err = silence(capsys, "add", *args, "--by", "sato", "--comment", "c", "--config", str(config),

@@ -24,6 +24,7 @@ from relay.cli import (
     poison,
     process,
     provision,
+    remind,
     render,
     route,
     send_test,
@@ -37,7 +38,7 @@ from relay.config import ConfigError
 from relay.enrich.inventory import InventoryError
 from relay.runtime.redact import install as install_redaction
 
-COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, calendar, silence, send_test, vms,
+COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, remind, calendar, silence, send_test, vms,
             maintain, provision, config_check, demo, agent)
 
 DESCRIPTION = """\
@@ -63,6 +64,7 @@ examples:
   relay maintain start --tracking-id XY12-3ZQ --dry-run   start "Start now" VMs yourself, in safe waves
   relay backfill --since 24h --config relay.yaml   queue the alerts Azure has but the relay never got
   relay digest --config relay.yaml --dry-run   what each manager's daily digest would say today
+  relay remind --config relay.yaml --dry-run   the reminders due now, and held messages to release
   relay calendar --config relay.yaml --receiver managers --out managers.ics   its maintenance calendar
   relay silence add --match resource_group=rg-web --for 2h --by sato --comment "patching"   hold its news back
   relay provision --subscription <id> <id> --function-url "$URL" --dry-run   alert rules in more subscriptions

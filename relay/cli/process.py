@@ -53,11 +53,15 @@ def process_event_reporting(file: str, event: Event, relay: Relay) -> Outcome:
     elif outcome.status == "superseded":
         print(f"{file}: {what}: arrived after a newer communication ({outcome.superseded_by}); nothing sent")
     else:
-        sent = sum(d.result.ok for d in outcome.deliveries)
-        print(f"{file}: {what}: {outcome.vm_count} VM(s); delivered to {sent}/{len(outcome.deliveries)} receiver(s)")
+        sent = sum(d.result.ok and not d.held for d in outcome.deliveries)
+        held = sum(bool(d.held) for d in outcome.deliveries)
+        print(f"{file}: {what}: {outcome.vm_count} VM(s); delivered to {sent}/{len(outcome.deliveries)} receiver(s)"
+              + (f", held for {held}" if held else ""))
         for d in outcome.deliveries:
             if not d.result.ok:
                 print(f"  {d.receiver}: NOT delivered: {d.result.detail}")
+            elif d.held:
+                print(f"  {d.receiver}: {d.result.detail}")
     for warning in event.warnings:
         print(f"  warning: {warning}")
     return outcome

@@ -11,6 +11,7 @@ from relay.enrich.state import TO_REBOOT
 from relay.hold.quiet import quiet_at, quiet_until
 from relay.hold.silences import silencing
 from relay.model import EventKind, Notification, Receiver, Silence
+from relay.render.times import format_time_both
 
 OVER = ("complete", "canceled", "cancelled")  # stages after which nothing of the maintenance is pressing
 
@@ -26,9 +27,10 @@ class Verdict:
     def why(self) -> str:
         """One line for the log and the ledger."""
         if self.hold == "silence" and self.silence is not None:
-            return f"silenced by {self.silence.id} ({self.silence.created_by}: {self.silence.comment})"
+            return (f"silenced by {self.silence.id} until {format_time_both(self.silence.ends, 'en')}"
+                    f" ({self.silence.created_by}: {self.silence.comment})")
         if self.hold == "quiet_hours":
-            return f"held for the receiver's quiet hours until {self.until.isoformat() if self.until else '-'}"
+            return f"held for the receiver's quiet hours until {format_time_both(self.until, 'en')}"
         return f"urgent ({self.urgent}): sent in the receiver's quiet hours" if self.urgent else "sent"
 
 

@@ -89,12 +89,12 @@ def _one(hold: Hold, relay: Relay, receivers: Mapping[str, Receiver], silences: 
         return None  # still quiet
     if hold.reason == "silence" and not still_open(hold.event, now):
         if not dry_run:
-            relay.ledger.drop_hold(hold.thread_key, hold.receiver)
+            relay.ledger.drop_hold(hold.thread_key, hold.receiver, released=hold)
         return said("nothing", "the silence ended after the event did")
     share = _share(hold, receiver, relay, now)
     if share is None:
         if not dry_run:
-            relay.ledger.drop_hold(hold.thread_key, hold.receiver)
+            relay.ledger.drop_hold(hold.thread_key, hold.receiver, released=hold)
         return said("nothing", "none of the event's VMs is routed to it now")
     still = verdict(share, receiver, silences, relay.urgent, now)
     if still.hold is not None:  # silenced again, or a silence ended in its quiet hours
@@ -105,7 +105,7 @@ def _one(hold: Hold, relay: Relay, receivers: Mapping[str, Receiver], silences: 
     done = send_follow_up(_message(hold, share, receiver, now), relay, said, dry_run)
     if done.status == "sent":
         remember_told(share, receiver, relay)
-        forget_held(hold.thread_key, hold.receiver, relay)
+        forget_held(hold.thread_key, hold.receiver, relay, released=hold)
     return done
 
 

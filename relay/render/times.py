@@ -128,7 +128,8 @@ def format_countdown(deadline: datetime | None, now: datetime, lang: str) -> str
 
 
 def format_duration(span: timedelta, lang: str) -> str:
-    """How long something lasted, to the minute: `3日4時間` / `3d 4h`, `1時間5分` / `1h 5m`, `1分未満` / `under 1m`."""
+    """How long something lasted, to the minute: `3日4時間` / `3d 4h`, `1日` / `1d`, `1時間5分` / `1h 5m`, `1分未満` /
+    `under 1m`."""
     if span < timedelta(minutes=1):
         return "1分未満" if lang == "ja" else "under 1m"
     days, rest = divmod(int(span.total_seconds()), 86400)
@@ -136,8 +137,8 @@ def format_duration(span: timedelta, lang: str) -> str:
     minutes = rest // 60
     if lang == "ja":
         if days:
-            return f"{days}日{hours}時間"
+            return f"{days}日{hours}時間" if hours else f"{days}日"
         return f"{hours}時間{minutes}分" if hours else f"{minutes}分"
     if days:
-        return f"{days}d {hours}h"
+        return f"{days}d {hours}h" if hours else f"{days}d"
     return f"{hours}h {minutes}m" if hours else f"{minutes}m"

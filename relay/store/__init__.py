@@ -265,7 +265,9 @@ class Ledger(Protocol):
     def holds(self) -> list[Hold]:
         """Every hold, oldest first."""
 
-    def drop_hold(self, thread_key: str, receiver: str) -> None:
-        """Forget what is held for this thread and receiver (released, or no longer worth telling)."""
+    def drop_hold(self, thread_key: str, receiver: str, released: Hold | None = None) -> None:
+        """Forget what is held for this thread and receiver (released, or no longer worth telling); with
+        `released`, only while the hold is still that one, so that a message merged into it meanwhile is not
+        lost."""
 
     def close(self) -> None: ...

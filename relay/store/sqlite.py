@@ -367,9 +367,13 @@ class SqliteLedger:
             rows = self._db.execute("SELECT record FROM holds ORDER BY since, thread_key, receiver").fetchall()
         return [hold_from_record(record) for (record,) in rows]
 
-    def drop_hold(self, thread_key: str, receiver: str) -> None:
+    def drop_hold(self, thread_key: str, receiver: str, released: Hold | None = None) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM holds WHERE thread_key = ? AND receiver = ?", (thread_key, receiver))
+            if released is None:
+                self._db.execute("DELETE FROM holds WHERE thread_key = ? AND receiver = ?", (thread_key, receiver))
+            else:
+                self._db.execute("DELETE FROM holds WHERE thread_key = ? AND receiver = ? AND record = ?",
+                                 (thread_key, receiver, hold_record(released)))
 
     def close(self) -> None:
         with self._lock:

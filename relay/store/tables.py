@@ -346,8 +346,19 @@ class TableLedger:
         ordered = sorted(found, key=lambda e: (e["since"], e["thread_key"], e["receiver"]))
         return [hold_from_record(e["record"]) for e in ordered]
 
-    def drop_hold(self, thread_key: str, receiver: str) -> None:
-        self._table.delete_entity("hold", _hold_row(thread_key, receiver))
+    def drop_hold(self, thread_key: str, receiver: str, released: Hold | None = None) -> None:
+        row = _hold_row(thread_key, receiver)
+        if released is None:
+            self._table.delete_entity("hold", row)
+            return
+        entity = self._get("hold", row)
+        if entity is None or entity["record"] != hold_record(released):
+            return
+        try:
+            self._table.delete_entity("hold", row, etag=entity.metadata["etag"],
+                                      match_condition=MatchConditions.IfNotModified)
+        except ResourceModifiedError:  # merged with a newer message meanwhile: that one is still to be released
+            pass
 
     def close(self) -> None:
         self._table.close()
