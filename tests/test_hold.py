@@ -169,15 +169,24 @@ def test_an_expired_silence_holds_nothing(world):
     assert held == {"night": None, "day": None}
 
 
+NOON = datetime(2027, 1, 6, 3, 0, tzinfo=UTC)  # Wednesday 12:00 JST
+
+
+def day_team_silenced(world):
+    """The Planned notice relayed at noon while the day team is silenced (s1, until 14:00 JST); the relay."""
+    config, clock, relay, outbox = world
+    clock["now"] = NOON
+    r = relay()
+    r.ledger.add_silence(silence(Matcher("receiver", "day"), starts=NOON - timedelta(hours=1),
+                                 ends=NOON + timedelta(hours=2)))
+    assert process_event(planned(), r).ok
+    return r
+
+
 def test_when_a_silence_ends_while_the_event_is_open_the_receiver_hears_its_state_once(world):
     config, clock, relay, outbox = world
-    noon = datetime(2027, 1, 6, 3, 0, tzinfo=UTC)
-    clock["now"] = noon
-    r = relay()
-    r.ledger.add_silence(silence(Matcher("receiver", "day"), starts=noon - timedelta(hours=1),
-                                 ends=noon + timedelta(hours=2)))
-    assert process_event(planned(), r).ok
-    clock["now"] = noon + timedelta(hours=1)
+    r = day_team_silenced(world)
+    clock["now"] = NOON + timedelta(hours=1)
     assert remind(r, config.reminders, config.receivers()) == []  # still silenced
     r.ledger.expire_silence("s1", clock["now"])
     (released,) = remind(r, config.reminders, config.receivers())
@@ -189,14 +198,9 @@ def test_when_a_silence_ends_while_the_event_is_open_the_receiver_hears_its_stat
 
 def test_a_silence_that_ends_after_the_event_did_sends_nothing(world):
     config, clock, relay, outbox = world
-    noon = datetime(2027, 1, 6, 3, 0, tzinfo=UTC)
-    clock["now"] = noon
-    r = relay()
-    r.ledger.add_silence(silence(Matcher("receiver", "day"), starts=noon - timedelta(hours=1),
-                                 ends=noon + timedelta(hours=2)))
-    assert process_event(planned(), r).ok
-    assert process_event(planned(stage="Canceled", communication_id="5", event_time=noon), r).ok
-    clock["now"] = noon + timedelta(hours=3)
+    r = day_team_silenced(world)
+    assert process_event(planned(stage="Canceled", communication_id="5", event_time=NOON), r).ok
+    clock["now"] = NOON + timedelta(hours=3)
     (over,) = remind(r, config.reminders, config.receivers())
     assert (over.receiver, over.status) == ("day", "nothing")
     assert sent(outbox, "day") == [] and r.ledger.holds() == []
