@@ -7,6 +7,7 @@
 //                   Key Vault (RBAC; receiver secrets) ─ Function App (Flex Consumption, Python 3.11)
 //                   Action Group (Global, Azure Function receiver, common alert schema)
 //   each watched subscription: Reader for the identity; Service Health + Resource Health alert rules
+//   teamsBot: an Azure Bot (global, Microsoft Teams channel) calling the Function App's /api/messages
 targetScope = 'subscription'
 
 @minLength(1)
@@ -45,6 +46,12 @@ param relayConfig string = ''
 @description('Receiver secrets, by the environment variable name the config gives them (TEAMS_WEBHOOK_URL, SLACK_BOT_TOKEN...). Each non-empty one becomes a Key Vault secret and an app setting that references it.')
 param receiverSecrets object = {}
 
+@description('Deploy the Azure Bot of the Teams bot receiver (Microsoft Teams channel, messaging endpoint https://<function host>/api/messages).')
+param teamsBot bool = false
+
+@description('With teamsBot: client id of a single-tenant app registration to be the bot, its secret put in Key Vault by hand as TEAMS-BOT-APP-SECRET. Empty: the relay\'s user-assigned identity is the bot, with no secret at all.')
+param teamsBotAppId string = ''
+
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
@@ -61,6 +68,11 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(r
 var watchedSubscriptions = empty(targetSubscriptionIds) ? [subscription().subscriptionId] : split(targetSubscriptionIds, ',')
 var regions = empty(serviceHealthRegions) ? [] : split(serviceHealthRegions, ',')
 var services = empty(serviceHealthServices) ? [] : split(serviceHealthServices, ',')
+var teamsBotRegistered = teamsBot && !empty(teamsBotAppId)
+// An app registration's client secret: an app setting referencing TEAMS-BOT-APP-SECRET, which the operator
+// puts in Key Vault (neither Bicep nor the azd environment ever holds it). function-app.bicep makes a Key
+// Vault reference of each non-empty entry and reads nothing else of it; the Key Vault module is not given it.
+var teamsBotSecretSetting = teamsBotRegistered ? { TEAMS_BOT_APP_SECRET: 'set in Key Vault by hand' } : {}
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
@@ -132,13 +144,27 @@ module functionApp 'modules/function-app.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultUri: keyVault.outputs.uri
-    receiverSecrets: receiverSecrets
+    receiverSecrets: union(receiverSecrets, teamsBotSecretSetting)
     relayConfig: relayConfig
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }
   // The app resolves its Key Vault references and reaches storage only once its roles exist.
   dependsOn: [keyVault, storage, monitoring]
+}
+
+module bot 'modules/bot.bicep' = if (teamsBot) {
+  name: 'bot'
+  scope: rg
+  params: {
+    name: 'bot-${resourceToken}'
+    tags: tags
+    functionHostName: functionApp.outputs.hostName
+    appType: teamsBotRegistered ? 'SingleTenant' : 'UserAssignedMSI'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    appId: teamsBotAppId
+  }
 }
 
 module actionGroup 'modules/action-group.bicep' = {
@@ -176,3 +202,7 @@ output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output RELAY_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output RELAY_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output RELAY_ACTION_GROUP_ID string = actionGroup.outputs.id
+// The bot's Microsoft App ID (relay teams-app --bot-id, the receiver's app_id) and resource name; empty without
+// teamsBot. Not named TEAMS_BOT_APP_ID: azd writes outputs back to the environment, and that one is an input.
+output TEAMS_BOT_ID string = teamsBot ? bot.outputs.appId : ''
+output TEAMS_BOT_NAME string = teamsBot ? bot.outputs.name : ''

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,74 @@ def test_the_deployer_may_be_a_pipeline_not_only_a_person():
                 assert properties["principalType"] == "userPrincipalType", (path, name)
                 granted.append(name)
     assert len(granted) == 3  # queue and table data, Key Vault secrets
+
+
+def test_teams_bot_is_global_single_tenant_and_on_the_teams_channel():
+    """The Azure Bot of the Teams bot receiver: global (no regional data residency is offered in Japan), kind
+    azurebot, Bot Framework calling the Function's /api/messages, Entra tokens only, never multi-tenant (no new
+    multi-tenant bot may be created), and the Microsoft Teams channel enabled."""
+    tree = parse("modules/bot.bicep")
+    found = tree["resources"]["bot"]
+    assert (found["type"], found["api_version"]) == ("Microsoft.BotService/botServices", "2022-09-15")
+    bot = found["config"]
+    assert bot["location"] == "global"
+    assert bot["kind"] == "azurebot"
+    assert bot["properties"]["function"] == {
+        "type": "union", "parameters": {"arg_1": "botSettings", "arg_2": "botIdentity"}}
+    settings = variable(tree, "botSettings")
+    assert settings["endpoint"] == "https://${functionHostName}/api/messages"
+    assert settings["disableLocalAuth"] is True
+    assert settings["publicNetworkAccess"] == "Enabled"  # Teams is a public channel: 'Disabled' turns it off
+    identity = conditional(variable(tree, "botIdentity"))
+    assert variable(tree, "managedIdentity")["operator"]["operands"] == {
+        "operand_1": "appType", "operand_2": "UserAssignedMSI"}
+    msi, registration = identity["true_value"], identity["false_value"]
+    assert msi["msaAppType"] == "UserAssignedMSI"
+    assert (msi["msaAppId"], msi["msaAppMSIResourceId"]) == ("identityClientId", "identityId")
+    assert registration["msaAppType"] == "SingleTenant"
+    assert registration["msaAppId"] == "appId"
+    assert "msaAppMSIResourceId" not in registration
+    for way in (msi, registration):
+        assert way["msaAppTenantId"]["function"]["type"] == "tenant"
+    parameter = tree["parameters"]["appType"]
+    assert parameter["default"] == "UserAssignedMSI"
+    assert next(d["argument"] for d in parameter["decorators"] if d["type"] == "allowed") == [
+        "UserAssignedMSI", "SingleTenant"]
+    assert "MultiTenant" not in (INFRA / "modules/bot.bicep").read_text(encoding="utf-8")
+    channel = tree["resources"]["teams"]
+    assert (channel["type"], channel["api_version"]) == ("Microsoft.BotService/botServices/channels", "2022-09-15")
+    assert channel["config"]["parent"] == "bot"
+    assert channel["config"]["name"] == channel["config"]["properties"]["channelName"] == "MsTeamsChannel"
+    assert channel["config"]["properties"]["properties"]["isEnabled"] is True
+    assert set(tree["outputs"]) >= {"name", "appId"}
+
+
+def test_the_teams_bot_is_off_unless_asked_and_its_secret_never_passes_through_bicep():
+    main = parse("main.bicep")
+    assert (main["parameters"]["teamsBot"]["type"], main["parameters"]["teamsBot"]["default"]) == ("bool", False)
+    assert main["parameters"]["teamsBotAppId"]["default"] == ""
+    module = main["modules"]["bot"]
+    assert module["detail"]["path"] == "modules/bot.bicep"
+    assert module["config"]["condition"] == "teamsBot"
+    params = module["config"]["config"]["params"]
+    assert conditional(params["appType"]) == {
+        "condition": "teamsBotRegistered", "true_value": "SingleTenant", "false_value": "UserAssignedMSI"}
+    assert params["appId"] == "teamsBotAppId"
+    assert params["functionHostName"]["operator"]["operands"]["operand_1"] == "functionApp"
+    for name in ("identityId", "identityClientId"):
+        assert params[name]["operator"]["operands"]["operand_1"] == "identity"  # the Function's own identity
+    # With an app registration, the Function gets a Key Vault reference to TEAMS-BOT-APP-SECRET, and the vault
+    # is given nothing to create: the operator puts the secret there.
+    setting = conditional(variable(main, "teamsBotSecretSetting"))
+    assert set(setting["true_value"]) == {"TEAMS_BOT_APP_SECRET"} and setting["false_value"] == {}
+    assert main["modules"]["functionApp"]["config"]["params"]["receiverSecrets"]["function"] == {
+        "type": "union", "parameters": {"arg_1": "receiverSecrets", "arg_2": "teamsBotSecretSetting"}}
+    assert main["modules"]["keyVault"]["config"]["params"]["secrets"] == "receiverSecrets"
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert parameters["teamsBot"]["value"] == "${TEAMS_BOT=false}"
+    assert parameters["teamsBotAppId"]["value"] == "${TEAMS_BOT_APP_ID}"
+    for output in ("TEAMS_BOT_ID", "TEAMS_BOT_NAME"):
+        assert conditional(main["outputs"][output]["value"])["condition"] == "teamsBot"
+    # azd writes the outputs back to the environment: one named like an input would feed itself next time
+    inputs = set(re.findall(r"\$\{([A-Z0-9_]+)", json.dumps(parameters)))
+    assert not {"TEAMS_BOT_ID", "TEAMS_BOT_NAME"} & inputs

@@ -30,6 +30,7 @@ from relay.cli import (
     send_test,
     serve,
     silence,
+    teams_app,
     validate,
     vms,
 )
@@ -39,7 +40,7 @@ from relay.enrich.inventory import InventoryError
 from relay.runtime.redact import install as install_redaction
 
 COMMANDS = (validate, render, process, route, serve, poison, backfill, digest, remind, calendar, silence, send_test, vms,
-            maintain, provision, config_check, demo, agent)
+            maintain, provision, config_check, demo, agent, teams_app)
 
 DESCRIPTION = """\
 Relays Azure Service Health planned-maintenance alerts (and incidents, advisories, Resource Health)
@@ -69,6 +70,7 @@ examples:
   relay silence add --match resource_group=rg-web --for 2h --by sato --comment "patching"   hold its news back
   relay provision --subscription <id> <id> --function-url "$URL" --dry-run   alert rules in more subscriptions
   relay agent --relay-url "$URL/api/scheduled-events" --key-env RELAY_KEY   on a VM: warn before Azure reboots it
+  relay teams-app --bot-id <TEAMS_BOT_ID> --website-url https://wiki.contoso.com/relay   the Teams bot's app package
 
 exit status: 0 done, 1 some message could not be delivered (vms: the VM list is incomplete;
 maintain: some VM failed; provision: some subscription failed), 2 bad input (payload, config, inventory,
