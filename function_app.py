@@ -3,7 +3,7 @@ import os
 
 import azure.functions as func
 
-from handlers import backfill, calendar, digest, ingest, poison, process, remind
+from handlers import backfill, calendar, digest, ingest, messages, poison, process, remind
 from relay.hosts.function import FunctionHost
 from relay.runtime.redact import install as install_redaction
 from relay.runtime.telemetry import setup as setup_telemetry
@@ -13,7 +13,7 @@ def build_app(host: FunctionHost) -> func.FunctionApp:
     """The app for the host's settings: the intake and the calendar feed always; the queue trigger and the
     parked-alert timer with a queue (without one, alerts are relayed inline); the reminder timer (which also
     releases held messages); the backfill when the config names subscriptions; the digest when it has a digest:
-    section."""
+    section; the Teams bot's messaging endpoint when a receiver is a Teams bot."""
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
     app.register_functions(ingest.blueprint(host))
     app.register_functions(calendar.blueprint(host))
@@ -25,6 +25,8 @@ def build_app(host: FunctionHost) -> func.FunctionApp:
         app.register_functions(backfill.blueprint(host))
     if host.has_digest:
         app.register_functions(digest.blueprint(host))
+    if host.has_bot:
+        app.register_functions(messages.blueprint(host))
     return app
 
 

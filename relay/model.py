@@ -93,11 +93,12 @@ class ConnectionTest:
 
 @dataclass(frozen=True)
 class SelfServiceRun:
-    """What `relay maintain start` did, at one of its phases (templates/notices/maintain.j2)."""
+    """What `relay maintain start`, or a Teams card's Start maintenance, did at one of its phases
+    (templates/notices/maintain.j2)."""
 
     topic: ClassVar[str] = "maintain"
-    phase: str  # started, finished, interrupted
-    by: str  # who started it
+    phase: str  # started, finished, interrupted; refused (a start from Teams that was not done)
+    by: str  # who started it (from Teams: "name (Entra object id)")
     tracking_id: str | None
     at: datetime
     started: tuple[str, ...] = ()  # the VMs started (names)
@@ -106,6 +107,9 @@ class SelfServiceRun:
     completed: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()  # (VM, Azure's message; "" when no end came in time)
     skipped: tuple[tuple[str, str], ...] = ()  # (VM, why: a relay.maintain.plan.Skip value)
+    asked: tuple[str, ...] = ()  # refused: the VMs asked for (names)
+    refused: str = ""  # refused: why, a relay.maintain.allowed.Refusal key
+    detail: str = ""  # refused: the Skip value of a VM no longer startable, or what Graph or Azure answered
 
 
 RelayNotice = ParkedAlert | ConnectionTest | SelfServiceRun
@@ -500,6 +504,15 @@ class Hold:
     held: int = 1  # how many messages (communications) are held
     silence_id: str | None = None  # reason silence: which one
     until: datetime | None = None  # when the hold is expected to end: the quiet hours' end, the silence's
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Someone in Teams said they are on an event (the card's 対応します / I'm on it)."""
+
+    user_id: str  # their Entra object id (aadObjectId)
+    name: str  # as Teams showed it
+    at: datetime
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,68 @@ def test_the_backfill_scope_is_read_and_checked():
         "azure.backfill.services: a list of names as Service Health writes them, like"
         " [Virtual Machines, Virtual Machine Scale Sets]",
     )
+
+
+# --- a Teams bot in a channel (channel: teams, via: bot) ---
+
+BOT = {"name": "ops", "channel": "teams", "via": "bot", "app_id": "5d0c3b7e-8f21-4a6d-9b3e-1c2d3e4f5a6b",
+       "tenant_id": "3c9a1f2e-7b6d-4e5f-8a9b-0c1d2e3f4a5b",
+       "team_channel": "19:c0ffee00ba5e4c1d8e2f3a4b5c6d7e8f@thread.tacv2",
+       "service_url": "https://smba.trafficmanager.net/apac/"}
+
+
+def test_a_teams_bot_receiver_is_read():
+    receiver = parse_config({"receivers": [{**BOT, "secret": "TEAMS_BOT_APP_SECRET",
+                                            "authority": "https://login.microsoftonline.us"}]}).receivers()["ops"]
+    assert (receiver.channel, receiver.transport, receiver.destination_env) == ("teams", "teams-bot",
+                                                                                "TEAMS_BOT_APP_SECRET")
+    assert receiver.options == {key: BOT[key] for key in ("app_id", "tenant_id", "team_channel", "service_url")} | {
+        "authority": "https://login.microsoftonline.us"}
+    identity = parse_config({"receivers": [BOT]}).receivers()["ops"]  # no secret: the managed identity is the bot
+    assert identity.transport == "teams-bot" and identity.destination_env is None
+    webhook = parse_config({"receivers": [{"name": "t", "channel": "teams", "via": "webhook", "destination": "T"}]})
+    assert webhook.receivers()["t"].transport == "teams"
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"via": "pigeon"}, "receivers[0].via: how a Teams receiver sends: webhook (a Workflows webhook, the default) or"
+                        " bot (a bot in a channel: a thread an event) (got 'pigeon')"),
+    ({"app_id": "my-bot"}, "receivers[0].app_id: the bot's Microsoft App ID (its app registration's client id, or"
+                           " its managed identity's), a GUID like 00000000-0000-0000-0000-000000000000 (got 'my-bot')"),
+    ({"app_id": None}, "receivers[0].app_id: the bot's Microsoft App ID"),
+    ({"tenant_id": "contoso.onmicrosoft.com"}, "receivers[0].tenant_id: the Entra tenant id of the bot and the team,"
+                                               " a GUID"),
+    ({"team_channel": "General"}, "receivers[0].team_channel: the channel's id, like 19:…@thread.tacv2 (in Teams:"
+                                  " the channel's ⋯ → Get link to channel; the id is the part after /channel/,"
+                                  " URL-decoded) (got 'General')"),
+    ({"team_channel": "19%3Ac0ffee%40thread.tacv2"}, "receivers[0].team_channel: the channel's id"),
+    ({"service_url": None}, "receivers[0].service_url: the Bot Connector's https:// URL for the tenant's region,"
+                            " like https://smba.trafficmanager.net/apac/"),
+    ({"service_url": "http://smba.trafficmanager.net/apac/"}, "receivers[0].service_url: an https:// URL"),
+    ({"secret": "s3cr3t~value.with-dots"}, "receivers[0].secret: must be the NAME of an environment variable"),
+    ({"authority": "login.microsoftonline.com"}, "receivers[0].authority: an https:// URL"),
+    ({"destination": "TEAMS_WEBHOOK_URL"}, "receivers[0].destination: a Teams bot (via: bot) posts as the bot,"
+                                           " through no webhook; leave destination out"),
+    ({"auth": "entra"}, "receivers[0].auth: a Teams bot (via: bot) posts as the bot"),
+    ({"slack_channel": "C1"}, "receivers[0].slack_channel: unknown setting for channel teams"),
+])
+def test_a_teams_bot_receivers_problems_are_named(changes, expected):
+    item = {key: value for key, value in {**BOT, **changes}.items() if value is not None}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"receivers": [item]}, source="relay.yaml")
+    assert expected in str(info.value)
+
+
+def test_bot_settings_on_a_webhook_receiver_are_named():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"receivers": [{"name": "t", "channel": "teams", "destination": "TEAMS_WEBHOOK_URL",
+                                     "app_id": BOT["app_id"], "team_channel": BOT["team_channel"]}]})
+    text = str(info.value)
+    assert "receivers[0].app_id: for a Teams bot only (via: bot)" in text
+    assert "receivers[0].team_channel: for a Teams bot only (via: bot)" in text
+
+
+def test_a_client_secret_written_in_place_of_its_variable_is_not_echoed():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"receivers": [{**BOT, "secret": "Zq8~client.secret-value_42"}]})
+    assert "Zq8~client" not in str(info.value)

@@ -306,3 +306,44 @@ def test_no_value_of_any_type_anywhere_crashes_the_parser_or_the_check(value, en
         if where == shown_at:
             root = yaml.compose(yaml.safe_dump(data, sort_keys=False))
             assert all(line_of(root, problem.split(":", 1)[0]) >= 1 for problem in problems)
+
+
+BOT_YAML = (
+    "receivers:\n"
+    "  - name: ops-bot\n"
+    "    channel: teams\n"
+    "    via: bot\n"
+    "    app_id: 5d0c3b7e-8f21-4a6d-9b3e-1c2d3e4f5a6b\n"
+    "    tenant_id: 3c9a1f2e-7b6d-4e5f-8a9b-0c1d2e3f4a5b\n"
+    "    team_channel: \"19:c0ffee00ba5e4c1d8e2f3a4b5c6d7e8f@thread.tacv2\"\n"
+    "    service_url: https://smba.trafficmanager.net/apac/\n")
+
+
+def test_a_teams_bot_receiver_checks_ok_and_its_problems_have_their_lines(tmp_path, capsys):
+    path = tmp_path / "relay.yaml"
+    path.write_text(BOT_YAML, encoding="utf-8")  # no secret: the Function's managed identity is the bot
+    assert check(path, capsys) == (0, [f"{path}: OK: 1 receiver(s), no routing tree; reminders to ops-bot"])
+    path.write_text(BOT_YAML.replace("team_channel: \"19:c0ffee00ba5e4c1d8e2f3a4b5c6d7e8f@thread.tacv2\"",
+                                     "team_channel: General")
+                    .replace("https://smba", "http://smba") + "    destination: TEAMS_WEBHOOK_URL\n", encoding="utf-8")
+    code, lines = check(path, capsys)
+    assert code == 2 and lines == [
+        f"{path}:7: receivers[0].team_channel: the channel's id, like 19:…@thread.tacv2 (in Teams: the channel's ⋯ →"
+        " Get link to channel; the id is the part after /channel/, URL-decoded) (got 'General')",
+        f"{path}:8: receivers[0].service_url: an https:// URL",
+        f"{path}:9: receivers[0].destination: a Teams bot (via: bot) posts as the bot, through no webhook; leave"
+        " destination out",
+        f"{path}: 3 problem(s)"]
+
+
+def test_a_teams_bot_secret_variable_is_checked_and_never_printed(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "relay.yaml"
+    path.write_text(BOT_YAML + "    secret: RELAY_TEST_BOT_SECRET\n", encoding="utf-8")
+    monkeypatch.delenv("RELAY_TEST_BOT_SECRET", raising=False)
+    assert check(path, capsys) == (2, [
+        f"{path}:9: receivers[0].secret: environment variable RELAY_TEST_BOT_SECRET is not set here; set it to the"
+        " client secret of the Teams bot's app registration",
+        f"{path}: 1 problem(s)"])
+    monkeypatch.setenv("RELAY_TEST_BOT_SECRET", "Zq8~client.secret-value_42")
+    code, lines = check(path, capsys)
+    assert code == 0 and "Zq8~" not in "\n".join(lines)

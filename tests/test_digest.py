@@ -17,7 +17,7 @@ from relay.config import ConfigError, load_config
 from relay.config.digest import parse_digest
 from relay.hosts.function import FunctionHost
 from relay.hosts.wiring import Paths, open_relay
-from relay.model import Receiver
+from relay.model import Acknowledgement, Receiver
 from relay.pipeline import process
 from relay.store.sqlite import SqliteLedger
 
@@ -228,6 +228,41 @@ def test_the_function_app_timer_sends_the_digest(estate):
         assert [o.status for o in host.digest(now=at("2027-01-11T00:00:05"))] == ["sent before"] * 2
     finally:
         host.relay.ledger.close()
+
+
+def test_the_digest_says_who_is_on_each_maintenance(estate):
+    """Who pressed 対応します / I'm on it on a Teams bot receiver's card, each person once, first first."""
+    from relay.alerts import parse_alert
+    from relay.digest.send import send_digests
+
+    config = load_config(estate.config)
+    relay = open_relay(config, Paths(estate.inventory, estate.ledger, estate.outbox), now=at("2027-01-11T00:00:00"))
+    bots = {name: Receiver(name=name, channel="teams", options={"app_id": "5d0c3b7e-8f21-4a6d-9b3e-1c2d3e4f5a6b"})
+            for name in ("oncall-bot", "platform-bot")}
+    thread = parse_alert(alert("01")).thread_key
+    try:
+        relay.ledger.acknowledge(thread, "platform-bot", Acknowledgement("u-2", "Ken <Sato>", at("2027-01-10T04:00:00")))
+        relay.ledger.acknowledge(thread, "oncall-bot", Acknowledgement("u-1", "田中 愛子", at("2027-01-10T03:30:00")))
+        relay.ledger.acknowledge(thread, "platform-bot", Acknowledgement("u-1", "田中 愛子", at("2027-01-10T05:00:00")))
+        relay.ledger.acknowledge(thread, "oncall", Acknowledgement("u-3", "Not a bot's", at("2027-01-10T03:00:00")))
+        outcomes = send_digests(relay, config.digest, {**config.receivers(), **bots})
+    finally:
+        relay.ledger.close()
+    assert [o.status for o in outcomes] == ["sent", "sent"]
+    text, html = parts(estate.mail("managers", "20270111"))
+    ja, en = text.split("-" * 40)
+    assert "  対応者: 田中 愛子、Ken <Sato>\n" in ja and "  On it: 田中 愛子, Ken <Sato>\n" in en
+    assert ja.count("対応者") == 1 and "Not a bot's" not in text  # one maintenance has people on it
+    assert ja.index("XY12-3ZQ 予定") < ja.index("対応者") < ja.index("前回からの変更: 新規")
+    assert re.search(r'<tr data-row="on-it"><th[^>]*>On it</th><td>田中 愛子, Ken &lt;Sato&gt;</td></tr>', html)
+    lead_text = parts(estate.mail("leads", "20270111"))[0]
+    assert "On it: 田中 愛子, Ken <Sato>" in lead_text and "対応者" not in lead_text
+
+
+def test_a_digest_without_a_teams_bot_has_no_one_on_it(estate):
+    assert estate.digest("2027-01-11T00:00:00Z") == 0
+    text, html = parts(estate.mail("managers", "20270111"))
+    assert "対応者" not in text and "On it" not in text and 'data-row="on-it"' not in html
 
 
 # -- silences

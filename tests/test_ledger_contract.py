@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from relay.model import (
+    Acknowledgement,
     Attempt,
     Criterion,
     Event,
@@ -680,5 +681,50 @@ def test_an_existing_sqlite_ledger_gains_what_was_told(tmp_path):
         ledger.record_told("XY12-3ZQ", "teams", told("1"))
         assert ledger.last_told("XY12-3ZQ", "teams", other_than="xy12-3zq/2") == told("1")
         assert ledger.silences() == [] and ledger.holds() == []  # and the silences and holds
+        assert ledger.acknowledgements("XY12-3ZQ", "teams") == []  # and who is on what
+        assert ledger.acknowledge("XY12-3ZQ", "teams", ack("u-1", "Aiko", 1))
     finally:
         ledger.close()
+
+
+# -- who is on a thread (the Teams bot's 対応します / I'm on it)
+
+
+def ack(user_id: str, name: str, minutes: int) -> Acknowledgement:
+    return Acknowledgement(user_id, name, T0 + timedelta(minutes=minutes))
+
+
+def test_acknowledgements_are_kept_first_first_and_once_a_person(ledger):
+    assert ledger.acknowledgements("XY12-3ZQ", "teams-bot") == []
+    assert ledger.acknowledge("XY12-3ZQ", "teams-bot", ack("u-2", "Ken Sato", 5))
+    assert ledger.acknowledge("XY12-3ZQ", "teams-bot", ack("u-1", "Aiko Tanaka", 1))  # earlier, though kept later
+    assert not ledger.acknowledge("XY12-3ZQ", "teams-bot", ack("u-2", "Ken S.", 9))  # again: the first time stays
+    assert ledger.acknowledgements("XY12-3ZQ", "teams-bot") == [ack("u-1", "Aiko Tanaka", 1), ack("u-2", "Ken Sato", 5)]
+
+
+def test_acknowledgements_are_per_thread_and_receiver(ledger):
+    ledger.acknowledge("XY12-3ZQ", "teams-bot", ack("u-1", "Aiko Tanaka", 1))
+    assert ledger.acknowledge("XY12-3ZQ", "platform-bot", ack("u-1", "Aiko Tanaka", 2))
+    assert ledger.acknowledge("AB34-5CD", "teams-bot", ack("u-1", "Aiko Tanaka", 3))
+    assert ledger.acknowledgements("XY12-3ZQ", "platform-bot") == [ack("u-1", "Aiko Tanaka", 2)]
+    assert ledger.acknowledgements("AB34-5CD", "teams-bot") == [ack("u-1", "Aiko Tanaka", 3)]
+    assert ledger.acknowledgements("XY12-3ZQ", "teams-bot") == [ack("u-1", "Aiko Tanaka", 1)]
+    assert ledger.acknowledgements("XY12-3ZQ", "nobody") == []
+
+
+def test_acknowledgements_survive_reopening_with_any_characters(store):
+    odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
+    first = store.open()
+    assert first.acknowledge(odd, odd, ack(odd, odd, 1))
+    first.close()
+    again = store.open()
+    assert not again.acknowledge(odd, odd, ack(odd, "someone else", 2))
+    assert again.acknowledgements(odd, odd) == [ack(odd, odd, 1)]
+
+
+def test_of_one_person_pressing_at_once_on_several_workers_one_is_kept(store):
+    ledgers = [store.open() for _ in range(4)]
+    added = in_threads(4, lambda i: ledgers[i].acknowledge("XY12-3ZQ", "teams-bot", ack("u-1", f"Aiko {i}", i)))
+    assert sorted(added) == [False, False, False, True]
+    [kept] = ledgers[0].acknowledgements("XY12-3ZQ", "teams-bot")
+    assert kept == ack("u-1", f"Aiko {added.index(True)}", added.index(True))

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import SplitResult, urlsplit
 
-from relay.model import Message, Receiver, SendResult
+from relay.model import Acknowledgement, Message, Receiver, SendResult
 
 TRANSPORTS = {
     "teams": "relay.channels.teams",
     "slack": "relay.channels.slack",  # incoming webhook
     "slack-bot": "relay.channels.slack",  # bot token: threads and updates
+    "teams-bot": "relay.channels.teams_bot",  # a bot in a Teams channel: threads, its first card kept current
     "smtp": "relay.channels.smtp",
     "graph": "relay.channels.graph",
     "acs": "relay.channels.acs",
@@ -66,11 +67,14 @@ class Checkable(Protocol):
 
 
 class ThreadStore(Protocol):
-    """Where a channel keeps the first message of each thread (e.g. a Slack ts), per receiver."""
+    """Where a channel keeps the first message of each thread (e.g. a Slack ts, a Teams conversation), per
+    receiver, and who said they are on it (the Teams bot's 対応します / I'm on it button)."""
 
     def thread_reference(self, thread_key: str, receiver: str) -> str | None: ...
 
     def remember_thread(self, thread_key: str, receiver: str, reference: str) -> None: ...
+
+    def acknowledgements(self, thread_key: str, receiver: str) -> list[Acknowledgement]: ...
 
 
 class ChannelUnavailable(ValueError):

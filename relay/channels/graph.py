@@ -126,9 +126,15 @@ class MsalTokens:
                            retryable=error in ("temporarily_unavailable", "server_error"))
 
 
+_NO_IDENTITY = "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)"
+
+
 class ManagedIdentityTokens:
-    def __init__(self, scope: str, client_id: str | None = None):
-        self.scope, self.client_id = scope, client_id
+    """Tokens of the managed identity (user-assigned when `client_id` is given). `instead` says what to configure
+    where there is no managed identity, for the message that says so."""
+
+    def __init__(self, scope: str, client_id: str | None = None, instead: str = _NO_IDENTITY):
+        self.scope, self.client_id, self.instead = scope, client_id, instead
         self._credential: ManagedIdentityCredential | None = None
 
     def token(self) -> str:
@@ -140,9 +146,7 @@ class ManagedIdentityTokens:
         try:
             return self._credential.get_token(self.scope).token
         except CredentialUnavailableError:
-            raise TokenFailure(
-                "cannot get a token: no managed identity here; set AZURE_TENANT_ID, AZURE_CLIENT_ID and"
-                " AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)", False) from None
+            raise TokenFailure(f"cannot get a token: no managed identity here; {self.instead}", False) from None
         except ClientAuthenticationError as e:
             status = e.status_code
             raise TokenFailure(f"managed identity token refused (HTTP {status or '-'})",

@@ -1,4 +1,4 @@
-"""HTTP for the channels: one POST, one reading of the answer, one check of the URL.
+"""HTTP for the channels: one POST (or GET, or PUT), one reading of the answer, one check of the URL.
 
     try:
         response = post(url, body, {"Content-Type": "application/json"}, timeout=10)  # any status comes back
@@ -61,6 +61,12 @@ def get(url: str, headers: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOU
         context: ssl.SSLContext | None = None) -> Response:
     """GET once, as post() posts."""
     return _once(urllib.request.Request(url, headers=dict(headers)), timeout, context)
+
+
+def put(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT,
+        context: ssl.SSLContext | None = None) -> Response:
+    """PUT once, as post() posts."""
+    return _once(urllib.request.Request(url, data=body, headers=dict(headers), method="PUT"), timeout, context)
 
 
 def _once(request: urllib.request.Request, timeout: float, context: ssl.SSLContext | None) -> Response:

@@ -21,6 +21,7 @@ _HOLDS = {
     "slack-bot": "the Slack bot token (xoxb-…)",
     "smtp": "the SMTP server URL (smtp://user:password@host:587)",
     "acs": "the Azure Communication Services connection string",
+    "teams-bot": "the client secret of the Teams bot's app registration",
 }
 _SEGMENT = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
@@ -93,7 +94,7 @@ def environment_problems(data: object, base: Path, environ) -> list[str]:
         receiver, variable = parsed.receiver, parsed.receiver.destination_env
         if receiver.transport not in _HOLDS or variable is None:
             continue
-        where = f"receivers[{i}].{'token' if 'token' in item else 'destination'}"
+        where = f"receivers[{i}].{next((key for key in ('token', 'secret') if key in item), 'destination')}"
         if not environ.get(variable, "").strip():
             problems.append(f"{where}: environment variable {variable} is not set here; set it to"
                             f" {_HOLDS[receiver.transport]}")

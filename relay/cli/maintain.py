@@ -2,20 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from relay.cli.common import EXIT_OK, EXIT_UNDELIVERED, add_now, config_of, fail, subscription_id
 from relay.config import AzureSettings
-
-if TYPE_CHECKING:  # the pipeline loads when a run tells the team, not for `relay --help`
-    from relay.model import Event
-    from relay.pipeline import Relay
 
 DEFAULT_PARALLEL = 5
 DEFAULT_TIMEOUT_MINUTES = 60.0  # a VM's operation; Azure's take about 10 to 30 minutes
@@ -80,6 +72,7 @@ def run(args) -> int:
     from relay.cli import vm_table
     from relay.enrich.azure.graph import TRACKING_ID
     from relay.maintain import find, plan
+    from relay.maintain import run as maintain
 
     if args.tracking_id and not TRACKING_ID.match(args.tracking_id):
         return fail(f"not a trackingId: {args.tracking_id!r} (like XY12-3ZQ)")
@@ -94,12 +87,11 @@ def run(args) -> int:
     if args.tracking_id:
         affected, gaps = vm_table.lookup(args.tracking_id, settings, tuple(args.subscription), now, progress)
         found = [a for a in affected if plan.in_scope(a.vm, tuple(args.resource_group), tuple(args.tag))]
-        unknown: list = []
+        planned = plan.plan(found, args.max_parallel)
     else:
-        found, unknown = asyncio.run(_with_azure(settings, lambda azure: find.named(azure, args.vm, now)))
+        planned = maintain.plan_named(settings, args.vm, now, args.max_parallel)
         gaps = ()
     progress.done()
-    planned = plan.plan(found, args.max_parallel, tuple(unknown))
     sys.stdout.write(report.plan_text(planned))
     print(report.summary(planned, args.max_parallel))
     for gap in gaps:
@@ -120,71 +112,29 @@ def run(args) -> int:
 
 
 def _start(args, config, settings, planned, now: datetime, progress) -> bool:
-    """Tell, start, follow, tell; print the table. True when every VM started completed."""
+    """Tell, start, follow, tell (relay.maintain.run); print the table. True when every VM started completed."""
     from relay.cli import maintain_report as report
-    from relay.enrich.azure.throttle import Throttle
     from relay.hosts.wiring import Paths, open_relay
-    from relay.maintain import notice
-    from relay.maintain.execute import Outcome, execute
+    from relay.maintain import run as maintain
 
     relay = open_relay(config, Paths(ledger=args.state, outbox=args.outbox))
     timeout = args.timeout * 60
-    began = time.monotonic()
-
-    def at() -> datetime:
-        return now + timedelta(seconds=time.monotonic() - began)
-
-    told = []  # the run, once its started notice went out
-
-    async def work(azure):
-        by = args.by or notice.operator(await _token(azure, settings))
-        started = notice.Run(uuid.uuid4().hex[:12], by, args.tracking_id, tuple(a.vm for a in planned.chosen),
-                             len(planned.waves), args.max_parallel)
-        await asyncio.to_thread(_tell, notice.started(started, at()), relay)
-        told.append(started)
-        return started, *await execute(azure, planned, timeout, progress)
-
-    budget = len(planned.waves) * (timeout + 60)  # each wave's operations, and the calls that pace them
+    tell = maintain.through(relay, lambda receiver, detail: print(f"notice not delivered to {receiver}: {detail}",
+                                                                  file=sys.stderr))
     try:
-        started, results, blocked = asyncio.run(_with_azure(settings, work, Throttle(budget)))
-        progress.done()
-        _tell(notice.finished(started, results, [*planned.skipped, *blocked], at()), relay)
+        ran = maintain.start_planned(settings, planned, by=args.by, tracking_id=args.tracking_id,
+                                     max_parallel=args.max_parallel, tell=tell, now=now, timeout=timeout,
+                                     progress=progress, done=progress.done)
     except KeyboardInterrupt:
-        progress.done()
-        if told:  # the team heard it started: tell them nobody is watching it any more
-            _tell(notice.interrupted(told[0], at()), relay)
         print("stopped: operations already started go on in Azure; check them with relay vms or the portal",
               file=sys.stderr)
         raise
     finally:
         relay.ledger.close()
-    print(report.results_text(results, [*planned.skipped, *blocked], timeout))
-    completed = sum(r.outcome is Outcome.COMPLETED for r in results)
-    print(f"{completed} completed, {len(results) - completed} failed, {len(planned.skipped) + len(blocked)} skipped")
-    return completed == len(results) and not blocked
-
-
-async def _with_azure(settings: AzureSettings, work, throttle=None):
-    from relay.enrich.azure.clients import Azure, default_credential
-    from relay.enrich.azure.throttle import Throttle
-
-    async with Azure(settings, default_credential(settings), throttle or Throttle(settings.time_budget_seconds)) as azure:
-        return await work(azure)
-
-
-async def _token(azure, settings: AzureSettings) -> str | None:
-    try:
-        return (await azure.credential.get_token(f"{settings.arm_url}/.default")).token
-    except Exception:  # noqa: BLE001 - only to name the caller; the calls themselves will say what is wrong
-        return None
-
-
-def _tell(event: Event, relay: Relay) -> None:
-    from relay.pipeline import process_event
-
-    for delivery in process_event(event, relay).deliveries:
-        if not delivery.result.ok:
-            print(f"notice not delivered to {delivery.receiver}: {delivery.result.detail}", file=sys.stderr)
+    print(report.results_text(list(ran.results), [*ran.skipped, *ran.blocked], timeout))
+    print(f"{ran.completed} completed, {len(ran.results) - ran.completed} failed,"
+          f" {len(ran.skipped) + len(ran.blocked)} skipped")
+    return ran.all_completed
 
 
 def _tag(text: str) -> tuple[str, str]:

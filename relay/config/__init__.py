@@ -55,6 +55,12 @@
     urgent:                        # optional: what goes out at once even in quiet hours; the defaults
       reasons: [scheduled_event, emergency_maintenance, emergency_incident, deadline]
       deadline_within: 24h         # deadline: a self-service deadline or Azure's reboot this close
+    teams_actions:                 # optional: what the Teams bot's card buttons may do, and for whom
+      start_maintenance:           # who may start maintenance from a card; none listed: nobody
+        - group: 6f1c…             # an Entra group's object id
+          subscriptions: [<id>, ...]   # the VMs it may start: in these subscriptions …
+          resource_groups: [rg-web]    # … and/or these resource groups (any subscription unless
+                                       # subscriptions is given)
 
 Durations: 30m, 4h, 3d, 1w, a reminder at most 60 days before; `deadline: []` sends no deadline reminders.
 
@@ -69,6 +75,7 @@ with no VM of ours is routed on what the alert says. Examples: examples/relay.ya
     digest.py     the `digest:` section
     followup.py   the `reminders:` and `urgent:` sections, and a receiver's quiet_hours
     azure.py      the `azure:` section
+    actions.py    the `teams_actions:` section: who may start maintenance from a Teams card
     document.py   the file itself: UTF-8 YAML, without aliases
     checks.py     the small checks the parsers share, and ConfigError
 """
@@ -77,6 +84,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from relay.config.actions import TeamsActions, parse_teams_actions
 from relay.config.azure import PUBLIC_ARM, PUBLIC_AUTHORITY, AzureSettings, parse_azure
 from relay.config.checks import ConfigError, shown, unknown
 from relay.config.digest import DigestSettings, parse_digest
@@ -91,7 +99,7 @@ __all__ = ["PUBLIC_ARM", "PUBLIC_AUTHORITY", "AzureSettings", "Config", "ConfigE
            "parse_config"]
 
 _TOP_KEYS = {"outbox", "inventory", "ledger", "receivers", "route", "azure", "operations", "digest", "reminders",
-             "urgent"}
+             "urgent", "teams_actions"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class Config:
     digest: DigestSettings | None = None  # the managers' daily email (relay/digest)
     reminders: ReminderSettings = ReminderSettings()  # before deadlines (relay remind)
     urgent: UrgentSettings = UrgentSettings()  # what quiet hours do not hold back (relay/hold)
+    teams_actions: TeamsActions = TeamsActions()  # who may start maintenance from a Teams card
 
     def receivers(self) -> dict[str, Receiver]:
         """Every receiver, by name."""
@@ -164,6 +173,7 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
               if "digest" in data else None)
     reminders = parse_reminders(data.get("reminders"), names, problems)
     urgent = parse_urgent(data.get("urgent"), problems)
+    teams_actions = parse_teams_actions(data.get("teams_actions"), problems)
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(f"  {p}" for p in problems), tuple(problems))
 
@@ -182,6 +192,7 @@ def parse_config(data: object, source: str = "config", base: Path = Path(".")) -
         digest=digest,
         reminders=reminders,
         urgent=urgent,
+        teams_actions=teams_actions,
     )
 
 

@@ -1,9 +1,15 @@
 """The config's `receivers:`: each receiver's channel, destination (the NAME of the environment variable
 that holds it), language, kinds, stages, channel options, its calendar entries and, for email, who reads it
-(`audience`) and the VM tags a manager's messages read, and its quiet hours, checked."""
+(`audience`) and the VM tags a manager's messages read, and its quiet hours, checked.
+
+A Teams receiver sends through a Workflows webhook (`via: webhook`, the default: `destination`), or as a bot in a
+channel (`via: bot`, transport teams-bot: `app_id`, `tenant_id`, `team_channel`, `service_url`, and `secret`, the
+variable holding its app registration's client secret, or none for the managed identity that is the bot)."""
 from __future__ import annotations
 
-from relay.config.checks import ENV_NAME, NAME, STAGES, shown, unknown, words
+import re
+
+from relay.config.checks import ENV_NAME, GUID, NAME, STAGES, shown, unknown, words
 from relay.config.followup import parse_quiet_hours
 from relay.model import CALENDAR_ENTRIES, EventKind, ManagerTags, Receiver
 from relay.routing import ReceiverFilter
@@ -19,12 +25,19 @@ _MANAGER_KEYS = ("audience", "environment_tag", "production_values", "owner_tag"
 # What each channel (and, for email, each way of sending) reads besides the common keys.
 _KEYS = {
     "outbox": {"format", "to", "from", *_MANAGER_KEYS},
-    "teams": {"destination", "auth", "audience"},
+    "teams": {"destination", "auth", "audience", "via", "app_id", "tenant_id", "team_channel", "service_url", "secret",
+              "authority"},
     "slack": {"destination", "token", "slack_channel", "api_url", "lookup_per_second"},
     "email": {"via", "destination", "to", "from", "sender", "graph_url", "authority", "lookup_per_second",
               *_MANAGER_KEYS},
 }
 _VIAS = ("smtp", "graph", "acs")
+_TEAMS_VIAS = ("webhook", "bot")
+_BOT_KEYS = ("app_id", "tenant_id", "team_channel", "service_url", "secret", "authority")
+_WEBHOOK_KEYS = ("destination", "auth")
+# A channel's id as Teams gives it (19:…@thread.tacv2; older channels …@thread.skype), URL-decoded; no '|', which
+# the ledger's reference of a thread puts after it.
+_TEAM_CHANNEL = re.compile(r"19:[^\s/?#|%]+@thread\.(?:tacv2|skype)")
 _EMAIL_ONLY = ("for email receivers only (channel email, or channel outbox with format email): the managers' wording"
                " is an email")
 
@@ -57,7 +70,8 @@ def parse_receiver(item: object, where: str, problems: list[str]) -> ReceiverFil
         return None
     receiver = Receiver(
         name=name, channel=message_format, language=language, transport=transport,
-        destination_env=item.get("destination") or item.get("token"), options=options, audience=audience, tags=tags,
+        destination_env=item.get("destination") or item.get("token") or item.get("secret"), options=options,
+        audience=audience, tags=tags,
         calendar=calendar, quiet_hours=quiet_hours,
     )
     return ReceiverFilter(receiver, kinds, frozenset(s.lower() for s in stages))
@@ -90,9 +104,44 @@ def _format_and_transport(item: dict, channel: str, where: str, problems: list[s
         if "to" not in item:
             problems.append(f"{where}.to: who gets the email")
         return channel, str(via)
+    if channel == "teams":
+        via = item.get("via", "webhook")
+        if via not in _TEAMS_VIAS:
+            problems.append(f"{where}.via: how a Teams receiver sends: webhook (a Workflows webhook, the default) or"
+                            f" bot (a bot in a channel: a thread an event) (got {shown(via)})")
+        elif via == "bot":
+            _teams_bot(item, where, problems)
+            return channel, "teams-bot"
+        problems += [f"{where}.{key}: for a Teams bot only (via: bot)" for key in _BOT_KEYS if key in item]
     what = {"teams": "Teams Workflows webhook URL", "slack": "Slack incoming-webhook URL"}[channel]
     _env_name(item, "destination", where, problems, f"the {what}")
     return channel, channel
+
+
+def _teams_bot(item: dict, where: str, problems: list[str]) -> None:
+    """A bot in a Teams channel: which bot, in which tenant, where it posts, and how it gets its token."""
+    problems += [f"{where}.{key}: a Teams bot (via: bot) posts as the bot, through no webhook; leave {key} out"
+                 for key in _WEBHOOK_KEYS if key in item]
+    for key, what in (("app_id", "the bot's Microsoft App ID (its app registration's client id, or its managed"
+                                 " identity's)"),
+                      ("tenant_id", "the Entra tenant id of the bot and the team")):
+        value = item.get(key)
+        if not isinstance(value, str) or not GUID.match(value.strip()):
+            problems.append(f"{where}.{key}: {what}, a GUID like 00000000-0000-0000-0000-000000000000{_got(value)}")
+    channel = item.get("team_channel")
+    if not isinstance(channel, str) or not _TEAM_CHANNEL.fullmatch(channel.strip()):
+        problems.append(f"{where}.team_channel: the channel's id, like 19:…@thread.tacv2 (in Teams: the channel's"
+                        f" ⋯ → Get link to channel; the id is the part after /channel/, URL-decoded){_got(channel)}")
+    if "service_url" not in item:
+        problems.append(f"{where}.service_url: the Bot Connector's https:// URL for the tenant's region, like"
+                        " https://smba.trafficmanager.net/apac/ (the serviceUrl Teams sends the bot)")
+    if "secret" in item:
+        _env_name(item, "secret", where, problems, "the client secret of the bot's app registration (leave secret"
+                  " out when the bot is the Function App's managed identity)")
+
+
+def _got(value: object) -> str:
+    return "" if value is None else f" (got {shown(value)})"
 
 
 def _env_name(item: dict, key: str, where: str, problems: list[str], holds: str) -> None:
@@ -192,11 +241,11 @@ def _options(item: dict, transport: str, where: str, problems: list[str]) -> dic
             problems.append(f"{where}.{key}: a number above 0")
     if item.get("auth", "none") not in ("none", "entra"):
         problems.append(f"{where}.auth: none, or entra (a bearer token for flows limited to your tenant)")
-    for key in ("api_url", "graph_url", "authority"):
+    for key in ("api_url", "graph_url", "authority", "service_url"):
         if key in item and not str(item[key]).startswith("https://"):
             problems.append(f"{where}.{key}: an https:// URL")
     plain = ("from", "sender", "slack_channel", "auth", "api_url", "graph_url", "authority", "max_per_second",
-             "lookup_per_second")
+             "lookup_per_second", "app_id", "tenant_id", "team_channel", "service_url")
     options.update({key: str(item[key]) for key in plain if key in item})
     if "audience" in item and _entra_audience(item, transport):
         options["audience"] = str(item["audience"])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from relay.calendar.feed import digest_entries
+from relay.channels.teams_actions import APP_ID
 from relay.config.digest import DigestReceiver, DigestSettings
 from relay.digest.alerts import WITHIN, alert_counts
 from relay.digest.message import digest_message, summary_line
@@ -57,13 +58,15 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
     enriched = {t[-1].event.thread_key: enrich(t[-1].event, relay.vms, now) for t in upcoming(threads, now, settings)}
     alerts = alert_counts(relay.ledger.alerts_since(now - WITHIN), relay.routes, now) if settings.alerts else None
     silences, holds = relay.ledger.silences(), relay.ledger.holds()  # each digest lists those active since its last
+    bots = [r.name for r in receivers.values() if r.options.get(APP_ID, "").strip()]  # whose cards say who is on it
+    on_it = {key: [ack for bot in bots for ack in relay.ledger.acknowledgements(key, bot)] for key in enriched}
 
     def one(chosen: DigestReceiver) -> Outcome:
         receiver, key = receivers[chosen.name], digest_key(chosen.name, now)
         if relay.ledger.delivered(key, chosen.name):
             return Outcome(chosen.name, "sent before")
         view = digest_view(threads, enriched, settings, now, last[chosen.name], now - FIRST_SINCE, receiver.tags,
-                           alerts, silences, holds)
+                           alerts, silences, holds, on_it)
         if view.empty and not chosen.all_clear:
             return Outcome(chosen.name, "nothing", summary_line(view))
         try:

@@ -1,10 +1,10 @@
 """What one receiver's digest says, as plain data: the ledger's maintenance threads, their VMs as they are
 now, what changed since that receiver's last digest, the week's decisions (relay/render/decisions.py, read
-with the receiver's ManagerTags), and the silences active since that digest with what they hold. Wording is in
-templates/digest/."""
+with the receiver's ManagerTags), the silences active since that digest with what they hold, and who said they are
+on each maintenance (the Teams bot's 対応します / I'm on it). Wording is in templates/digest/."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,7 +13,7 @@ from relay.digest.alerts import AlertCounts
 from relay.enrich.arm_ids import id_key
 from relay.enrich.state import TO_REBOOT, by_urgency, count_by_state, urgency
 from relay.hold.silences import matchers_text
-from relay.model import AffectedVm, Enriched, Event, Hold, ManagerTags, Silence, Window
+from relay.model import Acknowledgement, AffectedVm, Enriched, Event, Hold, ManagerTags, Silence, Window
 from relay.render.decisions import Decisions, decisions
 from relay.render.view import ITEM_LIMIT, TITLE_LIMIT, VmRow, portal_link, short_line
 from relay.store import Communication
@@ -52,6 +52,7 @@ class Maintenance:
     prior_window: Window | None
     counts: tuple[tuple[str, int], ...]  # (MaintenanceState value, count), in urgency order
     total: int
+    on_it: tuple[str, ...] = ()  # the names of those who said they are on it, first first
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,12 @@ class DigestView:
 def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], settings: DigestSettings,
                now: datetime, last: datetime | None, first_since: datetime, tags: ManagerTags,
                alerts: AlertCounts | None = None, silences: Sequence[Silence] = (),
-               holds: Sequence[Hold] = ()) -> DigestView:
+               holds: Sequence[Hold] = (), on_it: Mapping[str, Sequence[Acknowledgement]] | None = None) -> DigestView:
     """`enriched` holds, by thread key, the latest event of each upcoming thread enriched at `now`; changes
     count from `last`, the receiver's last digest, or from `first_since` when there was none. `tags`: the
     receiver's, which tell production VMs and owners in the week's decisions. `silences` and `holds`: the
-    ledger's, all of them (the digest lists the silences active since `last`, with what they hold)."""
+    ledger's, all of them (the digest lists the silences active since `last`, with what they hold). `on_it`: by
+    thread key, who said they are on it (for any receiver)."""
     since = last or first_since
     live = upcoming(threads, now, settings)
     affected: dict[str, tuple[AffectedVm, str]] = {}  # by VM id: the most urgent entry, and its trackingId
@@ -184,7 +186,8 @@ def digest_view(threads: list[Thread], enriched: Mapping[str, Enriched], setting
         horizon_days=settings.horizon_days,
         deadline_days=settings.deadline_days,
         team_tag=settings.team_tag,
-        upcoming=tuple(_maintenance(t, enriched[t[-1].event.thread_key], since) for t in live),
+        upcoming=tuple(_maintenance(t, enriched[t[-1].event.thread_key], since,
+                                    people_on_it((on_it or {}).get(t[-1].event.thread_key, ()))) for t in live),
         closed=tuple(_closed_one(t) for t in threads if _closed(t[-1].event) and t[-1].admitted_at >= since),
         deadlines=tuple(deadlines),
         reboots=tuple(reboots),
@@ -234,7 +237,15 @@ def _title(event: Event) -> str:
     return shorten(one_line(event.title), TITLE_LIMIT)
 
 
-def _maintenance(thread: Thread, enriched: Enriched, since: datetime) -> Maintenance:
+def people_on_it(acks: Iterable[Acknowledgement]) -> tuple[str, ...]:
+    """The names of those on a maintenance, each person once (by Entra object id, their first time), first first."""
+    first: dict[str, Acknowledgement] = {}
+    for ack in sorted(acks, key=lambda a: a.at):
+        first.setdefault(ack.user_id, ack)
+    return tuple(short_line(ack.name, ITEM_LIMIT) or ack.user_id for ack in first.values())
+
+
+def _maintenance(thread: Thread, enriched: Enriched, since: datetime, on_it: tuple[str, ...] = ()) -> Maintenance:
     latest = thread[-1].event
     known = [c.event for c in thread if c.admitted_at < since]  # what the last digest could tell
     change, prior_stage, prior_window = "", "", None
@@ -256,6 +267,7 @@ def _maintenance(thread: Thread, enriched: Enriched, since: datetime) -> Mainten
         prior_window=prior_window,
         counts=tuple((state.value, n) for state, n in count_by_state(enriched.vms).items()),
         total=len(enriched.vms),
+        on_it=on_it,
     )
 
 

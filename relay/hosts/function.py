@@ -23,12 +23,14 @@ from relay.hosts.settings import config_from_environment
 from relay.inbox.storage import StorageQueueInbox, queue_configured, queue_inbox
 
 if TYPE_CHECKING:
+    from relay.auth.botframework import BotFrameworkCheck
     from relay.auth.entra import EntraCheck
     from relay.backfill import Report
     from relay.calendar.feed import CalendarFeed
     from relay.digest.send import Outcome as DigestOutcome
     from relay.hold.release import FollowUp
     from relay.hosts.calendar import CalendarReply
+    from relay.hosts.messages import Messages, UpdateCard
     from relay.pipeline import Outcome, Relay
 
 log = logging.getLogger("relay.function")
@@ -64,6 +66,14 @@ class FunctionHost:
         config = self._startup_config
         return config is not None and config.digest is not None
 
+    @property
+    def has_bot(self) -> bool:
+        """Some receiver is a Teams bot (its options carry the bot's app id): POST /api/messages is registered."""
+        from relay.channels.teams_actions import APP_ID
+
+        config = self._startup_config
+        return config is not None and any(r.options.get(APP_ID, "").strip() for r in config.receivers().values())
+
     # -- collaborators, each built on first use
 
     @cached_property
@@ -95,6 +105,29 @@ class FunctionHost:
         return entra_check(self.environ)
 
     @cached_property
+    def bot_check(self) -> BotFrameworkCheck | None:
+        """The Bot Framework token check of the bot receivers; raises SettingsError when its settings are wrong."""
+        from relay.auth.botframework import BotFrameworkCheck, bot_settings
+        from relay.config import default_config
+
+        settings = bot_settings((self.config or default_config()).receivers().values(), self.environ)
+        return BotFrameworkCheck(settings) if settings else None
+
+    @cached_property
+    def card_updater(self) -> UpdateCard | None:
+        """Called after someone new is on a thread, with (thread key, receiver): the Teams bot channel's update of
+        that thread's first card, so that everyone sees who is on it. None: the ledger and the digest have it."""
+        return None
+
+    @cached_property
+    def bot(self) -> Messages:
+        from relay.config import default_config
+        from relay.hosts.messages import bot_messages
+
+        return bot_messages((self.config or default_config()).receivers(), lambda: self.bot_check,
+                            lambda: self.relay.ledger, lambda: self.relay.clock(), self.card_updater)
+
+    @cached_property
     def keep(self) -> Keep:
         """Where accepted alerts go: the Storage Queue when there is one, else relayed at once."""
         if self.inbox is None:
@@ -112,6 +145,10 @@ class FunctionHost:
         """One webhook call: the Entra ID check (before the body is read), then the intake."""
         return (authenticate(lambda: self.entra, authorization, endpoint)
                 or ingest(body, lambda raw, event: self.keep(raw, event), endpoint))
+
+    def messages(self, body: bytes, authorization: str | None) -> Reply:
+        """One activity from the Bot Framework: its token checked before the body is parsed, then handled."""
+        return self.bot(authorization, body)
 
     def calendar(self, receiver: str | None, if_none_match: str | None) -> CalendarReply:
         """A receiver's calendar, from the ledger alone."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import socket
 import threading
@@ -18,12 +19,14 @@ from aiohttp import web
 
 from relay.calendar.feed import CalendarFeed
 from relay.hosts.calendar import calendar_reply
+from relay.hosts.messages import Messages, UpdateCard, bot_messages
 from relay.hosts.relaying import Relaying
 from relay.hosts.web import BODY_SECONDS, HEADER_SECONDS, Connections, Intake
 from relay.inbox.sqlite import SqliteInbox
 from relay.pipeline import Relay
 
 if TYPE_CHECKING:
+    from relay.auth.botframework import BotFrameworkCheck
     from relay.auth.entra import EntraCheck
 
 log = logging.getLogger("relay.serve")
@@ -36,13 +39,18 @@ BACKLOG = 1024  # a small backlog refuses bursts of new connections
 class RelayServer:
     def __init__(self, address: tuple[str, int], relay: Relay, inbox: SqliteInbox, key: str | None = None,
                  entra: EntraCheck | None = None, max_connections: int = MAX_CONNECTIONS,
-                 header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS):
+                 header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS,
+                 bot_check: BotFrameworkCheck | None = None, update_card: UpdateCard | None = None):
+        """With a Teams bot receiver, POST /api/messages is served: its tokens are checked by `bot_check`, by
+        default one made from the bot receivers and RELAY_BOT_OPENID_URL on the first activity. `update_card`:
+        relay.hosts.messages."""
         self.relay, self.inbox = relay, inbox
         self.socket = socket.create_server(address, backlog=BACKLOG)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         feed = CalendarFeed(relay.ledger, {r.receiver.name: r.receiver for r in relay.routes}, relay.clock)
         self.intake = Intake(lambda body, event: inbox.put(body), inbox.counts, key=key, entra=entra,
-                             body_seconds=body_seconds, calendar=partial(calendar_reply, feed))
+                             body_seconds=body_seconds, calendar=partial(calendar_reply, feed),
+                             messages=_messages(relay, bot_check, update_card))
         self.header_seconds = header_seconds
         self.max_connections = min(max_connections, open_files_allowed() - SPARE_FILES)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,6 +90,26 @@ class RelayServer:
             await self._stop.wait()
         finally:
             await runner.cleanup()
+
+
+def _messages(relay: Relay, check: BotFrameworkCheck | None, update_card: UpdateCard | None) -> Messages | None:
+    """The Teams bot's endpoint, when a receiver is a bot; None: no such route."""
+    receivers = {r.receiver.name: r.receiver for r in relay.routes}
+    made: list[BotFrameworkCheck | None] = [check] if check is not None else []
+    lock = threading.Lock()
+
+    def bot_check() -> BotFrameworkCheck | None:
+        """Made once, on the first activity: settings that cannot be used answer 503 and say why, each time."""
+        from relay.auth.botframework import BotFrameworkCheck, bot_settings
+
+        with lock:
+            if not made:
+                settings = bot_settings(receivers.values(), os.environ)
+                made.append(BotFrameworkCheck(settings) if settings else None)
+            return made[0]
+
+    messages = bot_messages(receivers, bot_check, lambda: relay.ledger, relay.clock, update_card)
+    return messages if messages.bots else None
 
 
 def open_files_allowed() -> int:

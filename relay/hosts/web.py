@@ -5,6 +5,8 @@ a hostile or broken client cannot do to everyone else.
     POST /api/scheduled-events   a Scheduled Event from `relay agent` on a VM: the same checks and answers
     GET  /api/health             200 {"status": "ok"}, and the inbox's counts when the key is sent (or none is set)
     GET  /api/calendar.ics       ?receiver=NAME: that receiver's calendar (relay.hosts.calendar) | 304 | 400 | 401 | 404
+    POST /api/messages           with a Teams bot receiver: an activity from the Bot Framework (relay.hosts.messages),
+                                 its JWT checked instead of the key → 200 | 400 | 401 | 403 | 413 | 501 | 503
 
 - The key (and the Entra ID token) is checked as soon as the headers are in; a refused request's body is never
   read and its connection is closed, so nothing in that body is taken for a second request.
@@ -31,9 +33,12 @@ from aiohttp.web_protocol import RequestHandler
 from relay.alerts import MAX_BYTES
 from relay.hosts.calendar import CALENDAR, CalendarReply
 from relay.hosts.intake import ALERTS, SCHEDULED_EVENTS, Keep, Reply, authenticate, ingest, problem, too_large
+from relay.hosts.messages import MAX_BYTES as ACTIVITY_BYTES
+from relay.hosts.messages import MESSAGES
 
 if TYPE_CHECKING:
     from relay.auth.entra import EntraCheck
+    from relay.hosts.messages import Messages
 
 log = logging.getLogger("relay.serve")
 
@@ -51,9 +56,12 @@ class Intake:
 
     def __init__(self, keep: Keep, counts: Callable[[], dict[str, int]], key: str | None = None,
                  entra: EntraCheck | None = None, body_seconds: float = BODY_SECONDS,
-                 calendar: Callable[[str | None, str | None], CalendarReply] | None = None):
-        """`calendar` answers for a receiver's calendar (its name and If-None-Match); None: no such route."""
+                 calendar: Callable[[str | None, str | None], CalendarReply] | None = None,
+                 messages: Messages | None = None):
+        """`calendar` answers for a receiver's calendar (its name and If-None-Match); `messages` for the Teams bot's
+        activities; None: no such route."""
         self._keep, self._counts, self._key, self._entra, self._calendar = keep, counts, key, entra, calendar
+        self._messages = messages
         self.body_seconds = body_seconds
         self._intake = ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="relay-intake")
         self._health = ThreadPoolExecutor(1, thread_name_prefix="relay-health")
@@ -64,6 +72,8 @@ class Intake:
         }
         if calendar is not None:
             self._routes[CALENDAR] = {"GET": self._calendar_file}
+        if messages is not None:
+            self._routes[MESSAGES] = {"POST": self._activity}
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         self.busy.add(request.protocol)
@@ -114,6 +124,26 @@ class Intake:
         if body is None:
             return refuse(too_large(MAX_BYTES + 1))
         return respond(await loop.run_in_executor(self._intake, ingest, body, self._keep, endpoint))
+
+    async def _activity(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The Bot Framework sends no key: its token is checked instead, from the headers, before the body is read."""
+        assert self._messages is not None  # the route exists only with it
+        bot, loop = self._messages, asyncio.get_running_loop()
+        verdict = await loop.run_in_executor(self._intake, bot.authenticate, request.headers.get("Authorization"))
+        if isinstance(verdict, Reply):
+            return refuse(verdict)
+        if not request.body_exists:
+            return refuse(problem(411, "Length required", "Send the activity as the body."))
+        if (request.content_length or 0) > ACTIVITY_BYTES:
+            return refuse(problem(413, "Payload too large", f"Activities of up to {ACTIVITY_BYTES} bytes are read."))
+        try:
+            async with asyncio.timeout(self.body_seconds):
+                body = await _read_at_most(request, ACTIVITY_BYTES)
+        except TimeoutError:
+            return refuse(problem(408, "Request timeout", f"The body did not arrive within {self.body_seconds:g} s."))
+        if body is None:
+            return refuse(problem(413, "Payload too large", f"Activities of up to {ACTIVITY_BYTES} bytes are read."))
+        return respond(await loop.run_in_executor(self._intake, bot.handle, verdict, body))
 
     async def _health_check(self, request: web.BaseRequest) -> web.StreamResponse:
         if not self._has_key(request):

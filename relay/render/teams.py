@@ -10,15 +10,22 @@ payload (regions, tracking id) gets full-width look-alikes for markdown's charac
 Azure's text is one element a line, so its paragraphs and list items stay apart. Beside a VM table it is
 folded behind a ShowCard button and gets only the room the rows leave (budget.fit_rows_first); for other
 news it is the message, shown under its heading.
+
+A card for a Teams bot receiver (transport teams-bot, relay.channels.teams_bot) also has buttons (Action.Execute,
+Adaptive Cards 1.4 and later): 対応します / I'm on it on every card, in a block of its own under the summaries, and for
+on-call readers one "start maintenance" button per VM that can be started now, under the commands. The bot fills
+that block with who pressed the button (with_acknowledgements) each time it sends or updates the card.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from markupsafe import Markup
 
-from relay.model import Receiver
-from relay.render.budget import communication, dumps, fit_rows_first
+from relay.model import Acknowledgement, Receiver
+from relay.render.budget import communication, dumps, fit_rows_first, largest_fitting
 from relay.render.markup import (
     FMT,
     OverBudget,
@@ -29,12 +36,27 @@ from relay.render.markup import (
     teams_mark,
     teams_pieces,
 )
-from relay.render.view import View, VmRow, deadline_urgency
+from relay.render.view import View, VmRow, deadline_urgency, short_line
 
 TEAMS_MAX_BYTES = 24 * 1024  # Teams rejects > 28 KB; keep a margin for the Workflows wrapper
 TEAMS_MAX_ACTIONS = 5  # command lines a language; the rest are counted
 TEAMS_MAX_ROWS = 60  # more never fit; bounds the rows built and measured
 TEAMS_COMMUNICATION = (1500, 600, 0)  # characters of Azure's text to try, longest first
+
+# The Teams bot (relay.channels.teams_bot). Its verbs and data keys are relay.channels.teams_actions' (which this
+# layer may not import; tests/test_channel_teams_bot.py holds them equal); the bot adds the thread and receiver.
+BOT_TRANSPORT = "teams-bot"
+ACK_VERB = "ack"
+START_VERB = "start"
+VM_DATA = "vm"
+ACK_BLOCK = "acknowledgements"  # the id of the container that holds the ack button and who pressed it
+# Teams refuses a bot message over 28 KB (learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/
+# conversation-messages, 413 MessageSizeTooBig). The card is fitted to TEAMS_MAX_BYTES with its buttons; who is on it
+# gets what is left, short of 1 KiB for the activity around the card (the bot takes its summary off too).
+BOT_MAX_BYTES = 28 * 1024
+BOT_CARD_MAX_BYTES = BOT_MAX_BYTES - 1024
+ACKS_SHOWN = 20  # names on the card at most; the rest are counted
+ACK_NAME_LIMIT = 64  # characters of a name as Teams gave it
 
 _DEADLINE_COLOR: dict[str, dict[str, str]] = {"urgent": {"color": "Attention"}, "warning": {"color": "Warning"}, "": {}}
 _STATE_COLOR = {
@@ -60,9 +82,10 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     text = macros("teams", "common/text.j2")
     card = macros("teams", "teams/card.j2")
     lang0 = langs[0]
+    bot = receiver.transport == BOT_TRANSPORT
 
     headline = _headline(text.headline(view, lang0))
-    head = _head(view, langs, labels, text, card)
+    head = _head(view, langs, labels, text, card, bot=bot, start_buttons=bot and receiver.audience == "oncall")
     # Every candidate row is built once; fitting only chooses how many of them go in.
     rows = [_row(row, view, langs, card) for row in view.rows[:TEAMS_MAX_ROWS]]
     table_head = [
@@ -112,6 +135,57 @@ def _envelope(headline: str, body: list[Element], actions: list[Element]) -> Ele
         content["actions"] = actions
     attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": content}
     return {"type": "message", "summary": headline, "attachments": [attachment]}
+
+
+def with_acknowledgements(card: Element, acks: Sequence[Acknowledgement], langs: tuple[str, ...],
+                          max_bytes: int = BOT_CARD_MAX_BYTES) -> Element:
+    """A copy of a bot's card (the envelope's content) with who is on the event, first first, a line a language, in
+    its ACK_BLOCK above the button (at the end of the card if it has none): as many names as fit in `max_bytes`
+    of card, the rest counted. The card as it is when there is nobody, or not even the count fits."""
+    if not acks:
+        return card
+    words = macros("teams", "teams/card.j2")
+    named = [replace(ack, name=short_line(ack.name, ACK_NAME_LIMIT)) for ack in acks]
+
+    def with_names(k: int) -> Element:
+        lines = [b for lang in langs for b in _blocks(words.acknowledgements(named[:k], len(named) - k, lang),
+                                                       spacing="Small")]
+        return _with_ack_lines(card, lines)
+
+    k = largest_fitting(min(len(named), ACKS_SHOWN), lambda k: len(dumps(with_names(k))) <= max_bytes)
+    return card if k is None else with_names(k)
+
+
+def _with_ack_lines(card: Element, lines: list[Element]) -> Element:
+    body = list(card.get("body", []))
+    at = next((i for i, element in enumerate(body) if element.get("id") == ACK_BLOCK), None)
+    if at is None:
+        body.append({"type": "Container", "separator": True, "items": lines})
+    else:
+        body[at] = {**body[at], "items": lines + list(body[at].get("items", []))}
+    return {**card, "body": body}
+
+
+def _ack_block(langs: tuple[str, ...], card) -> Element:
+    """The bot's 対応します / I'm on it button, in the block the bot fills with who pressed it."""
+    button = {"type": "Action.Execute", "verb": ACK_VERB, "title": _plain_text(card.ack_button(langs)),
+              "style": "positive"}
+    return {"type": "Container", "id": ACK_BLOCK, "separator": True, "spacing": "Medium",
+            "items": [{"type": "ActionSet", "actions": [button]}]}
+
+
+def _start_buttons(rows: Sequence[VmRow], langs: tuple[str, ...], card) -> Element:
+    """One button a VM: start its self-service maintenance (the bot runs it for whoever pressed it)."""
+    return {"type": "ActionSet", "spacing": "Small", "actions": [
+        {"type": "Action.Execute", "verb": START_VERB, "title": _plain_text(card.start_button(row, langs)),
+         "data": {VM_DATA: vm_id(row)}}
+        for row in rows]}
+
+
+def vm_id(row: VmRow) -> str:
+    """The VM's Azure resource id."""
+    return (f"/subscriptions/{row.subscription_id}/resourceGroups/{row.resource_group}"
+            f"/providers/Microsoft.Compute/virtualMachines/{row.name}")
 
 
 def _show_card(title: str, body: list[Element]) -> Element:
@@ -209,8 +283,10 @@ def _headline(marked: str) -> str:
 # Layout.
 
 
-def _head(view: View, langs: tuple[str, ...], labels, text, card) -> list[Element]:
-    """Everything above the VM table: headline, kind and title, then per language the news, facts and advice."""
+def _head(view: View, langs: tuple[str, ...], labels, text, card, *, bot: bool = False,
+          start_buttons: bool = False) -> list[Element]:
+    """Everything above the VM table: headline, kind and title, then per language the news, facts and advice; for
+    the bot, the ack button; the commands (for the bot, with `start_buttons`, a button a VM)."""
     color = _urgency_color(view)
     top = [
         _text(_headline(text.headline(view, lang)), size="Large" if i == 0 else "Medium", weight="Bolder", color=color,
@@ -226,8 +302,13 @@ def _head(view: View, langs: tuple[str, ...], labels, text, card) -> list[Elemen
         items = _summary(view, lang, labels, text, card)
         between = {"separator": True, "spacing": "Large"} if i else {"spacing": "Medium"}
         body.append({"type": "Container", **between, "items": items})
+    if bot:
+        body.append(_ack_block(langs, card))
     if view.action_rows:
-        body.append({"type": "Container", "separator": True, "items": _actions(view, langs, labels, text)})
+        items = _actions(view, langs, labels, text)
+        if start_buttons:
+            items.append(_start_buttons(view.action_rows[:TEAMS_MAX_ACTIONS], langs, card))
+        body.append({"type": "Container", "separator": True, "items": items})
     return body
 
 

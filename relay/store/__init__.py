@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from relay.model import (
+    Acknowledgement,
     Attempt,
     Event,
     EventKind,
@@ -269,5 +270,12 @@ class Ledger(Protocol):
         """Forget what is held for this thread and receiver (released, or no longer worth telling); with
         `released`, only while the hold is still that one, so that a message merged into it meanwhile is not
         lost."""
+
+    def acknowledge(self, thread_key: str, receiver: str, ack: Acknowledgement) -> bool:
+        """Keep that this user is on the thread for this receiver; False when they were already (the first time
+        stays)."""
+
+    def acknowledgements(self, thread_key: str, receiver: str) -> list[Acknowledgement]:
+        """Who is on the thread for this receiver, first first."""
 
     def close(self) -> None: ...

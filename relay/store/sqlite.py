@@ -8,7 +8,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relay.model import Attempt, Event, EventKind, Hold, NoticeSnapshot, PriorNotice, SendResult, Silence, Window
+from relay.model import (
+    Acknowledgement,
+    Attempt,
+    Event,
+    EventKind,
+    Hold,
+    NoticeSnapshot,
+    PriorNotice,
+    SendResult,
+    Silence,
+    Window,
+)
 from relay.runtime.leases import died_here
 from relay.runtime.sqlite import connect
 from relay.store import (
@@ -98,6 +109,14 @@ CREATE TABLE IF NOT EXISTS holds (  -- a receiver's messages of a thread held ba
     dedup_key  TEXT NOT NULL,  -- of the communication held, as it came
     record     TEXT NOT NULL,  -- relay.store.holds.hold_record
     PRIMARY KEY (thread_key, receiver)
+);
+CREATE TABLE IF NOT EXISTS acknowledgements (  -- who is on a thread for a receiver (relay.model.Acknowledgement)
+    thread_key TEXT NOT NULL,
+    receiver   TEXT NOT NULL,
+    user_id    TEXT NOT NULL,  -- their Entra object id
+    name       TEXT NOT NULL,
+    at         TEXT NOT NULL,  -- watermark_text: ordered as the times are
+    PRIMARY KEY (thread_key, receiver, user_id)
 );
 """
 _ADDED_COLUMNS = {"kind": "TEXT", "event": "TEXT", "prior_reschedules": "INTEGER"}  # files written before these existed get them on open
@@ -374,6 +393,18 @@ class SqliteLedger:
             else:
                 self._db.execute("DELETE FROM holds WHERE thread_key = ? AND receiver = ? AND record = ?",
                                  (thread_key, receiver, hold_record(released)))
+
+    def acknowledge(self, thread_key: str, receiver: str, ack: Acknowledgement) -> bool:
+        with self._lock:
+            added = self._db.execute("INSERT OR IGNORE INTO acknowledgements VALUES (?,?,?,?,?)",
+                                     (thread_key, receiver, ack.user_id, ack.name, watermark_text(ack.at))).rowcount
+        return added == 1
+
+    def acknowledgements(self, thread_key: str, receiver: str) -> list[Acknowledgement]:
+        with self._lock:
+            rows = self._db.execute("SELECT user_id, name, at FROM acknowledgements WHERE thread_key = ? AND receiver = ?"
+                                    " ORDER BY at, rowid", (thread_key, receiver)).fetchall()
+        return [Acknowledgement(user_id, name, datetime.fromisoformat(at)) for user_id, name, at in rows]
 
     def close(self) -> None:
         with self._lock:

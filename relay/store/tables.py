@@ -12,6 +12,7 @@ One table holds every kind of entity, each kind in its own partitions:
     watermark                    <name>             how far a backfill has read, when a digest was sent
     silence                      <id>               a silence (relay/store/holds.py)
     hold                         <thread>-<receiver>   what is held back for a receiver in a thread
+    ack-<thread>-<receiver>      <user>             who said they are on the thread (the Teams bot's button)
 
 One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
 ledger needs never cross a partition: a thread's communications, a notification's deliveries. The one
@@ -40,7 +41,18 @@ from datetime import UTC, datetime
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-from relay.model import Attempt, Event, EventKind, Hold, NoticeSnapshot, PriorNotice, SendResult, Silence, Window
+from relay.model import (
+    Acknowledgement,
+    Attempt,
+    Event,
+    EventKind,
+    Hold,
+    NoticeSnapshot,
+    PriorNotice,
+    SendResult,
+    Silence,
+    Window,
+)
 from relay.runtime.leases import died_here
 from relay.store import (
     RESCHEDULED,
@@ -360,6 +372,19 @@ class TableLedger:
         except ResourceModifiedError:  # merged with a newer message meanwhile: that one is still to be released
             pass
 
+    # -- who is on a thread
+
+    def acknowledge(self, thread_key: str, receiver: str, ack: Acknowledgement) -> bool:
+        return self._create({"PartitionKey": _ack_partition(thread_key, receiver), "RowKey": _key(ack.user_id),
+                             "thread_key": thread_key, "receiver": receiver, "user_id": ack.user_id, "name": ack.name,
+                             "at": watermark_text(ack.at)})  # the first one stays
+
+    def acknowledgements(self, thread_key: str, receiver: str) -> list[Acknowledgement]:
+        found = self._table.query_entities("PartitionKey eq @p", parameters={"p": _ack_partition(thread_key, receiver)},
+                                           select=["user_id", "name", "at"])
+        return [Acknowledgement(e["user_id"], e["name"], datetime.fromisoformat(e["at"]))
+                for e in sorted(found, key=lambda e: (e["at"], e["user_id"]))]
+
     def close(self) -> None:
         self._table.close()
 
@@ -412,6 +437,10 @@ def _replace_mode():
     from azure.data.tables import UpdateMode
 
     return UpdateMode.REPLACE
+
+
+def _ack_partition(thread_key: str, receiver: str) -> str:
+    return f"ack-{_key(thread_key)}-{_key(receiver)}"
 
 
 def _hold_row(thread_key: str, receiver: str) -> str:

@@ -9,6 +9,8 @@ loopback HTTPS server, so the real clients run end to end.
         graph.accept_then_drop()                  # the next sendMail keeps the message, then hangs up unanswered
         graph.sent_items_delay = 2.0              # a kept message shows in Sent Items 2 s after it was accepted
         graph.fail_lookup(503, retry_after="4")   # the next Sent Items lookup gets a 503
+        graph.members[user_id] = {group_id, ...}  # a user of the directory and their groups (nested ones included)
+        graph.fail_member_check(503)              # the next checkMemberGroups gets a 503; graph.member_checks: asked
 
 Endpoints:
     GET  /{tenant}/v2.0/.well-known/openid-configuration     msal's tenant discovery
@@ -18,6 +20,9 @@ Endpoints:
     GET  /v1.0/users/{sender}/mailFolders/SentItems/messages  (or mailFolders('SentItems')) Sent Items, as Graph lists
          them: {"value": [...]}, with $select, $top and the one $filter a mark is found with,
          singleValueExtendedProperties/Any(ep: ep/id eq '<property id>' and ep/value eq '<value>')
+    POST /v1.0/users/{id}/checkMemberGroups                   {"groupIds": [at most 20]} → {"value": [those the user
+         is in]}; 403 Authorization_RequestDenied without `group_read` (User.Read.All and GroupMember.Read.All, or
+         Directory.Read.All), 404 Request_ResourceNotFound for a user not in `members`
 
 A kept message shows as Exchange would store it: Message-ID as internetMessageId, its headers as
 internetMessageHeaders, and each X- header as the named property `String {PS_INTERNET_HEADERS} Name <header>`
@@ -30,6 +35,7 @@ import binascii
 import datetime as dt
 import email
 import email.policy
+import json
 import re
 import secrets
 import time
@@ -54,6 +60,8 @@ SENT_ITEMS = re.compile(r"/v1\.0/users/([^/]+)/mailFolders(?:/SentItems|\('SentI
 EXTENDED_PROPERTY = re.compile(r"singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id eq '((?:[^']|'')*)'"
                                r" and \1/value eq '((?:[^']|'')*)'\s*\)", re.IGNORECASE)
 DEFAULT_FIELDS = ("id", "internetMessageId", "sentDateTime", "subject")
+MEMBER_GROUPS = re.compile(r"/v1\.0/users/([^/]+)/checkMemberGroups", re.IGNORECASE)
+MEMBER_GROUPS_A_CALL = 20  # "Up to 20 groups may be specified"
 
 
 class ClientCertificate:
@@ -122,6 +130,10 @@ class GraphSink(Sink):
         self._lookup_faults: deque[Reply] = deque()
         self._token_faults: deque[Reply] = deque()
         self._drops = 0
+        self.members: dict[str, set[str]] = {}  # user object id: the ids of the groups they are in (nested included)
+        self.group_read = True  # the app may read users' group memberships
+        self.member_checks: list[tuple[str, list[str]]] = []  # (user, groupIds) of each checkMemberGroups that arrived
+        self._member_faults: deque[Reply] = deque()
 
     @property
     def token_endpoint(self) -> str:
@@ -145,6 +157,11 @@ class GraphSink(Sink):
     def accept_then_drop(self, times: int = 1) -> None:
         """The next sendMail(s) keep the message, as Graph would, and hang up without an answer."""
         self._drops += times
+
+    def fail_member_check(self, status: int, *, retry_after: str | None = None, body: dict | None = None,
+                          times: int = 1, drop: bool = False) -> None:
+        """The next checkMemberGroups call(s) get `status` (or, with `drop`, no answer)."""
+        self._member_faults.extend(_fault(status, retry_after, body, drop) for _ in range(times))
 
     def sent_items(self, mailbox: str) -> list[SentMail]:
         """What the mailbox's Sent Items show now."""
@@ -171,6 +188,8 @@ class GraphSink(Sink):
             return self._send_mail(request, unquote(path[len("/v1.0/users/"):-len("/sendMail")]))
         if (sent_items := SENT_ITEMS.fullmatch(path)) and request.method == "GET":
             return self._list_sent_items(request, unquote(sent_items.group(1)))
+        if (member_groups := MEMBER_GROUPS.fullmatch(path)) and request.method == "POST":
+            return self._check_member_groups(request, unquote(member_groups.group(1)))
         return Reply(404, {"error": {"code": "NotFound", "message": path}})
 
     def _openid_configuration(self) -> dict:
@@ -272,6 +291,36 @@ class GraphSink(Sink):
         fields = query["$select"].split(",") if "$select" in query else DEFAULT_FIELDS
         items = [mail.resource() for mail in mails[:int(query.get("$top", "10"))]]
         return Reply(200, {"value": [{k: item[k] for k in fields if k in item} for item in items]})
+
+
+    def _check_member_groups(self, request: Request, user: str) -> Reply:
+        if self._token(request) is None:
+            return _UNAUTHENTICATED
+        if self._member_faults:
+            return self._member_faults.popleft()
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+        wanted = body.get("groupIds") if isinstance(body, dict) else None
+        if request.headers.get("content-type", "").split(";")[0] != "application/json" \
+                or not isinstance(wanted, list) or not all(isinstance(g, str) for g in wanted):
+            return Reply(400, {"error": {"code": "Request_BadRequest", "message": "groupIds: a list of group ids"}})
+        if not 0 < len(wanted) <= MEMBER_GROUPS_A_CALL:
+            return Reply(400, {"error": {"code": "Request_BadRequest",
+                                         "message": f"groupIds: 1 to {MEMBER_GROUPS_A_CALL} group ids"}})
+        self.member_checks.append((user, list(wanted)))
+        if not self.group_read:
+            return Reply(403, {"error": {"code": "Authorization_RequestDenied",
+                                         "message": "Insufficient privileges to complete the operation."}})
+        groups = next((g for u, g in self.members.items() if u.lower() == user.lower()), None)
+        if groups is None:
+            return Reply(404, {"error": {"code": "Request_ResourceNotFound",
+                                         "message": f"Resource '{user}' does not exist or one of its queried"
+                                                    " reference-property objects are not present."}})
+        theirs = {g.lower() for g in groups}
+        return Reply(200, {"@odata.context": f"{self.url}/v1.0/$metadata#Collection(Edm.String)",
+                           "value": [g for g in wanted if g.lower() in theirs]})
 
 
 _UNAUTHENTICATED = Reply(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}})
