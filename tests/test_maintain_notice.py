@@ -64,3 +64,25 @@ def test_an_interrupted_run_says_the_operations_go_on_in_the_same_thread():
     assert "開始済みの操作は Azure で続いています" in text
     assert "Operations already started go on in Azure" in text
     assert "vm-0、vm-1、vm-2" in text
+
+
+def test_a_notice_in_the_maintenances_thread_is_not_worded_as_an_update_of_azures_notice():
+    from relay.model import PriorNotice, Receiver, Window
+    from relay.render import render
+
+    run = Run("abc123", "Sato", "XY12-3ZQ", (make_vm("vm-1").vm,), waves=1, max_parallel=1)
+    prior = PriorNotice("Planned", Window(AT, AT), AT)  # what the thread said before: Azure's Planned
+    notification = Notification(Enriched(started(run, AT), AT), prior)
+    assert not build_view(notification).is_update and build_view(notification).prior_window is None
+    card = render(notification, Receiver("platform", "teams")).body.decode()
+    assert "（更新）" not in card and "(update)" not in card
+
+
+def test_each_part_of_the_outcome_is_a_line_of_its_own():
+    vms = tuple(make_vm(f"vm-{i}").vm for i in range(3))
+    run = Run("abc123", "Sato", "XY12-3ZQ", vms, waves=1, max_parallel=1)
+    results = [Result(vms[0], Outcome.COMPLETED, "", 300.0), Result(vms[1], Outcome.FAILED, "aborted", 30.0)]
+    _, text = words(finished(run, results, [Skipped(vms[2], Skip.ALREADY_UPDATED)], AT))
+    for line in ("完了: vm-0", "・vm-1: aborted", "開始しなかった VM:", "Completed: vm-0", "- vm-1: aborted",
+                 "Not started:"):
+        assert f"\n{line}" in text, line

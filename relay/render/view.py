@@ -356,9 +356,10 @@ _CHANGES = {
 
 def build_view(notification: Notification) -> View:
     enriched, event = notification.enriched, notification.event
-    # A reminder is no news of Azure's: it updates nothing, changes nothing and carries none of Azure's text.
+    # A reminder is no news of Azure's: it updates nothing, changes nothing and carries none of Azure's text. A relay
+    # notice in a maintenance's thread (a maintain run) is not an update of Azure's notice either.
     news = notification.reminder is None
-    prior, told = (notification.prior, notification.told) if news else (None, None)
+    prior, told = (notification.prior, notification.told) if news and event.kind is not EventKind.RELAY else (None, None)
     kind = "emergency" if event.is_emergency else event.kind.value
     stage = short_line(event.stage, ITEM_LIMIT)
     change = _CHANGES.get(stage.lower().replace(" ", ""), "") if news else ""
