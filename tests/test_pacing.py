@@ -76,3 +76,31 @@ def test_a_destination_given_up_on_is_held_off_and_known_until_it_answers():
     assert pacer.held_off(limit, most=120) == pytest.approx(0.1)  # a second call waits for what the try comes to
     pacer.answered(limit)
     assert not pacer.given_up(limit) and pacer.held_off(limit, most=120) == 0
+
+
+def paced() -> tuple[FakeTime, Pacer]:
+    t = FakeTime()
+    return t, Pacer(clock=t.clock, sleep=t.sleep)
+
+
+def test_no_window_of_a_limit_ever_holds_more_than_its_count():
+    t, pacer = paced()
+    limit = RateLimit("bot", per_second=7.0, windows=((8, 2.0), (60, 30.0)))
+    slots = []
+    for _ in range(130):
+        pacer.wait(limit)
+        slots.append(t.now)
+    for count, seconds in ((8, 2.0), (60, 30.0)):
+        assert max(sum(1 for t in slots if start <= t < start + seconds - 1e-9) for start in slots) <= count
+    assert slots[59] - slots[0] < 30 and slots[60] - slots[0] >= 30  # as fast as the windows allow, no slower
+    assert slots[-1] - slots[0] < 2 * 30 + 10
+
+
+def test_a_full_window_longer_than_the_caller_may_wait_is_refused_and_books_nothing():
+    t, pacer = paced()
+    limit = RateLimit("bot", per_second=100.0, windows=((2, 60.0),))
+    pacer.wait(limit)
+    pacer.wait(limit)
+    with pytest.raises(HeldOff):
+        pacer.wait(limit, most=10.0)
+    assert pacer.wait(limit) == pytest.approx(60.0 - 0.01, abs=0.02)  # the refused call took no room

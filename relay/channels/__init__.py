@@ -37,10 +37,13 @@ _LABEL = re.compile(r"(?!-)[\w-]{1,63}(?<!-)")  # one part of a host name: lette
 
 @dataclass(frozen=True)
 class RateLimit:
-    """How fast one destination may be called. `key` names the destination without revealing it."""
+    """How fast one destination may be called. `key` names the destination without revealing it. Calls are spaced
+    1 / per_second apart, and where a destination documents limits over longer windows (Teams bots: 60 in 30 s,
+    1,800 in an hour), no window ever holds more than its count: (count, seconds) each."""
 
     key: str
     per_second: float
+    windows: tuple[tuple[int, float], ...] = ()
 
 
 class Channel(Protocol):

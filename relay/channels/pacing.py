@@ -2,7 +2,8 @@
 message to that destination, not just the one that was refused.
 
 Rates are per destination (a webhook URL, a mailbox), named by RateLimit.key; the pacer spaces
-calls evenly (1 / per_second apart), which keeps a rate-limited endpoint from answering 429 at all.
+calls evenly (1 / per_second apart), and keeps each of a limit's longer windows within its count, which keeps a
+rate-limited endpoint from answering 429 at all.
 A caller that may not wait past a point (its retry budget) says so, and is told at once (HeldOff) instead.
 A destination a delivery gave up on is held off and not waited for; after that it gets one attempt a call
 until it answers well again.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from relay.channels import RateLimit
@@ -30,6 +32,7 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._next: dict[str, float] = {}
+        self._booked: dict[str, deque[float]] = {}  # the slots of destinations with windows, within the longest
         self._given_up: set[str] = set()  # destinations a delivery gave up on, not answered well since
         self._lock = threading.Lock()
 
@@ -42,12 +45,37 @@ class Pacer:
             now = self._clock()
             if held := self._held(limit.key, now, most):
                 raise HeldOff(held)
-            slot = max(now, self._next.get(limit.key, now))
+            slot = self._within_windows(limit, max(now, self._next.get(limit.key, now)))
+            if slot - now > most:  # a window is full for longer than the caller may wait
+                raise HeldOff(slot - now)
+            self._book(limit, slot)
             self._next[limit.key] = slot + 1.0 / limit.per_second
         waited = slot - now
         if waited > 0:
             self._sleep(waited)
         return waited
+
+    def _within_windows(self, limit: RateLimit, slot: float) -> float:
+        """The first moment from `slot` at which every window of the limit has room. Slots of one destination only
+        move forward, so each window's oldest booked calls are at the left."""
+        booked = self._booked.get(limit.key, ())
+        moved = bool(limit.windows)
+        while moved:
+            moved = False
+            for count, seconds in limit.windows:
+                inside = [t for t in booked if t > slot - seconds]
+                if len(inside) >= count:
+                    slot, moved = inside[len(inside) - count] + seconds, True
+        return slot
+
+    def _book(self, limit: RateLimit, slot: float) -> None:
+        if not limit.windows:
+            return
+        booked = self._booked.setdefault(limit.key, deque())
+        booked.append(slot)
+        longest = max(seconds for _, seconds in limit.windows)
+        while booked[0] <= slot - longest:
+            booked.popleft()
 
     def held_off(self, limit: RateLimit | None, most: float = math.inf) -> float:
         """The seconds a caller who may wait `most` seconds would have to wait for the destination and may not,
