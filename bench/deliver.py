@@ -16,6 +16,14 @@ not hide the delivery); an alert's latency runs from its being put in the inbox 
 receiving it. Figures: the healthy receiver's p50, p99 and max latency with and without the failing
 receivers and their ratio (target: at most 1.2x), and the most alerts in flight at once.
 
+The Teams bot pass: --bot-notices notices of one event (its first, then updates) through the pipeline to the Bot
+Connector emulator (tests/sinks/botconnector.py) as a bot in a Teams channel: a thread, then a reply and an update
+of the first card for each later notice, all on one thread's budget. The emulator enforces the documented limits
+per bot per thread (7 calls in 1 s, 8 in 2 s, 60 in 30 s, 1,800 in an hour) with 429s, its seconds --bot-second
+real seconds long, and the relay paces the channel on the same scaled windows. Figures: wall time, the lower bound
+(the earliest each call could go under those windows, one after another), the ratio (goal: at most 1.1x) and the
+share of calls answered 429 (goal: under 1 %).
+
 The relay's retry schedule (backoff, budget, the 300 s hold-off of a destination given up on) runs
 --time-scale times faster, as the limits above are scaled, so that a pass sees a failing receiver's first
 delivery retried and given up on (15-30 s, here about 1 s), the hold-off and its end (a single attempt). The
@@ -27,6 +35,7 @@ real schedule; --time-scale 1 runs the real one.
     python bench/deliver.py                 # 300 messages a sink at 20/s, then the fan-out passes
     python bench/deliver.py --messages 100 --rate 10
     python bench/deliver.py --fanout-only --time-scale 1 --fanout-rate 1 --fanout-alerts 40   # the real schedule
+    python bench/deliver.py --bot-only --bot-notices 1000 --bot-second 0.02   # past the hour window's 1,800 calls
 """
 from __future__ import annotations
 
@@ -99,6 +108,65 @@ def run(channel: str, n: int, sink_rate: float, relay_rate: float, workdir: Path
         "requests": requests, "answered_429": throttled, "share_429": round(throttled / requests, 4),
         "delivered": sum(o.ok for o in outcomes), "accepted_by_sink": accepted, "lost": n - accepted,
     }
+
+
+def bot_bound(calls: int, windows: list[tuple[int, float]]) -> float:
+    """When the last of `calls` calls could go at the earliest, each as soon as every window has room."""
+    times: list[float] = []
+    for _ in range(calls):
+        t = times[-1] if times else 0.0
+        for count, seconds in windows:
+            if len(times) >= count:
+                t = max(t, times[-count] + seconds)
+        times.append(t)
+    return times[-1] if times else 0.0
+
+
+def bot_thread(n: int, second: float, workdir: Path) -> dict:
+    """N notices of one event to a Teams bot's channel: a thread, then a reply and an update a notice."""
+    import os
+
+    from relay.channels.teams_bot import bot_limit
+    from tests.sinks.botconnector import APP_ID, CHANNEL, TENANT, BotConnector, BotLimits
+    from tests.sinks.server import TestCA
+
+    tls = TestCA()
+    os.environ.update(REQUESTS_CA_BUNDLE=str(tls.bundle), SSL_CERT_FILE=str(tls.bundle))  # msal, and ssl's default
+    limits = BotLimits(second=second)
+    with BotConnector(tls=tls, limits=limits) as bc:
+        config = parse_config({"receivers": [{
+            "name": "oncall-bot", "channel": "teams", "via": "bot", "app_id": APP_ID, "tenant_id": TENANT,
+            "team_channel": CHANNEL, "service_url": bc.service_url, "authority": bc.authority, "secret": "BENCH_SECRET",
+            "language": "both"}]})
+        relay = open_relay(config, Paths(None, workdir / "bot" / "ledger.sqlite", workdir / "bot"),
+                           environ={"BENCH_SECRET": bc.client_secret})
+        channel = relay.channel_for(config.routes.receivers[0].receiver)
+        channel.limit = bot_limit(channel.limit.key, second)
+        bodies = notices(n)
+        started = time.perf_counter()
+        outcomes = [process(body, relay) for body in bodies]
+        elapsed = time.perf_counter() - started
+        relay.ledger.close()
+        (thread,) = bc.threads(CHANNEL)
+        calls = len(bc.operations) - 1  # less the token request
+        throttled = bc.throttled
+        replies, updates = len(thread.replies), thread.root.updates
+    bound = bot_bound(2 * (n - 1), limits.windows("send"))
+    return {"notices": n, "second": second, "seconds": round(elapsed, 3), "lower_bound_seconds": round(bound, 3),
+            "ratio_to_bound": round(elapsed / bound, 3) if bound else None, "calls": calls, "answered_429": throttled,
+            "share_429": round(throttled / max(calls, 1), 4), "delivered": sum(o.ok for o in outcomes),
+            "replies": replies, "updates": updates}
+
+
+def notices(n: int) -> list[bytes]:
+    """N communications of one event, BENCH-0000: the first, then updates (each its own communicationId)."""
+    bodies = alerts(1) * n
+    for i, body in enumerate(bodies):
+        alert = json.loads(body)
+        alert["data"]["context"]["activityLog"]["properties"]["communicationId"] = f"8{i:017d}"
+        alert["data"]["context"]["activityLog"]["eventDataId"] = f"bench-bot-{i}"
+        bodies[i] = json.dumps(alert).encode()
+    return bodies
 
 
 def warm_up(workdir: Path) -> None:
@@ -177,11 +245,24 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=25.0,
                         help="how much faster the relay's retry schedule runs in the fan-out passes (default 25)")
     parser.add_argument("--fanout-only", action="store_true", help="run the fan-out passes only")
+    parser.add_argument("--bot-notices", type=int, default=200, help="notices of one event to the Teams bot (default 200)")
+    parser.add_argument("--bot-second", type=float, default=0.2,
+                        help="real seconds a documented second lasts in the Teams bot pass (default 0.2)")
+    parser.add_argument("--bot-only", action="store_true", help="run the Teams bot pass only")
     results.add_option(parser)
     args = parser.parse_args()
     with results.recorded("deliver", args.write_results):
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
+            bot = bot_thread(args.bot_notices, args.bot_second, Path(tmp))
+            print(f"teams bot, one thread: {bot['notices']} notices in {bot['seconds']:.2f} s (bound "
+                  f"{bot['lower_bound_seconds']:.2f} s, {bot['ratio_to_bound']:.3f}x; a documented second is "
+                  f"{bot['second']:g} s); {bot['answered_429']} of {bot['calls']} calls answered 429 "
+                  f"({bot['share_429']:.1%}); {bot['replies']} replies, the first card updated {bot['updates']} times",
+                  flush=True)
+            if args.bot_only:
+                print(json.dumps({"bot": bot}))
+                return
             if not args.fanout_only:
                 rows = rate_limited(args, Path(tmp))
             warm_up(Path(tmp))
@@ -197,7 +278,7 @@ def main() -> None:
         ratios = {q: round(beside[f"{q}_ms"] / alone[f"{q}_ms"], 2) for q in ("p50", "p99", "max")}
         print(f"with {args.failing} failing receivers: the healthy one's latency is "
               + ", ".join(f"{q} {r:.2f}x" for q, r in ratios.items()) + " of its latency alone (target 1.2x)")
-        print(json.dumps({"runs": rows, "fanout": fanout, "fanout_ratios": ratios}))
+        print(json.dumps({"runs": rows, "fanout": fanout, "fanout_ratios": ratios, "bot": bot}))
 
 
 def rate_limited(args, workdir: Path) -> list[dict]:

@@ -15,7 +15,7 @@ import pytest
 from relay.channels import ChannelUnavailable, RateLimit, channel_for, check_destination, destination_key
 from relay.channels import teams_actions as actions
 from relay.channels.graph import ManagedIdentityTokens, MsalTokens, TokenFailure
-from relay.channels.teams_bot import BOT_SCOPE, SENDS_PER_SECOND, TeamsBotChannel, from_receiver
+from relay.channels.teams_bot import BOT_SCOPE, TeamsBotChannel, bot_limit, from_receiver
 from relay.model import Acknowledgement, Receiver
 from relay.pipeline import Relay, send_once
 from relay.render import render
@@ -23,8 +23,17 @@ from relay.render import teams as teams_render
 from relay.store.sqlite import SqliteLedger
 from tests import factories as f
 from tests.render_fixtures import assert_cards_valid
-from tests.sinks.botconnector import ADAPTIVE, APP_ID, CHANNEL, SCOPE, TENANT, BotConnector, BotLimits
-from tests.sinks.server import Reply, TestCA
+from tests.sinks.botconnector import (
+    ADAPTIVE,
+    APP_ID,
+    BOT_RESOURCE,
+    CHANNEL,
+    SCOPE,
+    TENANT,
+    BotConnector,
+    BotLimits,
+)
+from tests.sinks.server import TestCA
 from tests.teams_card import elements, texts
 
 SECRET_ENV = "TEAMS_BOT_APP_SECRET"
@@ -33,39 +42,7 @@ SATO = Acknowledgement("7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "佐藤 太郎", 
 TANAKA = Acknowledgement("0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c", "Aiko *Tanaka*", datetime(2026, 2, 16, 0, 30, tzinfo=UTC))
 
 
-IDENTITY_HEADER = "identity-header-value"
-BOT_RESOURCE = "https://api.botframework.com"
-
-
-class Connector(BotConnector):
-    """The loopback Bot Connector, with what the bot's token needs besides: the tenant's OpenID configuration that
-    msal reads before its first token (login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration),
-    and App Service's managed identity endpoint (IDENTITY_ENDPOINT), for the managed identity that is the bot."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.identity_url = f"{self.url}/msi/token"
-        self.identity_requests: list[dict[str, str]] = []
-
-    def _route(self, request):
-        if request.path == f"/{self.tenant}/v2.0/.well-known/openid-configuration" and request.method == "GET":
-            base = f"{self.url}/{self.tenant}"
-            return Reply(200, {"issuer": f"{base}/v2.0", "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                               "token_endpoint": self.token_url, "jwks_uri": f"{base}/discovery/v2.0/keys"})
-        if request.path == "/msi/token" and request.method == "GET":
-            asked = {name: values[-1] for name, values in request.query.items()}
-            self.identity_requests.append(asked)
-            if request.headers.get("x-identity-header") != IDENTITY_HEADER:
-                return Reply(401, {"error": "unauthorized", "error_description": "bad identity header"})
-            if asked.get("resource") != BOT_RESOURCE or asked.get("client_id") != self.app_id:
-                return Reply(400, {"error": "invalid_request", "error_description": "no such identity or resource"})
-            return Reply(200, {"access_token": self.bearer(), "expires_on": str(int(time.time()) + 3600),
-                               "resource": BOT_RESOURCE, "token_type": "Bearer"})
-        return super()._route(request)
-
-    def identity_environ(self) -> dict[str, str]:
-        """What App Service and Functions set for the managed identity endpoint."""
-        return {"IDENTITY_ENDPOINT": self.identity_url, "IDENTITY_HEADER": IDENTITY_HEADER}
+Connector = BotConnector  # the name tests/test_teams_bot_thread.py imports the emulator by
 
 
 def bot_receiver(bc: BotConnector, name: str = RECEIVER, language: str = "both", **options: str) -> Receiver:
@@ -90,7 +67,7 @@ def trust(ca, monkeypatch):
 
 @pytest.fixture
 def bc(ca):
-    with Connector(tls=ca) as connector:
+    with BotConnector(tls=ca) as connector:
         yield connector
 
 
@@ -342,11 +319,12 @@ def test_a_message_that_holds_no_card_is_refused_for_good(bc, ca, ledger):
 # --- pacing ---
 
 
-def test_the_limit_is_the_channels_documented_pace_per_bot_and_channel(bc, ca, ledger):
+def test_the_limit_is_half_the_documented_windows_per_bot_and_channel(bc, ca, ledger):
     channel = bot(bc, ca, ledger)
-    assert channel.limit == RateLimit(destination_key(f"{APP_ID}:{CHANNEL}"), SENDS_PER_SECOND)
-    # Two calls a send (a reply and its update) at this pace stay within the documented hour: 1,800 calls.
-    assert 2 * SENDS_PER_SECOND * 3600 <= 1800
+    assert channel.limit == RateLimit(destination_key(f"{APP_ID}:{CHANNEL}"), 3 / 1.05,
+                                      ((4, 2 * 1.05), (30, 30 * 1.05), (900, 3600 * 1.05)))
+    # Two calls a send (a reply and its update): within every documented window, 7 in 1 s, 8 in 2 s, 60 in 30 s,
+    # 1,800 in an hour.
     assert bot(bc, ca, ledger, max_per_second="1").limit.per_second == 1
     another = bot(bc, ca, ledger, team_channel="19:0ddba11a5eed4c2b9a8f7e6d5c4b3a29@thread.tacv2")
     assert another.limit.key != channel.limit.key
@@ -355,8 +333,9 @@ def test_the_limit_is_the_channels_documented_pace_per_bot_and_channel(bc, ca, l
 def test_a_burst_past_the_documented_limits_waits_for_each_retry_after(ca, ledger):
     """The documented windows, twenty times faster: a burst of ten notices to one thread is refused with 429s, and
     the pipeline holds the channel off for each Retry-After before it tries again; every notice gets its reply."""
-    with Connector(tls=ca, limits=BotLimits(second=0.05)) as bc:
-        channel = bot(bc, ca, ledger, max_per_second="1000")  # no pacing of our own: the Connector's 429s decide
+    with BotConnector(tls=ca, limits=BotLimits(second=0.05)) as bc:
+        channel = bot(bc, ca, ledger)
+        channel.limit = RateLimit(channel.limit.key, 1000.0)  # no pacing of our own: the Connector's 429s decide
         relay = Relay(ledger=ledger, vms=None, routes=None, channel_for=lambda receiver: channel)
         results = [send_once(channel, message(bc, f.rescheduled_update() if i else f.planned()), relay)[0]
                    for i in range(10)]
@@ -367,14 +346,14 @@ def test_a_burst_past_the_documented_limits_waits_for_each_retry_after(ca, ledge
 
 
 def test_paced_sends_are_never_throttled(ca, ledger):
-    """At the channel's own pace (here twenty times faster, as the Connector's windows are), nothing is refused."""
-    with Connector(tls=ca, limits=BotLimits(second=0.05)) as bc:
-        channel = bot(bc, ca, ledger, max_per_second=str(SENDS_PER_SECOND / 0.05))
+    """At the channel's own pace (here five times faster, as the Connector's windows are), nothing is refused."""
+    with BotConnector(tls=ca, limits=BotLimits(second=0.05)) as bc:
+        channel = bot(bc, ca, ledger)
+        channel.limit = bot_limit(channel.limit.key, second=0.05)
         relay = Relay(ledger=ledger, vms=None, routes=None, channel_for=lambda receiver: channel)
-        started = time.monotonic()
         for i in range(12):
             assert send_once(channel, message(bc, f.rescheduled_update() if i else f.planned()), relay)[0].ok
-        assert bc.throttled == 0 and time.monotonic() - started >= 11 * 0.05 / SENDS_PER_SECOND * 0.9
+        assert bc.throttled == 0
 
 
 # --- the card ---
@@ -495,6 +474,110 @@ def test_a_ledger_that_cannot_say_who_is_on_it_costs_only_those_lines(bc, ca, le
     monkeypatch.setattr(ledger, "acknowledgements", broken)
     assert bot(bc, ca, ledger).send(message(bc)).ok
     assert "the card goes without them" in caplog.text
+
+
+# --- the first card kept, and refreshed with who is on it ---
+
+
+def ack_lines(posted) -> list[str]:
+    return [line for line in texts(envelope(card(posted))) if line.startswith(("対応中", "On it"))]
+
+
+def without_ack_lines(content: dict) -> dict:
+    """The card without who is on it: its ack block holds only its button."""
+    body = [{**e, "items": [i for i in e["items"] if i["type"] == "ActionSet"]}
+            if e.get("id") == teams_render.ACK_BLOCK else e for e in content["body"]]
+    return {**content, "body": body}
+
+
+def test_the_card_kept_is_the_message_the_first_card_shows_as_rendered(bc, ca, ledger):
+    channel = bot(bc, ca, ledger)
+    planned, rescheduled, complete = message(bc), message(bc, f.rescheduled_update()), message(bc, f.complete())
+    ledger.acknowledge(planned.thread_key, RECEIVER, SATO)  # on the cards sent, never in what is kept
+    assert channel.send(planned).ok
+    assert ledger.kept_card(planned.thread_key, RECEIVER) == planned.body
+    assert channel.send(rescheduled).ok  # the first card updated: it shows this one now
+    assert ledger.kept_card(planned.thread_key, RECEIVER) == rescheduled.body
+    bc.fail_next(503, op="update")
+    assert "not updated" in channel.send(complete).detail  # the first card still shows the Rescheduled one
+    assert ledger.kept_card(planned.thread_key, RECEIVER) == rescheduled.body
+
+
+def test_refresh_puts_the_kept_card_back_with_who_is_on_it_now(bc, ca, ledger):
+    channel = bot(bc, ca, ledger)
+    planned = message(bc)
+    assert channel.send(planned).ok
+    (thread,) = bc.threads(CHANNEL)
+    ledger.acknowledge(planned.thread_key, RECEIVER, SATO)
+    result = channel.refresh(planned.thread_key)
+    assert result.ok and result.reference == thread.root.id and "shows who is on it" in result.detail
+    assert ack_lines(thread.root) == ["対応中：佐藤 太郎（2/16(月) 9:12 JST）", "On it: 佐藤 太郎 (Mon 16 Feb 09:12 JST)"]
+    ledger.acknowledge(planned.thread_key, RECEIVER, TANAKA)
+    assert channel.refresh(planned.thread_key).ok
+    assert ack_lines(thread.root) == [  # both, in order, once: the card kept has nobody on it
+        "対応中：佐藤 太郎（2/16(月) 9:12 JST）、Aiko *Tanaka*（2/16(月) 9:30 JST）",
+        "On it: 佐藤 太郎 (Mon 16 Feb 09:12 JST), Aiko *Tanaka* (Mon 16 Feb 09:30 JST)"]
+    assert [(o["op"], o["activity_id"]) for o in bc.operations] == [("create", thread.root.id)] + [
+        ("update", thread.root.id)] * 2
+    assert thread.replies == [] and channel.first_card(planned.thread_key) == card(thread.root)
+    # everything but who is on it is the card as the pipeline sent it, its buttons still stamped
+    assert without_ack_lines(card(thread.root)) == card(thread.root.versions[0])
+
+
+def test_refresh_updates_the_thread_started_again(bc, ca, ledger):
+    channel = bot(bc, ca, ledger)
+    planned = message(bc)
+    assert channel.send(planned).ok
+    bc.fail_next(404, op="reply", body={"error": {"code": "ActivityNotFoundInConversation", "message": "gone"}})
+    rescheduled = message(bc, f.rescheduled_update())
+    assert "started a thread" in channel.send(rescheduled).detail
+    ledger.acknowledge(planned.thread_key, RECEIVER, SATO)
+    assert channel.refresh(planned.thread_key).ok
+    first, second = bc.threads(CHANNEL)
+    assert first.root.updates == 0 and second.root.updates == 1 and ack_lines(second.root)
+    assert texts(envelope(card(second.root)))[0] == texts(envelope(card(second.root.versions[0])))[0]  # Rescheduled
+
+
+def test_refresh_before_a_thread_or_a_kept_card_fails_for_good(bc, ca, ledger):
+    channel = bot(bc, ca, ledger)
+    planned = message(bc)
+    nothing = channel.refresh(planned.thread_key)
+    assert not nothing.ok and not nothing.retryable and "no thread" in nothing.detail
+    assert channel.first_card(planned.thread_key) is None
+    ledger.remember_thread(planned.thread_key, RECEIVER, f"{CHANNEL};messageid=1700000000001|1700000000001")
+    unkept = channel.refresh(planned.thread_key)  # a thread started before cards were kept
+    assert not unkept.ok and not unkept.retryable and "no first card kept" in unkept.detail
+    assert bc.operations == []
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(429, True), (503, True), (403, False), (404, False)])
+def test_a_refused_refresh_says_so(bc, ca, ledger, status, retryable):
+    channel = bot(bc, ca, ledger)
+    planned = message(bc)
+    assert channel.send(planned).ok
+    ledger.acknowledge(planned.thread_key, RECEIVER, SATO)
+    bc.fail_next(status, op="update", retry_after=0.5 if status == 429 else None)
+    result = channel.refresh(planned.thread_key)
+    assert not result.ok and result.retryable is retryable and f"HTTP {status}" in result.detail
+    assert "Teams bot refresh" in result.detail and bc.threads(CHANNEL)[0].root.updates == 0
+    if status == 429:  # the Retry-After holds the next call off too, a send or a refresh
+        held = channel.send(message(bc, f.rescheduled_update()))
+        assert not held.ok and held.retryable and 0 < held.retry_after <= 0.5
+        assert not channel.refresh(planned.thread_key).ok
+        time.sleep(held.retry_after)
+    assert channel.refresh(planned.thread_key).ok and bc.threads(CHANNEL)[0].root.updates == 1
+
+
+def test_a_ledger_that_cannot_keep_the_card_costs_only_the_refresh(bc, ca, ledger, caplog, monkeypatch):
+    def broken(*args):
+        raise OSError("the ledger is away")
+
+    monkeypatch.setattr(ledger, "keep_card", broken)
+    channel = bot(bc, ca, ledger)
+    planned = message(bc)
+    assert channel.send(planned).ok and channel.send(message(bc, f.rescheduled_update())).ok
+    assert "cannot keep the first card" in caplog.text
+    assert not channel.refresh(planned.thread_key).ok
 
 
 # --- setting up ---

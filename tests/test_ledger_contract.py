@@ -32,7 +32,7 @@ from relay.model import (
     Window,
 )
 from relay.runtime.leases import this_process
-from relay.store import Seen
+from relay.store import CARD_MAX_BYTES, Seen
 from relay.store.snapshots import encode
 from relay.store.sqlite import SqliteLedger
 from relay.store.tables import TableLedger
@@ -728,3 +728,60 @@ def test_of_one_person_pressing_at_once_on_several_workers_one_is_kept(store):
     assert sorted(added) == [False, False, False, True]
     [kept] = ledgers[0].acknowledgements("XY12-3ZQ", "teams-bot")
     assert kept == ack("u-1", f"Aiko {added.index(True)}", added.index(True))
+
+
+# -- the card a thread's first message shows (the Teams bot's, kept to show again with who is on it)
+
+
+def test_no_card_is_kept_before_one_is_given(ledger):
+    assert ledger.kept_card("XY12-3ZQ", "teams-bot") is None
+
+
+def test_the_last_card_given_is_kept_per_thread_and_receiver(ledger):
+    ledger.keep_card("XY12-3ZQ", "teams-bot", b'{"card": "Planned"}')
+    ledger.keep_card("XY12-3ZQ", "platform-bot", b'{"card": "Planned, for the platform"}')
+    ledger.keep_card("XY12-3ZQ", "teams-bot", b'{"card": "Rescheduled"}')  # the first card updated: this one now
+    assert ledger.kept_card("XY12-3ZQ", "teams-bot") == b'{"card": "Rescheduled"}'
+    assert ledger.kept_card("XY12-3ZQ", "platform-bot") == b'{"card": "Planned, for the platform"}'
+    assert ledger.kept_card("AB34-5CD", "teams-bot") is None and ledger.kept_card("XY12-3ZQ", "nobody") is None
+
+
+def test_a_kept_card_survives_reopening_with_any_characters(store):
+    odd = "a/b\\c#d?e\tf'g\u3042" + "x" * 2000
+    card = ("【要対応 2 台】東日本 VM 再起動 " + odd).encode()
+    store.open().keep_card(odd, odd, card)
+    assert store.open().kept_card(odd, odd) == card
+    assert store.open().kept_card(odd, "other") is None
+
+
+def test_a_card_as_large_as_teams_takes_is_kept_even_when_it_does_not_compress(store):
+    rng = random.Random(11)
+    noise = bytes(rng.getrandbits(8) for _ in range(28 * 1024))  # no card is this bad: the worst case
+    store.open().keep_card("XY12-3ZQ", "teams-bot", noise)
+    assert store.open().kept_card("XY12-3ZQ", "teams-bot") == noise
+    largest = bytes(rng.getrandbits(8) for _ in range(CARD_MAX_BYTES))
+    store.open().keep_card("XY12-3ZQ", "teams-bot", largest)
+    assert store.open().kept_card("XY12-3ZQ", "teams-bot") == largest
+
+
+def test_a_card_larger_than_the_ledger_keeps_is_refused_and_the_kept_one_stays(ledger):
+    ledger.keep_card("XY12-3ZQ", "teams-bot", b"{}")
+    with pytest.raises(ValueError, match="more than the ledger keeps"):
+        ledger.keep_card("XY12-3ZQ", "teams-bot", b" " * (CARD_MAX_BYTES + 1))
+    assert ledger.kept_card("XY12-3ZQ", "teams-bot") == b"{}"
+
+
+def test_an_existing_sqlite_ledger_gains_the_cards(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    SqliteLedger(path).close()
+    old = sqlite3.connect(path)
+    old.execute("DROP TABLE cards")  # as a file written before cards were kept
+    old.commit()
+    old.close()
+    ledger = SqliteLedger(path)
+    try:
+        assert ledger.kept_card("XY12-3ZQ", "teams-bot") is None
+        ledger.keep_card("XY12-3ZQ", "teams-bot", b"{}")
+        assert ledger.kept_card("XY12-3ZQ", "teams-bot") == b"{}"
+    finally:
+        ledger.close()

@@ -24,6 +24,10 @@ registration (`secret`: the variable that holds it) through msal, else the manag
 The card is the Teams renderer's (relay.render.teams), which adds the bot's buttons for a bot receiver; each send
 fills in who is on the event (the ledger's acknowledgements) and stamps every button with the thread and the
 receiver it belongs to (relay.channels.teams_actions), which POST /api/messages reads when one is pressed.
+
+The ledger keeps the message the first card shows (as rendered, without who is on it: CardStore.keep_card) once the
+thread is started with it or the first card is updated to it. `refresh` puts that card back with who is on the
+event now: what POST /api/messages has done (through the hosts) once someone new says they are on it.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ import logging
 import ssl
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 from microsoft_agents.activity import (
@@ -46,7 +50,7 @@ from microsoft_agents.activity import (
 )
 from microsoft_agents.activity.teams import ChannelInfo, TeamsChannelData
 
-from relay.channels import ChannelUnavailable, RateLimit, ThreadStore, destination_key, http, rate_of, secret_from
+from relay.channels import ChannelUnavailable, RateLimit, ThreadStore, destination_key, http, secret_from
 from relay.channels.graph import AUTHORITY, ManagedIdentityTokens, MsalTokens, TokenFailure
 from relay.channels.teams_actions import APP_ID, DATA_RECEIVER, DATA_THREAD
 from relay.model import Acknowledgement, Message, Receiver, SendResult
@@ -59,12 +63,23 @@ TENANT_ID, TEAM_CHANNEL, SERVICE_URL = "tenant_id", "team_channel", "service_url
 # Teams limits each bot per thread, where "a conversation is 1:1 between bot and user, a group chat, or a channel in
 # a team": Send to conversation and Create conversation each allow 7 in 1 s, 8 in 2 s, 60 in 30 s and 1,800 in an
 # hour; and 50 requests a second per app per tenant
-# (learn.microsoft.com/microsoftteams/platform/bots/how-to/rate-limit). A reply and its update of the first card
-# are two calls on the channel's budget, so a send every 4 s (0.25 a second) keeps every window: 0.5 calls a
-# second is the hour's 1,800. The pacer spaces sends evenly, which keeps the 1 s and 2 s windows as well. The app's
-# 50 a second would take 100 channels sent to at once at this pace; should it bind, its 429 holds this channel's
-# sends off for its Retry-After. `max_per_second` overrides (up to 1: the 30 s window's 60 calls).
-SENDS_PER_SECOND = 0.25
+# (learn.microsoft.com/microsoftteams/platform/bots/how-to/rate-limit). A reply and its update of the first card are
+# two calls on the channel's budget, so a send may take half of each window. The app's 50 a second would take 25
+# channels sent to at once at the 1 s window's pace; should it bind, its 429 holds this channel's sends off for its
+# Retry-After. `max_per_second` sets another pace within the same windows.
+CALL_WINDOWS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+CALLS_PER_SEND = 2
+GUARD = 1.05  # each window a little longer: a call's time on the wire varies, and Teams counts when calls arrive
+
+
+def bot_limit(key: str, second: float = 1.0, per_second: float | None = None) -> RateLimit:
+    """The documented windows in sends (each two calls), `second` real seconds to a documented one."""
+    (first_count, first_seconds), *rest = CALL_WINDOWS
+    pace = first_count // CALLS_PER_SEND / (first_seconds * second * GUARD)
+    return RateLimit(key, per_second or pace,
+                     tuple((count // CALLS_PER_SEND, seconds * second * GUARD) for count, seconds in rest))
+
+
 MAX_GENERATIONS = 50  # threads of one event started again (each earlier one gone) before they are not looked for
 _HINTS = {
     401: "the Bot Connector refused the bot's token; check app_id and tenant_id against the Azure Bot (single"
@@ -82,9 +97,18 @@ class Tokens(Protocol):
     def token(self) -> str: ...
 
 
+class CardStore(ThreadStore, Protocol):
+    """The ledger as the bot's channel uses it: its threads, who is on them, and the card each first message shows
+    (relay.store.Ledger.keep_card)."""
+
+    def keep_card(self, thread_key: str, receiver: str, card: bytes) -> None: ...
+
+    def kept_card(self, thread_key: str, receiver: str) -> bytes | None: ...
+
+
 class TeamsBotChannel:
     def __init__(self, service_url: str, app_id: str, tenant_id: str, team_channel: str, tokens: Tokens, *,
-                 receiver: str, threads: ThreadStore, langs: tuple[str, ...] = ("ja", "en"),
+                 receiver: str, threads: CardStore, langs: tuple[str, ...] = ("ja", "en"),
                  limit: RateLimit | None = None, timeout: float = http.DEFAULT_TIMEOUT,
                  ssl_context: ssl.SSLContext | None = None):
         self.conversations = f"{service_url.rstrip('/')}/v3/conversations"
@@ -117,7 +141,7 @@ class TeamsBotChannel:
             log.warning("the Teams thread kept for %s to %s cannot be read; starting another", message.thread_key,
                         self.receiver)
         if thread is None:
-            return self._start(activity, message.thread_key, token, generation + (reference is not None))
+            return self._start(activity, message, token, generation + (reference is not None))
         conversation, root = thread
         replied = self._call("POST", self._activity_url(conversation, root), _wire(activity), token, "reply")
         if isinstance(replied, SendResult):
@@ -126,11 +150,10 @@ class TeamsBotChannel:
             code = http.error_code(replied.body, (token,)) or "HTTP 404"
             log.info("the Teams thread of %s for %s is gone (%s); starting another", message.thread_key,
                      self.receiver, code)
-            return self._start(activity, message.thread_key, token, generation + 1,
-                               f"the earlier thread is gone ({code}); ")
+            return self._start(activity, message, token, generation + 1, f"the earlier thread is gone ({code}); ")
         if not replied.ok:
             return _refused(replied, token, "reply")
-        note = self._update(conversation, root, activity, token, message.thread_key)
+        note = self._update(conversation, root, activity, token, message)
         return SendResult.delivered(f"replied in the thread of {root}; {note}", reference=_id_of(replied.body))
 
     def _kept(self, thread_key: str) -> tuple[int, str | None]:
@@ -144,8 +167,9 @@ class TeamsBotChannel:
             generation, reference = generation + 1, newer
         return generation, reference
 
-    def _start(self, activity: Activity, thread_key: str, token: str, generation: int = 1,
+    def _start(self, activity: Activity, message: Message, token: str, generation: int = 1,
                note: str = "") -> SendResult:
+        thread_key = message.thread_key
         parameters = _wire(ConversationParameters(
             is_group=True, bot=ChannelAccount(id=f"28:{self.app_id}"), tenant_id=self.tenant_id,
             channel_data=TeamsChannelData(channel=ChannelInfo(id=self.team_channel)), activity=activity))
@@ -170,16 +194,19 @@ class TeamsBotChannel:
             log.exception("cannot keep the Teams thread of %s for %s", thread_key, self.receiver)
             return SendResult.delivered(f"{note}started a thread; it could not be kept, so the next message starts"
                                         " another", reference=answer.activity_id)
+        self._keep_card(message)
         return SendResult.delivered(f"{note}started a thread in the channel; later messages reply in it",
                                     reference=answer.activity_id)
 
-    def _update(self, conversation: str, root: str, activity: Activity, token: str, thread_key: str) -> str:
+    def _update(self, conversation: str, root: str, activity: Activity, token: str, message: Message) -> str:
         """The first card made this one. What went wrong is said, never failed: the reply went out."""
+        thread_key = message.thread_key
         body = _wire(activity.model_copy(update={"id": root}))
         updated = self._call("PUT", self._activity_url(conversation, root), body, token, "update")
         if isinstance(updated, SendResult):
             problem = updated.detail
         elif updated.ok:
+            self._keep_card(message)
             return "the first card now shows it"
         else:
             refused = _refused(updated, token, "update")
@@ -189,6 +216,69 @@ class TeamsBotChannel:
         log.warning("replied in the Teams thread of %s for %s, but its first card was not updated: %s", thread_key,
                     self.receiver, problem)
         return f"the first card was not updated ({problem}); the next message updates it"
+
+    def _keep_card(self, message: Message) -> None:
+        """Keep the message the first card shows now, as rendered, for `refresh`. Not kept, the next message's update
+        of the first card keeps its own; until then a refresh puts back the card kept before."""
+        try:
+            self._threads.keep_card(message.thread_key, self.receiver, message.body)
+        except Exception:
+            log.exception("cannot keep the first card of %s for %s", message.thread_key, self.receiver)
+
+    def refresh(self, thread_key: str) -> SendResult:
+        """Update the thread's first card to the card kept for it with who is on the event now (the ledger's
+        acknowledgements): one call, to be paced as a send is (`limit`). Failed, and not retryable, before the thread
+        was started or while no card is kept for it; a refused update's Retry-After holds the next send off too."""
+        if (wait := self._not_before - time.monotonic()) > 0:
+            return SendResult.failed(f"Teams bot refresh: the Connector asked for {wait:.3g} s more when it refused the"
+                                     " last update of a first card", retryable=True, retry_after=wait)
+        try:
+            thread = _thread(self._kept(thread_key)[1])
+            activity = self._first_activity(thread_key)
+        except Exception as e:  # the ledger's storage
+            log.error("cannot read the first card of %s for %s: %s", thread_key, self.receiver, type(e).__name__)
+            return SendResult.failed(f"Teams bot refresh: the ledger could not be read ({type(e).__name__})",
+                                     retryable=True)
+        if thread is None:
+            return SendResult.failed("Teams bot refresh: no thread of this event in the channel", retryable=False)
+        if activity is None:
+            return SendResult.failed("Teams bot refresh: no first card kept for this event; the next message updates"
+                                     " it", retryable=False)
+        try:
+            token = self.tokens.token()
+        except TokenFailure as e:
+            return SendResult.failed(f"Teams bot: {e.detail}", e.retryable, e.retry_after)
+        conversation, root = thread
+        body = _wire(activity.model_copy(update={"id": root}))
+        updated = self._call("PUT", self._activity_url(conversation, root), body, token, "refresh")
+        if isinstance(updated, SendResult):
+            return updated
+        if updated.ok:
+            return SendResult.delivered("the first card now shows who is on it", reference=root)
+        refused = _refused(updated, token, "refresh")
+        if refused.retry_after:
+            self._not_before = max(self._not_before, time.monotonic() + refused.retry_after)
+        return refused
+
+    def first_card(self, thread_key: str) -> dict[str, Any] | None:
+        """The thread's first card as `refresh` makes it now (the card kept, with who is on the event and its buttons
+        stamped); None while no card is kept for it."""
+        activity = self._first_activity(thread_key)
+        if activity is None or not activity.attachments:
+            return None
+        content = activity.attachments[0].content
+        return content if isinstance(content, dict) else None
+
+    def _first_activity(self, thread_key: str) -> Activity | None:
+        kept = self._threads.kept_card(thread_key, self.receiver)
+        if kept is None:
+            return None
+        try:
+            card, summary = _card_of(kept)
+        except ValueError:
+            log.warning("the first card kept for %s to %s holds no Adaptive Card", thread_key, self.receiver)
+            return None
+        return self._activity(card, summary, thread_key)
 
     def _activity(self, card: dict[str, Any], summary: str | None, thread_key: str) -> Activity:
         room = BOT_CARD_MAX_BYTES - len((summary or "").encode())  # the summary goes in the same activity
@@ -298,8 +388,8 @@ def destination(receiver: Receiver, environ: Mapping[str, str]) -> str:
 
 def from_receiver(receiver: Receiver, *, environ: Mapping[str, str], threads: ThreadStore | None = None,
                   timeout: float = http.DEFAULT_TIMEOUT, ssl_context: ssl.SSLContext | None = None) -> TeamsBotChannel:
-    if threads is None:
-        raise ValueError("a Teams bot channel needs a ThreadStore (the ledger) to keep its threads")
+    if threads is None or not callable(getattr(threads, "kept_card", None)):
+        raise ValueError("a Teams bot channel needs a ThreadStore that keeps cards (the ledger) to keep its threads")
     options = receiver.options
     app_id, tenant_id, channel = (options.get(key, "").strip() for key in (APP_ID, TENANT_ID, TEAM_CHANNEL))
     missing = [key for key, value in ((APP_ID, app_id), (TENANT_ID, tenant_id), (TEAM_CHANNEL, channel)) if not value]
@@ -316,6 +406,8 @@ def from_receiver(receiver: Receiver, *, environ: Mapping[str, str], threads: Th
             "the bot is a managed identity only where that identity is; elsewhere name the variable holding the"
             " client secret of the bot's app registration in the receiver's `secret`"))
     return TeamsBotChannel(options[SERVICE_URL].strip(), app_id, tenant_id, channel, tokens, receiver=receiver.name,
-                           threads=threads, langs=LANGUAGES.get(receiver.language, ("ja", "en")),
-                           limit=RateLimit(destination_key(f"{app_id}:{channel}"), rate_of(receiver, SENDS_PER_SECOND)),
+                           threads=cast(CardStore, threads), langs=LANGUAGES.get(receiver.language, ("ja", "en")),
+                           limit=bot_limit(destination_key(f"{app_id}:{channel}"),
+                                           per_second=float(receiver.options["max_per_second"])
+                                           if "max_per_second" in receiver.options else None),
                            timeout=timeout, ssl_context=ssl_context)

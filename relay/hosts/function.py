@@ -116,8 +116,11 @@ class FunctionHost:
     @cached_property
     def card_updater(self) -> UpdateCard | None:
         """Called after someone new is on a thread, with (thread key, receiver): the Teams bot channel's update of
-        that thread's first card, so that everyone sees who is on it. None: the ledger and the digest have it."""
-        return None
+        that thread's first card, so that everyone sees who is on it (relay.hosts.messages.card_refresher, on this
+        host's relay, built on first use)."""
+        from relay.hosts.messages import card_refresher
+
+        return card_refresher(lambda: self.relay)
 
     @cached_property
     def bot(self) -> Messages:

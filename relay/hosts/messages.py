@@ -15,7 +15,9 @@ what Teams shows the presser: {"statusCode", "type", "value"} (AdaptiveCardInvok
 
 A button's data names its thread and receiver (relay.channels.teams_actions). `update_card(thread_key,
 receiver)`, when given, is called after a new acknowledgement: the Teams bot channel's hook to update the
-thread's first card for everyone. Every press is logged: who (name, Entra object id), what, when and the result;
+thread's first card for everyone (the hosts make it with `card_refresher`). When it gives back the card as
+refreshed, that card is the answer too, so that the presser sees it at once (Universal Actions show the presser the
+invoke's card); else the small card. Every press is logged: who (name, Entra object id), what, when and the result;
 never the token.
 """
 from __future__ import annotations
@@ -36,6 +38,7 @@ from relay.text import one_line, shorten
 
 if TYPE_CHECKING:
     from relay.auth.botframework import BotFrameworkCheck, BotVerdict
+    from relay.pipeline import Relay
     from relay.store import Ledger
 
 log = logging.getLogger("relay.messages")
@@ -48,7 +51,9 @@ ERROR = "application/vnd.microsoft.error"
 NAME_LIMIT = 100  # characters of a person's name in a card or a log line
 MAX_PROBLEMS = 10  # validation errors listed in a 400
 
-UpdateCard = Callable[[str, str], None]  # (thread key, receiver name): refresh that thread's card for everyone
+# (thread key, receiver name): refresh that thread's card for everyone; the card as refreshed, or None
+UpdateCard = Callable[[str, str], dict[str, Any] | None]
+REFRESH_SECONDS = 3.0  # waited for the card's refresh before answering the press without it: Teams waits only seconds
 
 
 @dataclass(frozen=True)
@@ -174,12 +179,15 @@ class Messages:
         except Exception as e:  # the ledger's storage: Teams shows the presser it failed
             log.error("acknowledgement not kept: %s", type(e).__name__)
             return _error(500, "ServiceUnavailable", "It could not be recorded now; press it again."), ""
+        refreshed = None
         if added and self.update_card is not None:
             try:
-                self.update_card(thread, receiver.name)
+                refreshed = self.update_card(thread, receiver.name)
             except Exception as e:  # kept in the ledger all the same: the next update of the card shows it
                 log.warning("the card of %s for %s was not updated: %s", _shown(thread), receiver.name,
                             type(e).__name__)
+        if refreshed is not None:  # the presser sees the first card as everyone now does
+            return BotReply(200, _invoke_response(200, CARD, refreshed)), f"recorded ({len(on_it)} on it); card refreshed"
         reply = _card(LANGUAGES.get(receiver.language, LANGUAGES["both"]), "recorded", not added, on_it)
         return reply, f"recorded ({len(on_it)} on it)" if added else f"already on it ({len(on_it)} on it)"
 
@@ -280,3 +288,46 @@ def bot_messages(receivers: Mapping[str, Receiver], check: Callable[[], BotFrame
     """The endpoint for the config's bot receivers (those whose options carry the bot's app id)."""
     bots = {name: r for name, r in receivers.items() if r.options.get(APP_ID, "").strip()}
     return Messages(check, ledger, bots, clock, update_card)
+
+
+def card_refresher(relay: Callable[[], Relay], wait: float = REFRESH_SECONDS) -> UpdateCard:
+    """The hosts' `update_card`: the receiver's channel (the relay's) refreshes the thread's first card when it is the
+    Teams bot's, on the receiver's lane after what is being sent to it, and paced as a send is. The card as refreshed,
+    or None: not refreshed, or not within `wait` seconds (the refresh still runs)."""
+
+    def update_card(thread_key: str, receiver_name: str) -> dict[str, Any] | None:
+        from relay.channels.pacing import HeldOff
+        from relay.channels.teams_bot import TeamsBotChannel
+
+        run = relay()
+        receiver = next((r.receiver for r in run.routes if r.receiver.name == receiver_name), None)
+        channel = run.channel_for(receiver) if receiver is not None else None
+        if not isinstance(channel, TeamsBotChannel):
+            return None
+        bot, pacer = channel, run.pacer
+
+        def refresh() -> dict[str, Any] | None:
+            try:
+                if pacer is not None:
+                    pacer.wait(bot.limit, most=run.budget_seconds)
+            except HeldOff as held:
+                log.warning("the card of %s for %s was not refreshed: its channel is held off for %.0f s more",
+                            _shown(thread_key), receiver_name, held.seconds)
+                return None
+            result = bot.refresh(thread_key)
+            if result.retry_after and pacer is not None:
+                pacer.hold_off(bot.limit, result.retry_after)
+            if not result.ok:
+                log.warning("the card of %s for %s was not refreshed: %s", _shown(thread_key), receiver_name,
+                            result.detail)
+                return None
+            return bot.first_card(thread_key)
+
+        try:
+            return run.lanes.submit(receiver_name, refresh).result(timeout=wait)
+        except TimeoutError:  # concurrent.futures' since 3.11
+            log.info("the card of %s for %s is refreshed after the answer: its lane is busy", _shown(thread_key),
+                     receiver_name)
+            return None
+
+    return update_card

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from relay.calendar.feed import CalendarFeed
 from relay.hosts.calendar import calendar_reply
-from relay.hosts.messages import Messages, UpdateCard, bot_messages
+from relay.hosts.messages import Messages, UpdateCard, bot_messages, card_refresher
 from relay.hosts.relaying import Relaying
 from relay.hosts.web import BODY_SECONDS, HEADER_SECONDS, Connections, Intake
 from relay.inbox.sqlite import SqliteInbox
@@ -42,15 +42,15 @@ class RelayServer:
                  header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS,
                  bot_check: BotFrameworkCheck | None = None, update_card: UpdateCard | None = None):
         """With a Teams bot receiver, POST /api/messages is served: its tokens are checked by `bot_check`, by
-        default one made from the bot receivers and RELAY_BOT_OPENID_URL on the first activity. `update_card`:
-        relay.hosts.messages."""
+        default one made from the bot receivers and RELAY_BOT_OPENID_URL on the first activity. `update_card`
+        (relay.hosts.messages): by default the relay's Teams bot channel refreshes the thread's first card."""
         self.relay, self.inbox = relay, inbox
         self.socket = socket.create_server(address, backlog=BACKLOG)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         feed = CalendarFeed(relay.ledger, {r.receiver.name: r.receiver for r in relay.routes}, relay.clock)
         self.intake = Intake(lambda body, event: inbox.put(body), inbox.counts, key=key, entra=entra,
                              body_seconds=body_seconds, calendar=partial(calendar_reply, feed),
-                             messages=_messages(relay, bot_check, update_card))
+                             messages=_messages(relay, bot_check, update_card or card_refresher(lambda: relay)))
         self.header_seconds = header_seconds
         self.max_connections = min(max_connections, open_files_allowed() - SPARE_FILES)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -34,6 +34,11 @@ class Seen(StrEnum):
 RESCHEDULED = "rescheduled"  # the stage, in lowercase, of the communications PriorNotice.reschedules counts
 
 
+# The largest card Ledger.keep_card keeps: twice the 28 KB Teams takes, and even incompressible, zlib-compressed, still
+# one binary property of Table Storage (64 KiB).
+CARD_MAX_BYTES = 56 * 1024
+
+
 @dataclass(frozen=True)
 class Admission:
     seen: Seen
@@ -277,5 +282,13 @@ class Ledger(Protocol):
 
     def acknowledgements(self, thread_key: str, receiver: str) -> list[Acknowledgement]:
         """Who is on the thread for this receiver, first first."""
+
+    def keep_card(self, thread_key: str, receiver: str, card: bytes) -> None:
+        """Keep the card the thread's first message shows for this receiver now (the Teams bot's, as rendered,
+        without who is on it), in place of the one kept before, so that it can be shown again with who is on it.
+        A card is at most 28 KB (what Teams takes); one over CARD_MAX_BYTES is refused with ValueError."""
+
+    def kept_card(self, thread_key: str, receiver: str) -> bytes | None:
+        """The card keep_card kept last for this thread and receiver, as it was given; None before any."""
 
     def close(self) -> None: ...

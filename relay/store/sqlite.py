@@ -23,6 +23,7 @@ from relay.model import (
 from relay.runtime.leases import died_here
 from relay.runtime.sqlite import connect
 from relay.store import (
+    CARD_MAX_BYTES,
     RESCHEDULED,
     Admission,
     Communication,
@@ -117,6 +118,12 @@ CREATE TABLE IF NOT EXISTS acknowledgements (  -- who is on a thread for a recei
     name       TEXT NOT NULL,
     at         TEXT NOT NULL,  -- watermark_text: ordered as the times are
     PRIMARY KEY (thread_key, receiver, user_id)
+);
+CREATE TABLE IF NOT EXISTS cards (  -- the card a thread's first message shows for a receiver (Ledger.keep_card)
+    thread_key TEXT NOT NULL,
+    receiver   TEXT NOT NULL,
+    card       BLOB NOT NULL,  -- as given
+    PRIMARY KEY (thread_key, receiver)
 );
 """
 _ADDED_COLUMNS = {"kind": "TEXT", "event": "TEXT", "prior_reschedules": "INTEGER"}  # files written before these existed get them on open
@@ -405,6 +412,18 @@ class SqliteLedger:
             rows = self._db.execute("SELECT user_id, name, at FROM acknowledgements WHERE thread_key = ? AND receiver = ?"
                                     " ORDER BY at, rowid", (thread_key, receiver)).fetchall()
         return [Acknowledgement(user_id, name, datetime.fromisoformat(at)) for user_id, name, at in rows]
+
+    def keep_card(self, thread_key: str, receiver: str, card: bytes) -> None:
+        if len(card) > CARD_MAX_BYTES:
+            raise ValueError(f"a card of {len(card)} bytes is more than the ledger keeps ({CARD_MAX_BYTES})")
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO cards VALUES (?,?,?)", (thread_key, receiver, bytes(card)))
+
+    def kept_card(self, thread_key: str, receiver: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT card FROM cards WHERE thread_key = ? AND receiver = ?",
+                                   (thread_key, receiver)).fetchone()
+        return bytes(row[0]) if row else None
 
     def close(self) -> None:
         with self._lock:

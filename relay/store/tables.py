@@ -13,6 +13,7 @@ One table holds every kind of entity, each kind in its own partitions:
     silence                      <id>               a silence (relay/store/holds.py)
     hold                         <thread>-<receiver>   what is held back for a receiver in a thread
     ack-<thread>-<receiver>      <user>             who said they are on the thread (the Teams bot's button)
+    card-<thread>                <receiver>         the card the thread's first message shows (the Teams bot's)
 
 One table is one thing to provision and to grant (Storage Table Data Contributor), and the queries the
 ledger needs never cross a partition: a thread's communications, a notification's deliveries. The one
@@ -25,7 +26,8 @@ do. Each entity also keeps its values in plain text, for people browsing the tab
 What a notice told a receiver of its VMs (relay/store/snapshots.py) is compressed JSON, a few hundred KB for
 ten thousand VMs, where a property holds at most 64 KiB and an entity 1 MiB and 252 properties: it is cut
 into binary properties of 64 KiB, SNAPSHOT_CHUNKS to an entity, and the entities after the first are written
-before it, under keys of that write, so that a reader finds either the whole of one write or none of it.
+before it, under keys of that write, so that a reader finds either the whole of one write or none of it. A kept
+card (at most 28 KB, never more than CARD_MAX_BYTES) is one zlib-compressed binary property.
 
 Concurrency is optimistic: the first admission and the first claim create their entity (a conflict
 means someone else was first), and every change is a replace conditional on the ETag just read.
@@ -35,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -55,6 +58,7 @@ from relay.model import (
 )
 from relay.runtime.leases import died_here
 from relay.store import (
+    CARD_MAX_BYTES,
     RESCHEDULED,
     Admission,
     Communication,
@@ -384,6 +388,19 @@ class TableLedger:
                                            select=["user_id", "name", "at"])
         return [Acknowledgement(e["user_id"], e["name"], datetime.fromisoformat(e["at"]))
                 for e in sorted(found, key=lambda e: (e["at"], e["user_id"]))]
+
+    # -- the card a thread's first message shows
+
+    def keep_card(self, thread_key: str, receiver: str, card: bytes) -> None:
+        if len(card) > CARD_MAX_BYTES:
+            raise ValueError(f"a card of {len(card)} bytes is more than the ledger keeps ({CARD_MAX_BYTES})")
+        self._table.upsert_entity({"PartitionKey": f"card-{_key(thread_key)}", "RowKey": _key(receiver),
+                                   "thread_key": thread_key, "receiver": receiver, "bytes": len(card),
+                                   "card": zlib.compress(card)}, mode=_replace_mode())
+
+    def kept_card(self, thread_key: str, receiver: str) -> bytes | None:
+        entity = self._get(f"card-{_key(thread_key)}", _key(receiver))
+        return zlib.decompress(bytes(entity["card"])) if entity and entity.get("card") is not None else None
 
     def close(self) -> None:
         self._table.close()

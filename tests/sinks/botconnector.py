@@ -1,9 +1,13 @@
 """A loopback Bot Connector as a bot in Teams channels sees it, for the Teams bot receiver's tests: the bot's
-token endpoint, the Connector's conversation REST API, the documented throttles, and the inbound side (the OpenID
-metadata and keys that activities posted to our POST /api/messages are signed with).
+token endpoint (and the tenant's OpenID configuration msal reads first, and App Service's managed identity endpoint),
+the Connector's conversation REST API, the documented throttles, and the inbound side (the OpenID metadata and keys
+that activities posted to our POST /api/messages are signed with).
 
     with BotConnector(tls=ca) as bc:
         bc.token_url, bc.app_id, bc.client_secret, bc.tenant   # client credentials, single-tenant
+        bc.authority                  # stands for https://login.microsoftonline.com (a receiver's `authority`)
+        bc.identity_environ()         # IDENTITY_ENDPOINT and IDENTITY_HEADER: the managed identity that is the bot
+        bc.identity_requests          # what the managed identity endpoint was asked: {"resource", "client_id", …}
         bc.service_url                                          # the serviceUrl: {service_url}v3/conversations…
         bc.threads(CHANNEL)           # [Thread]: .root (.activity now, .versions, .updates), .replies in order
         bc.thread(conversation_id)    # one thread, by "19:…@thread.tacv2;messageid=…"
@@ -26,6 +30,8 @@ metadata and keys that activities posted to our POST /api/messages are signed wi
 
 Endpoints (one HTTPS server on 127.0.0.1):
     POST /{tenant}/oauth2/v2.0/token                 login.microsoftonline.com: client credentials
+    GET  /{tenant}/v2.0/.well-known/openid-configuration   the tenant's OpenID configuration (msal's first call)
+    GET  /msi/token?resource=&client_id=&api-version=      App Service's managed identity endpoint (IDENTITY_ENDPOINT)
     GET  /v1/.well-known/openidconfiguration         login.botframework.com: OpenID metadata
     GET  /v1/.well-known/keys                        its JWKS, each key with "endorsements": ["msteams"]
     POST /teams/v3/conversations                     Create Conversation (a new thread in a channel) → 201
@@ -74,6 +80,14 @@ recorded in Microsoft's own repository; (inferred) means no page says it and it 
           tenant (botframework-connector: channelAuthTenant "Required for SingleTenant app types"). A multi-tenant bot
           uses "botframework.com". The emulator's tokens are opaque. Its token errors follow Entra ID's
           (invalid_client 401 AADSTS7000215, unauthorized_client 400 AADSTS700016, …) (inferred).
+    msal reads the tenant's OpenID configuration ({authority}/{tenant}/v2.0/.well-known/openid-configuration) before
+          its first token: the emulator answers with its issuer, endpoints and token_endpoint (the fields msal reads).
+  "Managed identities for App Service and Azure Functions", REST endpoint reference,
+  https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity
+    [doc] GET {IDENTITY_ENDPOINT}?resource=…&api-version=2019-08-01&client_id=… with the header X-IDENTITY-HEADER:
+          {IDENTITY_HEADER} → {"access_token", "expires_on", "resource", "token_type"}. The bot's token is for the
+          resource https://api.botframework.com, from the identity whose client id is the bot's app id. The emulator
+          answers a wrong header 401 and another resource or client id 400 (inferred: the error bodies).
     [doc] Connector to bot: the JWT in "Authorization: Bearer". OpenID metadata is at the static URL
           https://login.botframework.com/v1/.well-known/openidconfiguration: {"issuer": "https://api.botframework.com",
           "jwks_uri": …/v1/.well-known/keys, "id_token_signing_alg_values_supported": ["RS256"], …}. Each key also
@@ -140,6 +154,8 @@ CLOCK_SKEW = 300  # seconds: "Industry-standard clock-skew is 5 minutes"
 CONNECTOR_OPS = ("create", "send", "reply", "update")
 OPS = ("token", "openid", "keys", *CONNECTOR_OPS)
 WINDOWS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))  # (operations, seconds): send and create alike
+IDENTITY_HEADER = "identity-header-value"  # IDENTITY_HEADER as App Service sets it, which the endpoint checks
+BOT_RESOURCE = "https://api.botframework.com"  # the resource a managed identity asks its token for
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -452,6 +468,8 @@ class BotConnector(Sink):
         self.service_url = f"{self.url}/teams/"
         self.openid_url = f"{self.url}/v1/.well-known/openidconfiguration"
         self.jwks_url = f"{self.url}/v1/.well-known/keys"
+        self.identity_url = f"{self.url}/msi/token"
+        self.identity_requests: list[dict[str, str]] = []  # the query of each call to the managed identity endpoint
         self.keys = BotFrameworkKeys(app_id, self.service_url)
         self.limiter = RateLimiter(limits) if limits is not None else None
         self.token_lifetime = token_lifetime
@@ -537,6 +555,10 @@ class BotConnector(Sink):
         """A token as the token endpoint would issue it, without a request."""
         return self._issue()
 
+    def identity_environ(self) -> dict[str, str]:
+        """What App Service and Functions set for the managed identity endpoint."""
+        return {"IDENTITY_ENDPOINT": self.identity_url, "IDENTITY_HEADER": IDENTITY_HEADER}
+
     # -- the inbound side
 
     def invoke(self, verb: str, data: dict | None = None, *, thread: Thread | str | None = None,
@@ -584,6 +606,10 @@ class BotConnector(Sink):
             op, args = "keys", ()
         elif path.endswith("/oauth2/v2.0/token"):
             op, args = "token", ()
+        elif path == f"/{self.tenant}/v2.0/.well-known/openid-configuration" and request.method == "GET":
+            return self._tenant_configuration()
+        elif path == "/msi/token" and request.method == "GET":
+            return self._identity_token(request)
         elif path == "/teams/v3/conversations" or path.startswith("/teams/v3/conversations/"):
             found = self._connector_op(request)
             if isinstance(found, Reply):
@@ -644,6 +670,21 @@ class BotConnector(Sink):
         lifetime = math.ceil(self.token_lifetime)
         return Reply(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                            "access_token": self._issue()})
+
+    def _tenant_configuration(self) -> Reply:
+        base = f"{self.url}/{self.tenant}"
+        return Reply(200, {"issuer": f"{base}/v2.0", "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                           "token_endpoint": self.token_url, "jwks_uri": f"{base}/discovery/v2.0/keys"})
+
+    def _identity_token(self, request: Request) -> Reply:
+        asked = {name: values[-1] for name, values in request.query.items()}
+        self.identity_requests.append(asked)
+        if request.headers.get("x-identity-header") != IDENTITY_HEADER:
+            return Reply(401, {"error": "unauthorized", "error_description": "bad identity header"})
+        if asked.get("resource") != BOT_RESOURCE or asked.get("client_id") != self.app_id:
+            return Reply(400, {"error": "invalid_request", "error_description": "no such identity or resource"})
+        return Reply(200, {"access_token": self.bearer(), "expires_on": str(int(time.time()) + 3600),
+                           "resource": BOT_RESOURCE, "token_type": "Bearer"})
 
     def _issue(self) -> str:
         token = f"bf.{secrets.token_urlsafe(32)}"
