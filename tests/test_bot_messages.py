@@ -216,9 +216,10 @@ def test_the_other_bot_of_the_relay_keeps_its_own(endpoint, bc, ledger):
     assert on_it(ledger, "platform-bot") == [(USER.aad_object_id, USER.name)]
 
 
-def test_start_is_not_available_yet(endpoint, bc, ledger):
+def test_start_says_no_one_may_without_teams_actions(endpoint, bc, ledger):
     status, _, answer = press(endpoint, bc, VERB_START, {**ack_data(), DATA_VM: "/subscriptions/s/vm/vm-web-01"})
-    assert status == 200 and card_text(answer) == "このボタンはまだ使えません / Not available yet"
+    assert status == 200 and card_text(answer) == ("リレーの構成で、Teams からメンテナンスを開始できる人が指定されていません（teams_actions） / "
+                                                    "The relay's config lets no one start maintenance from Teams (teams_actions)")
     assert on_it(ledger) == []
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from relay.channels import teams_actions as actions
 from relay.channels import teams_bot
+from relay.channels.teams_actions import VERB_START_CANCEL, VERB_START_CONFIRM
 from relay.config import AzureSettings, parse_config
 from relay.config.actions import StartRule, TeamsActions
 from relay.enrich import NoInventory
@@ -23,8 +25,6 @@ from relay.hosts.wiring import Paths, open_relay
 from relay.maintain import from_teams
 from relay.maintain.allowed import Refusal, may_start
 from relay.maintain.from_teams import (
-    VERB_START_CANCEL,
-    VERB_START_CONFIRM,
     GraphUnavailable,
     MemberGroups,
     TeamsUser,
@@ -454,3 +454,40 @@ def test_graph_is_asked_twenty_groups_at_a_time(graph):
     other = MemberGroups(from_teams.tokens_from(graph.environ(), graph.url, graph.url, "teams_actions"), graph.url)
     with pytest.raises(GraphUnavailable, match="token request refused by Entra ID: invalid_client"):
         other(SATO.id, many[:2])
+
+
+def test_the_endpoint_asks_first_then_starts_or_cancels(scene, ca):
+    """POST /api/messages' dispatcher, a real Bot Framework token checked: start → the confirmation; start_cancel →
+    nothing started; start_confirm → started, as the functions above do."""
+    from relay.auth.botframework import BotFrameworkCheck, bot_settings
+    from relay.hosts.messages import Starting, bot_messages
+    from tests.sinks.botconnector import APP_ID
+    from tests.sinks.botconnector import TeamsUser as BotUser
+
+    bot = Receiver("team-bot", "teams", transport="teams-bot", options={"app_id": APP_ID})
+    with Connector(tls=ca) as bc:
+        check = BotFrameworkCheck(bot_settings([bot], {"RELAY_BOT_OPENID_URL": bc.openid_url}))
+        starting = Starting(lambda: scene.relay, scene.config.azure, scene.config.teams_actions, {}, scene.graph,
+                            connection_verify=str(scene.emu.tls.bundle))
+        messages = bot_messages({bot.name: bot}, lambda: check, lambda: scene.relay.ledger, lambda: NOW,
+                                starting=starting)
+
+        def press(verb: str) -> dict:
+            data = {"thread": scene.emu.estate.tracking_id, "receiver": bot.name,
+                    "vm": vm_named(scene.emu.estate, "vm-01-00001").id}
+            activity = bc.invoke(verb, data, thread="19:0ddba11a@thread.tacv2;messageid=1",
+                                 user=BotUser("29:1sato", SATO.id, SATO.name))
+            reply = messages(bc.headers(activity)["Authorization"], json.dumps(activity).encode())
+            assert reply.status == 200, reply.encoded()
+            return json.loads(reply.encoded())["value"]
+
+        assert "開始しますか" in card_text(press("start")) and scene.emu.maintenance.started() == []
+        press("start_cancel")
+        assert scene.emu.maintenance.started() == []
+        answer = card_text(press("start_confirm"))  # started, or accepted before Azure told the VM's status
+        assert "開始しました" in answer or "受け付けました" in answer, answer
+    for _ in range(100):  # the run goes on in the background; the thread hears its end
+        if scene.emu.maintenance.started():
+            break
+        time.sleep(0.05)
+    assert scene.emu.maintenance.started() == ["vm-01-00001"]

@@ -13,7 +13,9 @@ A bot receiver (`via: bot`) carries the bot's Microsoft App ID in its options un
 from __future__ import annotations
 
 VERB_ACK = "ack"  # 対応します / I'm on it: who pressed it is kept in the ledger (Ledger.acknowledge)
-VERB_START = "start"  # start a VM's self-service maintenance
+VERB_START = "start"  # start a VM's self-service maintenance: asks to confirm first
+VERB_START_CONFIRM = "start_confirm"  # the confirmation's 開始する / Start: the same data as VERB_START's
+VERB_START_CANCEL = "start_cancel"  # the confirmation's キャンセル / Cancel
 
 DATA_THREAD = "thread"  # the event's thread key (relay.model.Event.thread_key)
 DATA_RECEIVER = "receiver"  # the name of the receiver whose card it is

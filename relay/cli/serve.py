@@ -33,6 +33,7 @@ def register(command) -> None:
 
 def run(args) -> int:
     from relay.auth import SettingsError, entra_check
+    from relay.hosts.messages import starting_for
     from relay.hosts.relaying import RelayingProcess
     from relay.hosts.serve import RelayServer
     from relay.inbox.sqlite import SqliteInbox
@@ -49,13 +50,15 @@ def run(args) -> int:
         entra = entra_check(os.environ)
     except SettingsError as e:
         return fail(str(e))
-    relay = open_relay(config_of(args), Paths(args.inventory, args.state, args.outbox), now=args.now)
+    config = config_of(args)
+    relay = open_relay(config, Paths(args.inventory, args.state, args.outbox), now=args.now)
     # The intake's threads hand each request back and forth with the event loop; a thread waiting for the
     # interpreter would wait a 5 ms switch interval each time. A shorter one keeps the 202s quick.
     sys.setswitchinterval(0.0005)
     if telemetry.setup(os.environ):
         print("relay: counters and logs go to Application Insights", file=sys.stderr)
-    server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox, role="intake"), key=key, entra=entra)
+    server = RelayServer((args.host, args.port), relay, SqliteInbox(args.inbox, role="intake"), key=key, entra=entra,
+                         starting=starting_for(config, lambda: relay, os.environ))
     relaying = RelayingProcess([sys.executable, "-m", "relay", "serve", "--relay-only", str(os.getpid()),
                                 *relaying_options(args)])
     host, port = server.server_address[:2]

@@ -125,10 +125,12 @@ class FunctionHost:
     @cached_property
     def bot(self) -> Messages:
         from relay.config import default_config
-        from relay.hosts.messages import bot_messages
+        from relay.hosts.messages import bot_messages, starting_for
 
-        return bot_messages((self.config or default_config()).receivers(), lambda: self.bot_check,
-                            lambda: self.relay.ledger, lambda: self.relay.clock(), self.card_updater)
+        config = self.config or default_config()
+        return bot_messages(config.receivers(), lambda: self.bot_check, lambda: self.relay.ledger,
+                            lambda: self.relay.clock(), self.card_updater,
+                            starting_for(config, lambda: self.relay, self.environ))
 
     @cached_property
     def keep(self) -> Keep:

@@ -4,7 +4,10 @@ or parsed (the Functions host has read it already), then `handle` with the body.
 
     invoke adaptiveCard/action, verb "ack"    the presser is on it: kept in the ledger (Ledger.acknowledge), once
                                               a person; 200 with a small card saying so and who is on it
-    invoke adaptiveCard/action, verb "start"  200 with a card saying it is not available yet
+    invoke adaptiveCard/action, verbs "start", "start_confirm", "start_cancel"
+                                              a VM's self-service maintenance (relay.maintain.from_teams): asks
+                                              to confirm; starts it for the people teams_actions allows, or says
+                                              why not; 200 with the card that says so
     invoke adaptiveCard/action, other verbs   400, an Adaptive Card error ({"code", "message"})
     other invokes                             501, as the Bot Framework SDK answers an invoke it does not handle
     anything else (conversationUpdate, message …)   200, nothing done
@@ -30,7 +33,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relay.auth import SettingsError
-from relay.channels.teams_actions import APP_ID, DATA_RECEIVER, DATA_THREAD, VERB_ACK, VERB_START
+from relay.channels.teams_actions import (
+    APP_ID,
+    DATA_RECEIVER,
+    DATA_THREAD,
+    DATA_VM,
+    VERB_ACK,
+    VERB_START,
+    VERB_START_CANCEL,
+    VERB_START_CONFIRM,
+)
 from relay.hosts.intake import Reply, problem
 from relay.model import Acknowledgement, Receiver
 from relay.render.markup import LANGUAGES, macros, no_card_functions
@@ -38,6 +50,9 @@ from relay.text import one_line, shorten
 
 if TYPE_CHECKING:
     from relay.auth.botframework import BotFrameworkCheck, BotVerdict
+    from relay.config import AzureSettings, Config
+    from relay.config.actions import TeamsActions
+    from relay.maintain.from_teams import MemberGroups, TeamsUser
     from relay.pipeline import Relay
     from relay.store import Ledger
 
@@ -95,9 +110,10 @@ class Messages:
     wrong); `ledger` the ledger, on first use; `bots` the bot receivers by name."""
 
     def __init__(self, check: Callable[[], BotFrameworkCheck | None], ledger: Callable[[], Ledger],
-                 bots: Mapping[str, Receiver], clock: Callable[[], datetime], update_card: UpdateCard | None = None):
+                 bots: Mapping[str, Receiver], clock: Callable[[], datetime], update_card: UpdateCard | None = None,
+                 starting: Starting | None = None):
         self._check, self._ledger, self.bots, self._clock = check, ledger, bots, clock
-        self.update_card = update_card
+        self.update_card, self.starting = update_card, starting
 
     def __call__(self, authorization: str | None, body: bytes) -> Reply:
         verdict = self.authenticate(authorization)
@@ -153,9 +169,8 @@ class Messages:
             return _logged(who, "?", data, now, _error(400, "BadRequest", "Only Action.Execute is handled."))
         if action.verb == VERB_ACK:
             return _logged(who, action.verb, data, now, *self._acknowledge(activity, data, app_id, now))
-        if action.verb == VERB_START:
-            return _logged(who, action.verb, data, now, _card(self._languages(data), "not_available"),
-                           "not available yet")
+        if action.verb in (VERB_START, VERB_START_CONFIRM, VERB_START_CANCEL):
+            return _logged(who, action.verb, data, now, *self._start(activity, action.verb, data, app_id, now))
         return _logged(who, _shown(action.verb or ""), data, now,
                        _error(400, "BadRequest", "This button's action is not one the relay knows."))
 
@@ -190,6 +205,29 @@ class Messages:
             return BotReply(200, _invoke_response(200, CARD, refreshed)), f"recorded ({len(on_it)} on it); card refreshed"
         reply = _card(LANGUAGES.get(receiver.language, LANGUAGES["both"]), "recorded", not added, on_it)
         return reply, f"recorded ({len(on_it)} on it)" if added else f"already on it ({len(on_it)} on it)"
+
+    def _start(self, activity: Any, verb: str, data: Mapping[str, Any], app_id: str, now: datetime) -> tuple[Reply, str]:
+        """A start button, or its confirmation: the card to answer with, and what was done."""
+        from relay.maintain import from_teams
+
+        thread, receiver = data.get(DATA_THREAD), self.bots.get(str(data.get(DATA_RECEIVER)))
+        person, vm = activity.from_property, data.get(DATA_VM)
+        if receiver is None or receiver.options.get(APP_ID, "").strip() != app_id or not isinstance(vm, str):
+            return _error(400, "BadRequest", "The button names no VM of this bot's cards."), ""
+        if person is None or not person.aad_object_id:
+            return _error(400, "BadRequest", "The press names no Entra ID user."), ""
+        langs = LANGUAGES.get(receiver.language, LANGUAGES["both"])
+        if self.starting is None:
+            return _card(langs, "not_available"), "not available: no teams_actions"
+        user = from_teams.TeamsUser(person.aad_object_id, person.name or "")
+        if verb == VERB_START:
+            card, done = from_teams.confirm_card(vm, user, data, langs), "asked to confirm"
+        elif verb == VERB_START_CANCEL:
+            card, done = from_teams.cancelled_card(vm, user, langs), "cancelled"
+        else:
+            card, outcome = self.starting.start(vm, user, thread if isinstance(thread, str) else None, langs, now)
+            done = outcome.result
+        return BotReply(200, _invoke_response(200, CARD, card)), done
 
     def _languages(self, data: Mapping[str, Any]) -> tuple[str, ...]:
         receiver = self.bots.get(str(data.get(DATA_RECEIVER)))
@@ -284,10 +322,37 @@ def _shown(text: str) -> str:
 
 def bot_messages(receivers: Mapping[str, Receiver], check: Callable[[], BotFrameworkCheck | None],
                  ledger: Callable[[], Ledger], clock: Callable[[], datetime],
-                 update_card: UpdateCard | None = None) -> Messages:
+                 update_card: UpdateCard | None = None, starting: Starting | None = None) -> Messages:
     """The endpoint for the config's bot receivers (those whose options carry the bot's app id)."""
     bots = {name: r for name, r in receivers.items() if r.options.get(APP_ID, "").strip()}
-    return Messages(check, ledger, bots, clock, update_card)
+    return Messages(check, ledger, bots, clock, update_card, starting)
+
+
+class Starting:
+    """What a start button needs, from the host: the relay (its notices go through the pipeline into the thread),
+    the config's azure: settings and teams_actions, and Microsoft Graph signed in as the relay, made on first use."""
+
+    def __init__(self, relay: Callable[[], Relay], settings: AzureSettings, actions: TeamsActions,
+                 environ: Mapping[str, str], graph: MemberGroups | None = None, connection_verify: str | None = None):
+        self._relay, self.settings, self.actions, self._environ = relay, settings, actions, environ
+        self._graph, self._verify = graph, connection_verify  # a CA bundle for Azure's certificates (relay.maintain.run)
+
+    def start(self, vm: str, user: TeamsUser, thread: str | None, langs: tuple[str, ...], now: datetime):
+        from relay.maintain.from_teams import member_groups, start_from_teams
+
+        if self._graph is None:
+            self._graph = member_groups(self.actions, self._environ)
+        return start_from_teams(vm, user, thread, self._relay(), self.settings, self.actions.start_maintenance,
+                                self._graph, langs=langs, now=now, connection_verify=self._verify)
+
+
+def starting_for(config: Config, relay: Callable[[], Relay], environ: Mapping[str, str]) -> Starting | None:
+    """The start buttons' collaborators when the config lets someone start maintenance; None: nobody may."""
+    from relay.config import AzureSettings
+
+    if not config.teams_actions.start_maintenance:
+        return None
+    return Starting(relay, config.azure or AzureSettings(), config.teams_actions, environ)
 
 
 def card_refresher(relay: Callable[[], Relay], wait: float = REFRESH_SECONDS) -> UpdateCard:

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from relay.calendar.feed import CalendarFeed
 from relay.hosts.calendar import calendar_reply
-from relay.hosts.messages import Messages, UpdateCard, bot_messages, card_refresher
+from relay.hosts.messages import Messages, Starting, UpdateCard, bot_messages, card_refresher
 from relay.hosts.relaying import Relaying
 from relay.hosts.web import BODY_SECONDS, HEADER_SECONDS, Connections, Intake
 from relay.inbox.sqlite import SqliteInbox
@@ -40,17 +40,20 @@ class RelayServer:
     def __init__(self, address: tuple[str, int], relay: Relay, inbox: SqliteInbox, key: str | None = None,
                  entra: EntraCheck | None = None, max_connections: int = MAX_CONNECTIONS,
                  header_seconds: float = HEADER_SECONDS, body_seconds: float = BODY_SECONDS,
-                 bot_check: BotFrameworkCheck | None = None, update_card: UpdateCard | None = None):
+                 bot_check: BotFrameworkCheck | None = None, update_card: UpdateCard | None = None,
+                 starting: Starting | None = None):
         """With a Teams bot receiver, POST /api/messages is served: its tokens are checked by `bot_check`, by
         default one made from the bot receivers and RELAY_BOT_OPENID_URL on the first activity. `update_card`
-        (relay.hosts.messages): by default the relay's Teams bot channel refreshes the thread's first card."""
+        (relay.hosts.messages): by default the relay's Teams bot channel refreshes the thread's first card.
+        `starting`: what the cards' start buttons need (relay.hosts.messages.starting_for); None: not offered."""
         self.relay, self.inbox = relay, inbox
         self.socket = socket.create_server(address, backlog=BACKLOG)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         feed = CalendarFeed(relay.ledger, {r.receiver.name: r.receiver for r in relay.routes}, relay.clock)
         self.intake = Intake(lambda body, event: inbox.put(body), inbox.counts, key=key, entra=entra,
                              body_seconds=body_seconds, calendar=partial(calendar_reply, feed),
-                             messages=_messages(relay, bot_check, update_card or card_refresher(lambda: relay)))
+                             messages=_messages(relay, bot_check, update_card or card_refresher(lambda: relay),
+                                                starting))
         self.header_seconds = header_seconds
         self.max_connections = min(max_connections, open_files_allowed() - SPARE_FILES)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,7 +95,8 @@ class RelayServer:
             await runner.cleanup()
 
 
-def _messages(relay: Relay, check: BotFrameworkCheck | None, update_card: UpdateCard | None) -> Messages | None:
+def _messages(relay: Relay, check: BotFrameworkCheck | None, update_card: UpdateCard | None,
+              starting: Starting | None) -> Messages | None:
     """The Teams bot's endpoint, when a receiver is a bot; None: no such route."""
     receivers = {r.receiver.name: r.receiver for r in relay.routes}
     made: list[BotFrameworkCheck | None] = [check] if check is not None else []
@@ -108,7 +112,7 @@ def _messages(relay: Relay, check: BotFrameworkCheck | None, update_card: Update
                 made.append(BotFrameworkCheck(settings) if settings else None)
             return made[0]
 
-    messages = bot_messages(receivers, bot_check, lambda: relay.ledger, relay.clock, update_card)
+    messages = bot_messages(receivers, bot_check, lambda: relay.ledger, relay.clock, update_card, starting)
     return messages if messages.bots else None
 
 

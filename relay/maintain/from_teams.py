@@ -53,7 +53,14 @@ from urllib.parse import quote
 
 from relay.channels import http
 from relay.channels.graph import TokenFailure, tokens_from
-from relay.channels.teams_actions import DATA_RECEIVER, DATA_THREAD, DATA_VM, VERB_START
+from relay.channels.teams_actions import (
+    DATA_RECEIVER,
+    DATA_THREAD,
+    DATA_VM,
+    VERB_START,
+    VERB_START_CANCEL,
+    VERB_START_CONFIRM,
+)
 from relay.config.actions import PUBLIC_GRAPH, StartRule, TeamsActions
 from relay.config.checks import GUID
 from relay.enrich.arm_ids import vm_from_id
@@ -73,8 +80,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("relay.maintain")
 
 # The confirmation's buttons. They belong beside VERB_START in relay.channels.teams_actions; until they are there, here.
-VERB_START_CONFIRM = "start_confirm"
-VERB_START_CANCEL = "start_cancel"
 
 ANSWER_WITHIN_SECONDS = 4.0  # Teams waits a few seconds for an invoke's answer; the thread hears the rest
 GRAPH_TIMEOUT_SECONDS = 5.0
