@@ -1,5 +1,6 @@
 """`relay demo`: the example maintenance played as it happens, each message at its own clock, and the
-preview page that shows them. The demo runs once, in this process, for the whole module."""
+preview page that shows them; the platform receiver stands in for a Teams bot, a thread an event. The demo runs
+once, in this process, for the whole module."""
 import contextlib
 import email
 import email.policy
@@ -11,13 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from relay.channels.outbox_thread import FIRST, REPLY, read_thread
 from relay.cli import main
 from relay.cli.outbox_page import CARD_RENDERER, RENDERER_BUNDLE
+from relay.config import load_config
+from relay.render.teams import OUTBOX_BOT_TRANSPORT
+from tests.teams_card import card_of, elements
 
 SELF_SERVICE = ("今すぐ開始", "Start now")  # the portal state, and the advice that names it
 WAS = re.compile(r"(今すぐ開始|Start now)\s*→")  # a VM's old state in "what changed": news, not advice
 SECTION = re.compile(r'<section class="msg" data-path="([^"]+)">\s*<div class="meta">(.*?)</div>', re.S)
+POST = re.compile(r'<div class="entry \w+" id="[^"]+" data-path="([^"]+)">\s*<div class="sender">(.*?)</div>', re.S)
 CLOCK = re.compile(r"demo clock: ([^<]+)</span>")
+THREAD = "platform/XY12-3ZQ"  # the platform's thread of the planned maintenance
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "relay.yaml"
 
 
 class Demo:
@@ -26,11 +34,27 @@ class Demo:
         self.page = (outbox / "index.html").read_text(encoding="utf-8")
 
     def messages(self, pattern: str = "*") -> list[Path]:
-        return sorted(p for p in self.outbox.glob(f"*/{pattern}") if p.suffix in (".json", ".eml"))
+        """The files of the messages whose name (or `<receiver>/<name>`) matches, a bot thread's reply by its name
+        without its number (a thread's first card, which becomes the latest, only by its own name: first.json)."""
+        files = [p for p in self.outbox.glob("*/**/*") if p.suffix in (".json", ".eml") and not p.name.startswith(".")]
+        return sorted(p for p in files if fnmatch.fnmatch(
+            f"{p.relative_to(self.outbox).parts[0]}/{named(p)}" if "/" in pattern else named(p), pattern))
+
+    def sent(self, pattern: str = "*") -> list[str]:
+        """The names of the messages sent that match: a bot thread's start by the name its own file would have."""
+        starts = [f"{read_thread(p.parent).start}.json" for p in self.outbox.glob(f"*/*/{FIRST}")]
+        return sorted(fnmatch.filter([named(p) for p in self.messages() if p.name != FIRST] + starts, pattern))
 
     def clocks_on_page(self) -> dict[str, str]:
         """Each message's path → the demo clock its preview shows."""
-        return {path: m.group(1) if (m := CLOCK.search(meta)) else "" for path, meta in SECTION.findall(self.page)}
+        return {path: m.group(1) if (m := CLOCK.search(meta)) else ""
+                for path, meta in SECTION.findall(self.page) + POST.findall(self.page)}
+
+
+def named(path: Path) -> str:
+    """A message file's name, a bot thread's reply without its number."""
+    reply = REPLY.fullmatch(path.name) if (path.parent / FIRST).is_file() else None
+    return f"{reply.group(2)}.json" if reply else path.name
 
 
 def run_demo(outbox: Path) -> tuple[int, str]:
@@ -59,15 +83,21 @@ def readable(path: Path) -> str:
 def test_demo_writes_every_message_and_an_index(demo):
     assert demo.code == 0
     assert "duplicate" in demo.stdout and "index.html" in demo.stdout
-    by_receiver = {folder.name: len(list(folder.iterdir())) for folder in demo.outbox.iterdir() if folder.is_dir()}
-    # the platform gets all 8 alerts that are not the duplicate and 4 reminders; the web team has no VM in the
+    by_receiver = {folder.name: len([p for p in demo.messages() if p.is_relative_to(folder)])
+                   for folder in demo.outbox.iterdir() if folder.is_dir()}
+    # the platform gets all 8 alerts that are not the duplicate and 4 reminders, in 4 threads (the planned
+    # maintenance, the incident, the Resource Health alert, the metric alert); the web team has no VM in the
     # incident's news, nor is the ExpressRoute circuit's metric alert (Fired, Resolved) its, and gets 4 reminders;
     # the database team has no VM in the incident nor the Resource Health alert, and gets In progress and Complete
     # when its quiet hours end, and 1 reminder; managers get Planned and Rescheduled, and one digest
     assert by_receiver == {"platform": 12, "web-team": 9, "db-team": 5, "managers": 3}
+    threads = sorted(p.name for p in (demo.outbox / "platform").iterdir())
+    assert len(threads) == 4 and "XY12-3ZQ" in threads and all((demo.outbox / "platform" / t / FIRST).is_file()
+                                                               for t in threads)
     web = json.loads(next((demo.outbox / "web-team").glob("*Planned.json")).read_bytes())
     assert "vm-web-01" in json.dumps(web) and "vm-db-01" not in json.dumps(web)  # only the web team's VMs
-    assert demo.page.count('class="msg"') == len(demo.messages())
+    assert demo.page.count('class="msg') == len(demo.messages()) - 12 + 4  # a section a thread, not a message
+    assert demo.page.count('class="entry ') == 12 and f"Outbox preview — {len(demo.messages())} messages" in demo.page
 
 
 def test_the_managers_email_carries_its_calendar_entries_and_the_page_offers_each_feed(demo):
@@ -85,13 +115,13 @@ def test_the_managers_email_carries_its_calendar_entries_and_the_page_offers_eac
 
 
 def test_each_alert_is_relayed_at_its_own_time_and_the_digest_on_its_own_morning(demo):
-    own = [p for p in demo.messages("2*") if "-reminder-" in p.name or p.name.endswith("-released.json")]
-    stamps = sorted({p.name.split("-")[0] for p in demo.messages("2*") if p not in own})
+    own = [name for name in demo.sent("2*") if "-reminder-" in name or name.endswith("-released.json")]
+    stamps = sorted({name.split("-")[0] for name in demo.sent("2*") if name not in own})
     assert stamps == ["20270106T001205Z", "20270114T021853Z", "20270114T023107Z", "20270114T030211Z",
                       "20270114T034940Z", "20270120T084051Z", "20270219T150630Z",
                       "20270227T160158Z"]  # each alert's eventTimestamp; a metric alert's fired and resolved times
     assert [p.name for p in demo.messages("digest-*")] == ["digest-20270215.eml"]
-    assert sorted({p.name.split("-")[0] for p in own}) == ["20270214T000000Z", "20270216T000000Z", "20270218T150000Z",
+    assert sorted({name.split("-")[0] for name in own}) == ["20270214T000000Z", "20270216T000000Z", "20270218T150000Z",
                                                           "20270221T230000Z", "20270228T230000Z"]  # the passes
     order = [demo.stdout.index(when) for when in ("Wed 6 Jan 2027 09:12 JST", "Wed 20 Jan 2027 17:40 JST",
                                                   "Mon 15 Feb 2027 09:00 JST", "Sat 20 Feb 2027 00:06 JST")]
@@ -125,7 +155,8 @@ def test_the_preview_says_nothing_was_sent_and_shows_each_message_at_its_clock(d
 
     assert clock("db-team/20270106T001205Z-XY12-3ZQ-*-Planned.json") == "Wed 6 Jan 2027 09:12 JST (2027-01-06 00:12 UTC)"
     assert clocks["managers/digest-20270215.eml"] == "Mon 15 Feb 2027 09:00 JST (2027-02-15 00:00 UTC)"
-    assert clock("platform/20270227T160158Z-XY12-3ZQ-*-Complete.json").startswith("Sun 28 Feb 2027 01:01 JST")
+    assert clock(f"{THREAD}/07-20270227T160158Z-XY12-3ZQ-*-Complete.json").startswith("Sun 28 Feb 2027 01:01 JST")
+    assert clock(f"{THREAD}/{FIRST}").startswith("Wed 6 Jan 2027 09:12 JST")  # the thread's start
 
 
 @pytest.mark.skipif(not (CARD_RENDERER / RENDERER_BUNDLE).is_file(), reason="npm package adaptivecards not installed")
@@ -153,6 +184,34 @@ def test_what_comes_in_db_teams_quiet_hours_goes_when_they_end_with_the_latest_s
     text = readable(released)
     assert "保留" in text and "2027年2月20日(土) 0:06 JST" in text  # held, and since when
     assert demo.clocks_on_page()["db-team/" + released.name].startswith("Mon 22 Feb 2027 08:00 JST")
+
+
+def test_the_platform_reads_each_event_as_a_bot_thread_its_first_card_as_it_ends(demo):
+    (platform,) = [r for r in load_config(EXAMPLE_CONFIG).routes if r.receiver.name == "platform"]
+    assert platform.receiver.transport == OUTBOX_BOT_TRANSPORT  # channel outbox, format teams, via: bot
+    thread = read_thread(demo.outbox / THREAD)
+    assert thread.start.endswith("-XY12-3ZQ-fcab9025-Planned") and thread.key == "XY12-3ZQ"
+    replies = [REPLY.fullmatch(name).group(2).split("-", 1)[1] for name in thread.replies]
+    assert replies == ["XY12-3ZQ-4533f5cf-Rescheduled",
+                       "XY12-3ZQ-4533f5cf-Rescheduled-reminder-deadline-3d",
+                       "XY12-3ZQ-4533f5cf-Rescheduled-reminder-deadline-1d",
+                       "XY12-3ZQ-4533f5cf-Rescheduled-reminder-reboot-1d",
+                       "XY12-3ZQ-9dc4f7c9-InProgress",
+                       "XY12-3ZQ-9dc4f7c9-InProgress-reminder-reboot-1d",  # Monday's reboots
+                       "XY12-3ZQ-a219af3e-Complete"]
+    first = (demo.outbox / THREAD / FIRST).read_bytes()
+    assert first == (demo.outbox / THREAD / thread.replies[-1]).read_bytes()  # the Complete card, as the bot updated it
+
+    def buttons(body: bytes) -> set[str]:
+        return {e["verb"] for e in elements(card_of(body)) if e["type"] == "Action.Execute"}
+
+    assert "[Complete] Japan East VM reboot XY12-3ZQ" in readable(demo.outbox / THREAD / FIRST)
+    assert buttons(first) == {"ack"}  # I'm on it; nothing left to start
+    assert buttons((demo.outbox / THREAD / thread.replies[0]).read_bytes()) == {"ack", "start"}  # Rescheduled
+    assert not any(buttons(p.read_bytes()) for p in demo.messages("db-team/*.json"))  # the Workflows webhook's
+    shown = demo.page[demo.page.index(f'data-path="{THREAD}"'):]
+    assert ">7 replies</div>" in shown and "Edited: the card as of Sun 28 Feb 2027 01:01 JST" in shown
+    assert shown.index(f'data-path="{THREAD}/{FIRST}"') < shown.index(f'data-path="{THREAD}/{thread.replies[0]}"')
 
 
 def test_demo_can_run_again_over_its_own_outbox(tmp_path):

@@ -149,6 +149,10 @@ def channel_for(receiver: Receiver, outbox: Path, threads: ThreadStore, environ:
         from relay.channels.outbox import OutboxChannel
 
         return OutboxChannel(outbox)
+    if receiver.transport == "outbox-bot":  # the outbox standing in for a Teams bot: a folder a thread
+        from relay.channels.outbox_thread import ThreadOutboxChannel
+
+        return ThreadOutboxChannel(outbox)
     module = TRANSPORTS.get(receiver.transport)
     if module is None:
         raise ChannelUnavailable(f"receiver {receiver.name!r}: unknown transport {receiver.transport!r}")

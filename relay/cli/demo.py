@@ -89,7 +89,8 @@ def story(alerts: list[Path]) -> list[Step] | None:
 
 
 def _messages(outbox: Path) -> set[Path]:
-    return {p for p in outbox.glob("*/*") if p.suffix in (".json", ".eml")}
+    """Every message file, those in a bot receiver's thread folders too."""
+    return {p for p in outbox.glob("*/**/*") if p.suffix in (".json", ".eml") and not p.name.startswith(".")}
 
 
 def _relay_alert(name: str, event: Event, at: datetime, config: Config, paths: Paths) -> int:

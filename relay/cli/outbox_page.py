@@ -6,9 +6,12 @@ attachments beside; Teams cards are drawn by the Adaptive Cards renderer (npm ad
 the page carries inside it when node_modules holds it (else as readable HTML, and the page says so);
 Slack blocks are drawn as readable HTML. The raw payload is one click away. A message rendered at a
 pinned clock (`relay demo`) shows that clock beside it, read from `.demo-clocks.json` in the outbox.
-`index.html?only=<path>` shows that one message alone (`&lang=ja` or `&lang=en`: one language of a
-bilingual email); templates/outbox/preview.js does that and draws the cards. The calendar feeds `relay demo`
-writes beside the messages (calendar-<receiver>.ics) are linked at the top, with how to subscribe to one.
+A receiver standing in for a Teams bot writes a folder a thread (relay.channels.outbox_thread): the page shows
+it as a channel post shows it, the first card as it ends, then its replies in order.
+`index.html?only=<path>` shows that one message (or that one thread's folder) alone (`&lang=ja` or `&lang=en`:
+one language of a bilingual email); templates/outbox/preview.js does that and draws the cards. The calendar feeds
+`relay demo` writes beside the messages (calendar-<receiver>.ics) are linked at the top, with how to subscribe to
+one.
 """
 from __future__ import annotations
 
@@ -25,11 +28,13 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from relay.channels.outbox_thread import FIRST, read_thread
 from relay.render.markup import TEMPLATES
-from relay.render.times import format_time_both, iso_utc
+from relay.render.times import format_time, format_time_both, iso_utc
 
 CLOCKS = ".demo-clocks.json"  # message path (relative to the outbox) → the clock it was rendered at
 CALENDARS = "calendar-*.ics"  # a receiver's calendar feed, as a file in the outbox
+_STAGE = re.compile(r"-[0-9a-f]{8}-([A-Za-z]+)")
 CARD_RENDERER = Path(__file__).resolve().parents[2] / "node_modules" / "adaptivecards"
 RENDERER_BUNDLE = "dist/adaptivecards.min.js"  # the browser build, in the package
 RENDERER_LICENSES = ("LICENSE", "dist/adaptivecards.min.js.LICENSE.txt")  # MIT: its notices go with it
@@ -49,6 +54,10 @@ class Entry:
     attachments: list[tuple[str, int]] = field(default_factory=list)
     clock: datetime | None = None  # the clock the message was rendered at, when it was pinned
     follow_up: str = ""  # what the relay sent of its own accord: "reminder: deadline 3d", "held, then released"
+    stage: str = ""  # the stage its file name says (Planned, Resolved, …), or ""
+    thread: str = ""  # a bot thread's first card: the thread's folder, relative to the outbox
+    thread_key: str = ""  # … and the event's thread key
+    replies: list[Entry] = field(default_factory=list)  # … and its replies, in order
 
 
 def _email_entry(entry: Entry, data: bytes) -> Entry:
@@ -82,18 +91,25 @@ def _json_entry(entry: Entry) -> Entry:
     return entry
 
 
-def follow_up(path: Path) -> str:
+def stage(stem: str) -> str:
+    """The stage a message's file name says (relay.pipeline.file_stem: …-<hash>-<stage>…), or ""."""
+    found = _STAGE.findall(stem)
+    return found[-1] if found else ""
+
+
+def follow_up(stem: str) -> str:
     """What a message's file name says the relay sent of its own accord (relay.pipeline.own_stem), or ""."""
-    if path.stem.endswith("-released"):
+    if stem.endswith("-released"):
         return "held, then released"
-    _, reminder, what = path.stem.partition("-reminder-")
+    _, reminder, what = stem.partition("-reminder-")
     return f"reminder: {what.replace('-', ' ')}" if reminder else ""
 
 
 def read_entry(outbox: Path, path: Path) -> Entry:
     data = path.read_bytes()
-    entry = Entry(receiver=path.parent.name, path=path.relative_to(outbox).as_posix(), kind="unknown",
-                  raw=data.decode("utf-8", errors="replace"), follow_up=follow_up(path))
+    relative = path.relative_to(outbox)
+    entry = Entry(receiver=relative.parts[0], path=relative.as_posix(), kind="unknown",
+                  raw=data.decode("utf-8", errors="replace"), follow_up=follow_up(path.stem), stage=stage(path.stem))
     return _email_entry(entry, data) if path.suffix == ".eml" else _json_entry(entry)
 
 
@@ -155,13 +171,28 @@ def _demo_clock(when: datetime) -> str:
     return format_time_both(when, "en")
 
 
+def read_thread_entry(outbox: Path, folder: Path, clocks: Mapping[str, datetime]) -> Entry:
+    """A bot thread: its first card (as it ends) with its replies, in order, each at its clock."""
+    thread = read_thread(folder)
+    entry = read_entry(outbox, folder / FIRST)
+    entry.thread, entry.thread_key = folder.relative_to(outbox).as_posix(), thread.key
+    entry.stage, entry.follow_up = stage(thread.start), follow_up(thread.start)
+    entry.replies = [read_entry(outbox, folder / name) for name in thread.replies]
+    for post in [entry, *entry.replies]:
+        post.clock = clocks.get(post.path)
+    return entry
+
+
 def read_entries(outbox: Path) -> list[Entry]:
-    """Every message in the outbox, per receiver in the order they were rendered."""
+    """Every message in the outbox, per receiver in the order they were rendered; a bot thread is one entry, at
+    the clock it was started, with its replies."""
     files = [p for p in outbox.glob("*/*") if p.suffix in (".json", ".eml") and not p.name.startswith(".")]
+    threads = [p.parent for p in outbox.glob(f"*/*/{FIRST}")]
     clocks = read_clocks(outbox)
     entries = [read_entry(outbox, p) for p in files]
     for entry in entries:
         entry.clock = clocks.get(entry.path)
+    entries += [read_thread_entry(outbox, folder, clocks) for folder in threads]
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(entries, key=lambda e: (e.receiver, e.clock or far, e.path))
 
@@ -170,9 +201,11 @@ def write_index(outbox: Path, renderer: Path = CARD_RENDERER) -> Path:
     """outbox/index.html, drawing Teams cards with the renderer of the npm package at `renderer` when there."""
     entries = read_entries(outbox)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
-    env.filters.update(teams_markdown=teams_markdown, slack_mrkdwn=slack_mrkdwn, demo_clock=_demo_clock)
+    env.filters.update(teams_markdown=teams_markdown, slack_mrkdwn=slack_mrkdwn, demo_clock=_demo_clock,
+                       jst=lambda when: format_time(when, "en"))
     html = env.get_template("outbox/index.html.j2").render(
         entries=entries,
+        message_count=sum(1 + len(e.replies) for e in entries),
         receivers=sorted({e.receiver for e in entries}),
         calendars=sorted(p.name for p in outbox.glob(CALENDARS)),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

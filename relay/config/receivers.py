@@ -4,7 +4,9 @@ that holds it), language, kinds, stages, channel options, its calendar entries a
 
 A Teams receiver sends through a Workflows webhook (`via: webhook`, the default: `destination`), or as a bot in a
 channel (`via: bot`, transport teams-bot: `app_id`, `tenant_id`, `team_channel`, `service_url`, and `secret`, the
-variable holding its app registration's client secret, or none for the managed identity that is the bot)."""
+variable holding its app registration's client secret, or none for the managed identity that is the bot). An outbox
+receiver of format teams may stand in for the bot (`via: bot`, transport outbox-bot): the bot's cards, written as its
+threads (relay.channels.outbox_thread)."""
 from __future__ import annotations
 
 import re
@@ -24,7 +26,7 @@ _COMMON_KEYS = {"name", "channel", "language", "kinds", "stages", "max_per_secon
 _MANAGER_KEYS = ("audience", "environment_tag", "production_values", "owner_tag")
 # What each channel (and, for email, each way of sending) reads besides the common keys.
 _KEYS = {
-    "outbox": {"format", "to", "from", *_MANAGER_KEYS},
+    "outbox": {"format", "via", "to", "from", *_MANAGER_KEYS},
     "teams": {"destination", "auth", "audience", "via", "app_id", "tenant_id", "team_channel", "service_url", "secret",
               "authority"},
     "slack": {"destination", "token", "slack_channel", "api_url", "lookup_per_second"},
@@ -83,7 +85,15 @@ def _format_and_transport(item: dict, channel: str, where: str, problems: list[s
         fmt = item.get("format")
         if fmt not in CHANNELS:
             problems.append(f"{where}.format: an outbox receiver says which message to write: teams, slack or email")
-        return str(fmt), "outbox"
+        if "via" not in item:
+            return str(fmt), "outbox"
+        if item["via"] != "bot":
+            problems.append(f"{where}.via: an outbox receiver writes a file a message (leave via out), or with via:"
+                            f" bot stands in for a Teams bot: its threads, a folder an event (got {shown(item['via'])})")
+        elif fmt in CHANNELS and fmt != "teams":
+            problems.append(f"{where}.via: bot stands in for a Teams bot, so its format must be teams"
+                            f" (got {shown(fmt)})")
+        return str(fmt), "outbox-bot"  # relay.render.teams.OUTBOX_BOT_TRANSPORT: the bot's cards
     if channel == "slack" and "token" in item:
         _env_name(item, "token", where, problems, "the Slack bot token (xoxb-…)")
         if not isinstance(item.get("slack_channel"), str):

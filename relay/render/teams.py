@@ -11,10 +11,11 @@ Azure's text is one element a line, so its paragraphs and list items stay apart.
 folded behind a ShowCard button and gets only the room the rows leave (budget.fit_rows_first); for other
 news it is the message, shown under its heading.
 
-A card for a Teams bot receiver (transport teams-bot, relay.channels.teams_bot) also has buttons (Action.Execute,
-Adaptive Cards 1.4 and later): 対応します / I'm on it on every card, in a block of its own under the summaries, and for
-on-call readers one "start maintenance" button per VM that can be started now, under the commands. The bot fills
-that block with who pressed the button (with_acknowledgements) each time it sends or updates the card.
+A card for a Teams bot receiver (is_bot: transport teams-bot, relay.channels.teams_bot, or the outbox standing in for
+it) also has buttons (Action.Execute, Adaptive Cards 1.4 and later): 対応します / I'm on it on every card, in a block of
+its own under the summaries, and for on-call readers one "start maintenance" button per VM that can be started now,
+under the commands. The bot fills that block with who pressed the button (with_acknowledgements) each time it sends
+or updates the card.
 """
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ TEAMS_COMMUNICATION = (1500, 600, 0)  # characters of Azure's text to try, longe
 # The Teams bot (relay.channels.teams_bot). Its verbs and data keys are relay.channels.teams_actions' (which this
 # layer may not import; tests/test_channel_teams_bot.py holds them equal); the bot adds the thread and receiver.
 BOT_TRANSPORT = "teams-bot"
+# The outbox standing in for the bot (channel outbox, format teams, via: bot; relay.channels.outbox_thread): a folder a
+# thread, written as the bot posts, so its cards are the bot's too.
+OUTBOX_BOT_TRANSPORT = "outbox-bot"
 ACK_VERB = "ack"
 START_VERB = "start"
 VM_DATA = "vm"
@@ -82,7 +86,7 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     text = macros("teams", "common/text.j2")
     card = macros("teams", "teams/card.j2")
     lang0 = langs[0]
-    bot = receiver.transport == BOT_TRANSPORT
+    bot = is_bot(receiver)
 
     headline = _headline(text.headline(view, lang0))
     head = _head(view, langs, labels, text, card, bot=bot, start_buttons=bot and receiver.audience == "oncall")
@@ -118,6 +122,11 @@ def message(view: View, langs: tuple[str, ...], receiver: Receiver) -> tuple[str
     if payload is None:
         raise OverBudget(f"the Teams card for {view.tracking_id or view.title!r} exceeds {TEAMS_MAX_BYTES} bytes")
     return "application/json", payload
+
+
+def is_bot(receiver: Receiver) -> bool:
+    """Whether the receiver gets the bot's cards (its buttons): the Teams bot, or the outbox standing in for it."""
+    return receiver.transport in (BOT_TRANSPORT, OUTBOX_BOT_TRANSPORT)
 
 
 def _envelope(headline: str, body: list[Element], actions: list[Element]) -> Element:

@@ -1,7 +1,7 @@
-// outbox/index.html's script: shows one message alone (index.html?only=<path>; with &lang=ja or &lang=en,
-// only that language's part of a bilingual email), fits each email's frame to its content, and draws each
-// Teams card with the Adaptive Cards renderer when the page loaded it. Without it (or without script) the
-// page stays as written: every message, cards drawn approximately.
+// outbox/index.html's script: shows one message alone (index.html?only=<path>, or a bot thread's folder; with
+// &lang=ja or &lang=en, only that language's part of a bilingual email), fits each email's frame to its content,
+// and draws each Teams card with the Adaptive Cards renderer when the page loaded it. Without it (or without
+// script) the page stays as written: every message, cards drawn approximately.
 "use strict";
 
 const PARAMS = new URLSearchParams(location.search);
@@ -98,15 +98,20 @@ function drawCards() {
   }
 }
 
+// A message, or a bot thread's folder (the whole thread); a message of a thread is shown as its post alone.
 function showOnly() {
-  const only = PARAMS.get("only");
+  const only = PARAMS.get("only")?.replace(/\/+$/, "");
   if (!only) return;
   document.body.classList.add("only");
-  const sections = [...document.querySelectorAll("section.msg")];
-  sections.filter((s) => s.dataset.path !== only).forEach((s) => s.remove());
+  const target = [...document.querySelectorAll("main [data-path]")].find((el) => el.dataset.path === only);
+  const section = target?.closest("section.msg");
+  document.querySelectorAll("section.msg").forEach((s) => s !== section && s.remove());
   document.querySelectorAll("main h2").forEach((h) => h.remove());
-  if (!sections.some((s) => s.dataset.path === only)) {
+  if (!target) {
     document.querySelector("main").textContent = `No message ${only} in this outbox.`;
+  } else if (target !== section) {
+    section.querySelectorAll(".entry, .replies, .outline").forEach((el) => el !== target && el.remove());
+    target.classList.remove("reply");
   }
 }
 
