@@ -234,7 +234,8 @@ def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay,
     telemetry.count("delivered" if result.ok else "failed", channel=receiver.channel)
     if result.ok:
         remember_told(notification, receiver, relay)
-        forget_held(notification.event.thread_key, receiver.name, relay)
+        if receiver.quiet_hours or silences:  # else nothing can be held for it: no write to look
+            forget_held(notification.event.thread_key, receiver.name, relay)
         log.info("delivered %s to %s: %s", key, receiver.name, message.summary)
     else:
         log.warning("not delivered %s to %s after %d attempt(s): %s", key, receiver.name, attempts, result.detail)
