@@ -3,7 +3,9 @@
 an Action Group's secure webhook.
 
 settings.py reads the settings with the standard library only; entra.py, which needs PyJWT, loads only
-when they are set, so an intake without Entra ID loads nothing more.
+when they are set, so an intake without Entra ID loads nothing more. botframework.py checks the Bot Framework's
+token on the Teams bot's POST /api/messages; tokens.py holds what both checks share (the bearer token, the
+issuer's metadata and signing keys).
 """
 from __future__ import annotations
 

@@ -25,23 +25,28 @@ OpenID metadata URL: RELAY_BOT_OPENID_URL when set (tests and other clouds), els
 """
 from __future__ import annotations
 
-import json
-import math
 import ssl
-import threading
-import time
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.client import HTTPException
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import jwt
 from jwt import PyJWK, PyJWKClient
 
-from relay.auth.entra import NO_TOKEN, Verdict
+from relay.auth.entra import Verdict
 from relay.auth.settings import SettingsError
+from relay.auth.tokens import (
+    ALGORITHMS,
+    FETCH_TIMEOUT,
+    REFRESH_INTERVAL,
+    Refusal,
+    SigningKeys,
+    Unavailable,
+    fetch_json,
+    reasons,
+    verified,
+)
 from relay.channels.teams_actions import APP_ID
 from relay.model import Receiver
 
@@ -51,12 +56,9 @@ MSTEAMS = "msteams"  # Teams' channelId, and the endorsement of the keys that si
 OPENID_URL = "RELAY_BOT_OPENID_URL"  # environment: overrides the metadata URL
 OPENID_OPTION = "openid_metadata_url"  # a bot receiver's option naming the metadata URL
 
-ALGORITHMS = ["RS256"]
 LEEWAY = 300  # seconds: "Industry-standard clock-skew is 5 minutes"
-FETCH_TIMEOUT = 5  # seconds
 KEYS_LIFESPAN = 24 * 3600  # seconds the keys are kept before they are fetched again ("may be cached for long
 # periods of time"); a key we lack is fetched at once, at most every REFRESH_INTERVAL
-REFRESH_INTERVAL = 15
 
 
 @dataclass(frozen=True)
@@ -112,21 +114,8 @@ def _forbidden(reason: str) -> BotVerdict:
     return BotVerdict(403, reason, "insufficient_scope")
 
 
-MISSING = BotVerdict(NO_TOKEN.status, NO_TOKEN.reason)
 
-_INVALID = (  # PyJWT's refusal → what we say; checked in order, the first match wins
-    (jwt.ExpiredSignatureError, "the token has expired"),
-    (jwt.ImmatureSignatureError, "the token is not valid yet"),
-    (jwt.InvalidAudienceError, "the token is for another bot"),
-    (jwt.InvalidIssuerError, "the token is not from the Bot Framework"),
-    (jwt.InvalidSignatureError, "the token's signature does not verify"),
-    (jwt.InvalidAlgorithmError, "the token is not signed with RS256"),
-    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
-)
-
-
-class _Unavailable(Exception):
-    """The metadata or the keys cannot be had now; the caller should try again."""
+_INVALID = reasons("the token is for another bot", "the token is not from the Bot Framework")
 
 
 class _EndorsedKeys(PyJWKClient):
@@ -153,39 +142,22 @@ class BotFrameworkCheck:
                  refresh_interval: float = REFRESH_INTERVAL):
         self.settings = settings
         self._tls = ssl_context or ssl.create_default_context()  # honours SSL_CERT_FILE
-        self._refresh_interval = refresh_interval
-        self._lock = threading.Lock()
-        self._keys: _EndorsedKeys | None = None
-        self._refreshed_at = -math.inf
+        self._keys = SigningKeys(self._signing_keys, "the Bot Framework's", refresh_interval)
 
     def check(self, authorization: str | None) -> BotVerdict:
         """The token of the Authorization header: everything but what needs the activity."""
-        token = _bearer(authorization)
-        if token is None:
-            return MISSING
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            return _invalid("the token is not a JWT")
-        if header.get("alg") not in ALGORITHMS:
-            return _invalid("the token is not signed with RS256")
-        if not isinstance(header.get("kid"), str):
-            return _invalid("the token names no signing key")
-        try:
-            found = self._key(header["kid"])
-        except _Unavailable as e:
-            return BotVerdict(503, str(e))
-        if found is None:
-            return _invalid("the token's signing key is not one the Bot Framework publishes")
-        key, endorsements = found
-        try:
-            claims = jwt.decode(token, key, algorithms=ALGORITHMS, audience=list(self.settings.app_ids),
-                                issuer=ISSUER, leeway=LEEWAY, options={"require": ["exp", "iss", "aud"]})
-        except jwt.InvalidTokenError as e:
-            return _invalid(next((reason for kind, reason in _INVALID if isinstance(e, kind)), "the token is invalid"))
+        got = verified(authorization, self._keys, self._decode, "the Bot Framework", _INVALID)
+        if isinstance(got, Refusal):
+            return BotVerdict(got.status, got.reason, got.error)
+        claims, kid = got
+        endorsements = cast(_EndorsedKeys, self._keys.client).endorsements.get(kid, ())
         if MSTEAMS not in endorsements:
             return _forbidden("the token's signing key does not endorse Teams (msteams)")
         return BotVerdict(200, "accepted", claims=claims, endorsements=endorsements)
+
+    def _decode(self, token: str, key: PyJWK) -> dict:
+        return jwt.decode(token, key, algorithms=ALGORITHMS, audience=list(self.settings.app_ids), issuer=ISSUER,
+                          leeway=LEEWAY, options={"require": ["exp", "iss", "aud"]})
 
     @staticmethod
     def check_activity(verdict: BotVerdict, service_url: str | None, channel_id: str | None) -> BotVerdict:
@@ -199,47 +171,10 @@ class BotFrameworkCheck:
             return _forbidden("the token's signing key does not endorse the activity's channel")
         return verdict
 
-    def _key(self, kid: str) -> tuple[PyJWK, tuple[str, ...]] | None:
-        """The signing key `kid` and what it endorses, fetching the keys again (at most every refresh interval)
-        when a token names one we lack: that is how a rotated key arrives."""
-        with self._lock:
-            keys = self._signing_keys()
-            try:
-                found = keys.match_kid(keys.get_signing_keys(), kid)
-                if found is None:
-                    if time.monotonic() - self._refreshed_at < self._refresh_interval:
-                        raise _Unavailable("the token names a signing key not fetched yet; try again shortly")
-                    self._refreshed_at = time.monotonic()
-                    found = keys.match_kid(keys.get_signing_keys(refresh=True), kid)
-            except jwt.PyJWKClientConnectionError:
-                raise _Unavailable("the Bot Framework's signing keys could not be fetched") from None
-            except (jwt.PyJWKClientError, jwt.PyJWKSetError):
-                raise _Unavailable("the Bot Framework's signing keys could not be read") from None
-            return (found, keys.endorsements.get(kid, ())) if found is not None else None
-
     def _signing_keys(self) -> _EndorsedKeys:
         """The keys client, from the OpenID metadata's jwks_uri; fetched once, on the first token."""
-        if self._keys is None:
-            metadata = self._fetch_json(self.settings.openid_url)
-            jwks_uri = metadata.get("jwks_uri")
-            if not (isinstance(jwks_uri, str) and jwks_uri.startswith("https://")):
-                raise _Unavailable("the Bot Framework's OpenID metadata lacks an https jwks_uri")
-            self._keys = _EndorsedKeys(jwks_uri, lifespan=KEYS_LIFESPAN, timeout=FETCH_TIMEOUT, ssl_context=self._tls)
-        return self._keys
-
-    def _fetch_json(self, url: str) -> dict:
-        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self._tls))
-        try:
-            with opener.open(url, timeout=FETCH_TIMEOUT) as response:
-                data = json.load(response)
-        except (OSError, HTTPException, ValueError):  # URLError and timeouts are OSErrors
-            raise _Unavailable("the Bot Framework's OpenID metadata could not be fetched") from None
-        if not isinstance(data, dict):
-            raise _Unavailable("the Bot Framework's OpenID metadata is not a JSON object")
-        return data
-
-
-def _bearer(authorization: str | None) -> str | None:
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token and " " not in token else None
+        metadata = fetch_json(self.settings.openid_url, self._tls, "the Bot Framework's OpenID metadata")
+        jwks_uri = metadata.get("jwks_uri")
+        if not (isinstance(jwks_uri, str) and jwks_uri.startswith("https://")):
+            raise Unavailable("the Bot Framework's OpenID metadata lacks an https jwks_uri")
+        return _EndorsedKeys(jwks_uri, lifespan=KEYS_LIFESPAN, timeout=FETCH_TIMEOUT, ssl_context=self._tls)

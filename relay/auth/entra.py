@@ -19,25 +19,27 @@ Groups retry a 503, so a key Entra has just started to use costs a retry, not an
 """
 from __future__ import annotations
 
-import json
-import math
 import ssl
-import threading
-import time
-import urllib.request
 from dataclasses import dataclass
-from http.client import HTTPException
 
 import jwt
 from jwt import PyJWK, PyJWKClient
 
 from relay.auth.settings import ACTION_GROUPS_APP_ID, EntraSettings
+from relay.auth.tokens import (
+    ALGORITHMS,
+    FETCH_TIMEOUT,
+    REFRESH_INTERVAL,
+    Refusal,
+    SigningKeys,
+    Unavailable,
+    fetch_json,
+    reasons,
+    verified,
+)
 
-ALGORITHMS = ["RS256"]
 LEEWAY = 60  # seconds of clock skew
-FETCH_TIMEOUT = 5  # seconds; an Action Group waits about 10 for the whole call
 KEYS_LIFESPAN = 300  # seconds the signing keys are kept before they are fetched again
-REFRESH_INTERVAL = 15  # seconds at least between fetches forced by tokens naming an unknown key
 
 
 @dataclass(frozen=True)
@@ -52,30 +54,13 @@ class Verdict:
 
 
 ACCEPTED = Verdict(200, "accepted")
-NO_TOKEN = Verdict(401, "no bearer token")
-
-
-def _invalid(reason: str) -> Verdict:
-    return Verdict(401, reason, "invalid_token")
 
 
 def _forbidden(reason: str) -> Verdict:
     return Verdict(403, reason, "insufficient_scope")
 
 
-_INVALID = (  # PyJWT's refusal → what we say; checked in order, the first match wins
-    (jwt.ExpiredSignatureError, "the token has expired"),
-    (jwt.ImmatureSignatureError, "the token is not valid yet"),
-    (jwt.InvalidAudienceError, "the token is for another audience"),
-    (jwt.InvalidIssuerError, "the token is from another issuer"),
-    (jwt.InvalidSignatureError, "the token's signature does not verify"),
-    (jwt.InvalidAlgorithmError, "the token is not signed with RS256"),
-    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
-)
-
-
-class _Unavailable(Exception):
-    """The issuer's metadata or signing keys cannot be had now; the caller should try again."""
+_INVALID = reasons("the token is for another audience", "the token is from another issuer")
 
 
 class EntraCheck:
@@ -83,36 +68,18 @@ class EntraCheck:
                  refresh_interval: float = REFRESH_INTERVAL):
         self.settings = settings
         self._tls = ssl_context or ssl.create_default_context()  # honours SSL_CERT_FILE
-        self._refresh_interval = refresh_interval
-        self._lock = threading.Lock()
         self._issuers: tuple[str, str] | None = None
-        self._keys: PyJWKClient | None = None
-        self._refreshed_at = -math.inf
+        self._keys = SigningKeys(self._signing_keys, "the tenant's", refresh_interval)
 
     def check(self, authorization: str | None) -> Verdict:
-        token = _bearer(authorization)
-        if token is None:
-            return NO_TOKEN
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            return _invalid("the token is not a JWT")
-        if header.get("alg") not in ALGORITHMS:
-            return _invalid("the token is not signed with RS256")
-        if not isinstance(header.get("kid"), str):
-            return _invalid("the token names no signing key")
-        try:
-            key = self._key(header["kid"])
-        except _Unavailable as e:
-            return Verdict(503, str(e))
-        if key is None:
-            return _invalid("the token's signing key is not one the tenant publishes")
-        try:
-            claims = jwt.decode(token, key, algorithms=ALGORITHMS, audience=list(self.settings.audiences),
-                                issuer=self._issuers, leeway=LEEWAY, options={"require": ["exp", "iss", "aud"]})
-        except jwt.InvalidTokenError as e:
-            return _invalid(next((reason for kind, reason in _INVALID if isinstance(e, kind)), "the token is invalid"))
-        return self._authorize(claims)
+        got = verified(authorization, self._keys, self._decode, "the tenant", _INVALID)
+        if isinstance(got, Refusal):
+            return Verdict(got.status, got.reason, got.error)
+        return self._authorize(got[0])
+
+    def _decode(self, token: str, key: PyJWK) -> dict:
+        return jwt.decode(token, key, algorithms=ALGORITHMS, audience=list(self.settings.audiences),
+                          issuer=self._issuers, leeway=LEEWAY, options={"require": ["exp", "iss", "aud"]})
 
     def _authorize(self, claims: dict) -> Verdict:
         if claims.get("tid") != self.settings.tenant_id:
@@ -125,52 +92,16 @@ class EntraCheck:
             return _forbidden(f"the token lacks the app role {self.settings.role}")
         return ACCEPTED
 
-    def _key(self, kid: str) -> PyJWK | None:
-        """The tenant's signing key `kid`, fetching the keys again (at most every refresh interval) when
-        a token names one we lack: that is how a rotated key arrives."""
-        with self._lock:
-            keys = self._signing_keys()
-            try:
-                found = keys.match_kid(keys.get_signing_keys(), kid)
-                if found is None:
-                    if time.monotonic() - self._refreshed_at < self._refresh_interval:
-                        raise _Unavailable("the token names a signing key not fetched yet; try again shortly")
-                    self._refreshed_at = time.monotonic()
-                    found = keys.match_kid(keys.get_signing_keys(refresh=True), kid)
-            except jwt.PyJWKClientConnectionError:
-                raise _Unavailable("the tenant's signing keys could not be fetched") from None
-            except (jwt.PyJWKClientError, jwt.PyJWKSetError):
-                raise _Unavailable("the tenant's signing keys could not be read") from None
-        return found
-
     def _signing_keys(self) -> PyJWKClient:
         """The JWKS client of the tenant, from the v2.0 discovery document; the accepted issuers, from
         both discovery documents. Fetched once, on the first token."""
-        if self._keys is None:
-            base = f"{self.settings.authority}/{self.settings.tenant_id}"
-            v2 = self._fetch_json(f"{base}/v2.0/.well-known/openid-configuration")
-            v1 = self._fetch_json(f"{base}/.well-known/openid-configuration")
-            jwks_uri, v2_issuer, v1_issuer = v2.get("jwks_uri"), v2.get("issuer"), v1.get("issuer")
-            if not (isinstance(jwks_uri, str) and jwks_uri.startswith("https://")) \
-                    or not (isinstance(v2_issuer, str) and v2_issuer and isinstance(v1_issuer, str) and v1_issuer):
-                raise _Unavailable("the tenant's OpenID configuration lacks an issuer or an https jwks_uri")
-            self._issuers = (v2_issuer, v1_issuer)
-            self._keys = PyJWKClient(jwks_uri, lifespan=KEYS_LIFESPAN, timeout=FETCH_TIMEOUT, ssl_context=self._tls)
-        return self._keys
-
-    def _fetch_json(self, url: str) -> dict:
-        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self._tls))
-        try:
-            with opener.open(url, timeout=FETCH_TIMEOUT) as response:
-                data = json.load(response)
-        except (OSError, HTTPException, ValueError):  # URLError and timeouts are OSErrors
-            raise _Unavailable("the tenant's OpenID configuration could not be fetched") from None
-        if not isinstance(data, dict):
-            raise _Unavailable("the tenant's OpenID configuration is not a JSON object")
-        return data
-
-
-def _bearer(authorization: str | None) -> str | None:
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token and " " not in token else None
+        base = f"{self.settings.authority}/{self.settings.tenant_id}"
+        what = "the tenant's OpenID configuration"
+        v2 = fetch_json(f"{base}/v2.0/.well-known/openid-configuration", self._tls, what)
+        v1 = fetch_json(f"{base}/.well-known/openid-configuration", self._tls, what)
+        jwks_uri, v2_issuer, v1_issuer = v2.get("jwks_uri"), v2.get("issuer"), v1.get("issuer")
+        if not (isinstance(jwks_uri, str) and jwks_uri.startswith("https://")) \
+                or not (isinstance(v2_issuer, str) and v2_issuer and isinstance(v1_issuer, str) and v1_issuer):
+            raise Unavailable("the tenant's OpenID configuration lacks an issuer or an https jwks_uri")
+        self._issuers = (v2_issuer, v1_issuer)
+        return PyJWKClient(jwks_uri, lifespan=KEYS_LIFESPAN, timeout=FETCH_TIMEOUT, ssl_context=self._tls)
