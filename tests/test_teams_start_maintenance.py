@@ -17,6 +17,7 @@ import pytest
 
 from relay.channels import teams_actions as actions
 from relay.channels import teams_bot
+from relay.channels.graph import tokens_from
 from relay.channels.teams_actions import VERB_START_CANCEL, VERB_START_CONFIRM
 from relay.config import AzureSettings, parse_config
 from relay.config.actions import StartRule, TeamsActions
@@ -24,16 +25,8 @@ from relay.enrich import NoInventory
 from relay.hosts.wiring import Paths, open_relay
 from relay.maintain import from_teams
 from relay.maintain.allowed import Refusal, may_start
-from relay.maintain.from_teams import (
-    GraphUnavailable,
-    MemberGroups,
-    TeamsUser,
-    cancelled_card,
-    confirm_card,
-    member_groups,
-    start_from_teams,
-    vm_of,
-)
+from relay.maintain.from_teams import TeamsUser, cancelled_card, confirm_card, start_from_teams, vm_of
+from relay.maintain.member_groups import GraphUnavailable, MemberGroups, member_groups
 from relay.model import Receiver
 from relay.pipeline import Relay, process_event
 from relay.routing import ReceiverFilter, Routes
@@ -442,7 +435,7 @@ def test_a_scale_set_vm_is_placed_by_its_id_and_other_ids_are_none():
 def test_graph_is_asked_twenty_groups_at_a_time(graph):
     many = [f"{n:08x}-1111-4222-8333-444455556666" for n in range(45)]
     graph.members = {SATO.id: {many[3], many[30], many[44]}}
-    groups = MemberGroups(from_teams.tokens_from(graph.environ(), graph.url, graph.url, "teams_actions"), graph.url)
+    groups = MemberGroups(tokens_from(graph.environ(), graph.url, graph.url, "teams_actions"), graph.url)
     assert groups(SATO.id, many) == {many[3], many[30], many[44]}
     assert [len(ids) for _, ids in graph.member_checks] == [20, 20, 5]
     assert len(graph.token_requests) == 1
@@ -451,7 +444,7 @@ def test_graph_is_asked_twenty_groups_at_a_time(graph):
     with pytest.raises(GraphUnavailable, match="no Entra object id"):
         groups("../me", many[:2])
     graph.refuse_tokens()
-    other = MemberGroups(from_teams.tokens_from(graph.environ(), graph.url, graph.url, "teams_actions"), graph.url)
+    other = MemberGroups(tokens_from(graph.environ(), graph.url, graph.url, "teams_actions"), graph.url)
     with pytest.raises(GraphUnavailable, match="token request refused by Entra ID: invalid_client"):
         other(SATO.id, many[:2])
 

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from relay.auth.botframework import BotFrameworkCheck, BotVerdict
     from relay.config import AzureSettings, Config
     from relay.config.actions import TeamsActions
-    from relay.maintain.from_teams import MemberGroups, TeamsUser
+    from relay.maintain.from_teams import TeamsUser
+    from relay.maintain.member_groups import MemberGroups
     from relay.pipeline import Relay
     from relay.store import Ledger
 
@@ -338,7 +339,8 @@ class Starting:
         self._graph, self._verify = graph, connection_verify  # a CA bundle for Azure's certificates (relay.maintain.run)
 
     def start(self, vm: str, user: TeamsUser, thread: str | None, langs: tuple[str, ...], now: datetime):
-        from relay.maintain.from_teams import member_groups, start_from_teams
+        from relay.maintain.from_teams import start_from_teams
+        from relay.maintain.member_groups import member_groups
 
         if self._graph is None:
             self._graph = member_groups(self.actions, self._environ)

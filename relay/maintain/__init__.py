@@ -6,7 +6,8 @@
     notice.py      the started and finished notices, through the pipeline into the event's thread
     run.py         what starting does, shared by the command and the card: find, plan, tell, execute, tell
     allowed.py     who may start a VM from a Teams card: the config's teams_actions rules and the user's groups
-    from_teams.py  a card's Start maintenance: confirm, check the user's groups (Microsoft Graph), start, answer
+    member_groups.py  which of the rules' Entra groups a Teams user is in: Microsoft Graph, as the relay
+    from_teams.py  a card's Start maintenance: confirm, check the user's groups, start, answer
 
 What the command prints (the plan, the result table) is relay.cli.maintain_report.
 """
