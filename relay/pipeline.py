@@ -209,7 +209,7 @@ def _delivered_before(key: str, receiver: Receiver, relay: Relay) -> Delivery | 
 
 
 def _deliver_to(notification: Notification, receiver: Receiver, relay: Relay,
-                silences: Sequence[Silence] = ()) -> Delivery:
+                silences: Sequence[Silence]) -> Delivery:
     key = notification.event.dedup_key
     if before := _delivered_before(key, receiver, relay):
         return before

@@ -58,7 +58,7 @@ def remind_reporting(config: Config, paths, now: datetime, dry_run: bool = False
     finally:
         relay.ledger.close()
     for item in done:
-        said = "".join(f"; {part}" for part in (item.detail,) if part)
+        said = f"; {item.detail}" if item.detail else ""
         print(f"{item.receiver}: {item.what} {item.thread}: {item.status}{said}")
     if not done:
         print("nothing due")

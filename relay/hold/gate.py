@@ -10,10 +10,15 @@ from relay.config.followup import URGENT_REASONS, UrgentSettings
 from relay.enrich.state import TO_REBOOT
 from relay.hold.quiet import quiet_at, quiet_until
 from relay.hold.silences import silencing
-from relay.model import EventKind, Notification, Receiver, Silence
+from relay.model import Event, EventKind, Notification, Receiver, Silence
 from relay.render.times import format_time_both
 
 OVER = ("complete", "canceled", "cancelled")  # stages after which nothing of the maintenance is pressing
+
+
+def is_over(event: Event) -> bool:
+    """Azure said the maintenance is complete or canceled."""
+    return (event.stage or "").lower() in OVER
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def _due_within(notification: Notification, within: timedelta, now: datetime) ->
     """A VM's self-service deadline is within `within`, or Azure's reboot of a VM still to do starts within it
     (or has started and not ended)."""
     event = notification.event
-    if (event.stage or "").lower() in OVER:
+    if is_over(event):
         return False
     soon = now + within
     for affected in notification.enriched.vms:

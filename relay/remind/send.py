@@ -16,7 +16,7 @@ from functools import partial
 
 from relay.config.followup import ReminderSettings
 from relay.enrich import enrich
-from relay.hold.gate import OVER, verdict
+from relay.hold.gate import is_over, verdict
 from relay.hold.release import FollowUp, release_held, send_follow_up
 from relay.model import Hold, Notification, PriorNotice, Receiver, SendResult, Silence
 from relay.pipeline import Relay, own_stem
@@ -42,7 +42,7 @@ def remind(relay: Relay, settings: ReminderSettings, receivers: Mapping[str, Rec
         return done
     for thread in relay.ledger.maintenance_threads(now):
         event = thread[-1].event
-        if (event.stage or "").lower() in OVER:
+        if is_over(event):
             continue
         last_news = max(c.admitted_at for c in thread)
         for receiver, part in split(Notification(enrich(event, relay.vms, now)), relay.routes):
@@ -69,11 +69,11 @@ def _send(due: Due, part: Notification, thread: tuple[Communication, ...], recei
     gate = verdict(notification, receiver, silences, relay.urgent, now)
     if gate.hold == "quiet_hours":
         return said("held", gate.why)
-    if gate.hold == "silence" and not dry_run:
-        relay.ledger.hold(Hold(event.thread_key, receiver.name, "silence", now, event, _prior(thread),
-                               silence_id=gate.silence.id if gate.silence else None, until=gate.until))
-        relay.ledger.record_delivery(key, receiver.name, SendResult.delivered(gate.why), attempts=0)
     if gate.hold == "silence":
+        if not dry_run:
+            relay.ledger.hold(Hold(event.thread_key, receiver.name, "silence", now, event, _prior(thread),
+                                   silence_id=gate.silence.id if gate.silence else None, until=gate.until))
+            relay.ledger.record_delivery(key, receiver.name, SendResult.delivered(gate.why), attempts=0)
         return said("silenced", gate.why)
     message = render(notification, receiver)
     message = replace(message, notification_key=key, file_stem=own_stem(event, now, what.replace(":", "-")))
