@@ -47,7 +47,7 @@ from relay.auth.tokens import (
     reasons,
     verified,
 )
-from relay.channels.teams_actions import APP_ID
+from relay.channels.teams_actions import bot_app_id
 from relay.model import Receiver
 
 BOTFRAMEWORK_METADATA = "https://login.botframework.com/v1/.well-known/openidconfiguration"
@@ -69,7 +69,7 @@ class BotSettings:
 
 def bot_receivers(receivers: Iterable[Receiver]) -> list[Receiver]:
     """The receivers that are a Teams bot: those whose options carry the bot's app id."""
-    return [r for r in receivers if r.options.get(APP_ID, "").strip()]
+    return [r for r in receivers if bot_app_id(r)]
 
 
 def bot_settings(receivers: Iterable[Receiver], environ: Mapping[str, str]) -> BotSettings | None:
@@ -78,7 +78,7 @@ def bot_settings(receivers: Iterable[Receiver], environ: Mapping[str, str]) -> B
     bots = bot_receivers(receivers)
     if not bots:
         return None
-    app_ids = tuple(dict.fromkeys(r.options[APP_ID].strip() for r in bots))
+    app_ids = tuple(dict.fromkeys(bot_app_id(r) for r in bots))
     named = sorted({r.options[OPENID_OPTION].strip() for r in bots if r.options.get(OPENID_OPTION, "").strip()})
     override = environ.get(OPENID_URL, "").strip()
     if not override and len(named) > 1:
@@ -112,7 +112,6 @@ def _invalid(reason: str) -> BotVerdict:
 
 def _forbidden(reason: str) -> BotVerdict:
     return BotVerdict(403, reason, "insufficient_scope")
-
 
 
 _INVALID = reasons("the token is for another bot", "the token is not from the Bot Framework")
@@ -178,3 +177,10 @@ class BotFrameworkCheck:
         if not (isinstance(jwks_uri, str) and jwks_uri.startswith("https://")):
             raise Unavailable("the Bot Framework's OpenID metadata lacks an https jwks_uri")
         return _EndorsedKeys(jwks_uri, lifespan=KEYS_LIFESPAN, timeout=FETCH_TIMEOUT, ssl_context=self._tls)
+
+
+def bot_framework_check(receivers: Iterable[Receiver], environ: Mapping[str, str]) -> BotFrameworkCheck | None:
+    """The check of the bot receivers' tokens, or None when no receiver is a bot. Raises SettingsError
+    (bot_settings)."""
+    settings = bot_settings(receivers, environ)
+    return BotFrameworkCheck(settings) if settings else None

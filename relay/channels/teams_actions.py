@@ -12,6 +12,8 @@ A bot receiver (`via: bot`) carries the bot's Microsoft App ID in its options un
 """
 from __future__ import annotations
 
+from relay.model import Receiver
+
 VERB_ACK = "ack"  # 対応します / I'm on it: who pressed it is kept in the ledger (Ledger.acknowledge)
 VERB_START = "start"  # start a VM's self-service maintenance: asks to confirm first
 VERB_START_CONFIRM = "start_confirm"  # the confirmation's 開始する / Start: the same data as VERB_START's
@@ -22,3 +24,8 @@ DATA_RECEIVER = "receiver"  # the name of the receiver whose card it is
 DATA_VM = "vm"  # VERB_START: the VM's Azure resource id
 
 APP_ID = "app_id"  # Receiver.options key: the bot's Microsoft App ID; a receiver with one is a bot receiver
+
+
+def bot_app_id(receiver: Receiver) -> str:
+    """The bot's Microsoft App ID of a bot receiver; "" for any other receiver."""
+    return receiver.options.get(APP_ID, "").strip()

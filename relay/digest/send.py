@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from relay.calendar.feed import digest_entries
-from relay.channels.teams_actions import APP_ID
+from relay.channels.teams_actions import bot_app_id
 from relay.config.digest import DigestReceiver, DigestSettings
 from relay.digest.alerts import WITHIN, alert_counts
 from relay.digest.message import digest_message, summary_line
@@ -58,7 +58,7 @@ def send_digests(relay: Relay, settings: DigestSettings, receivers: Mapping[str,
     enriched = {t[-1].event.thread_key: enrich(t[-1].event, relay.vms, now) for t in upcoming(threads, now, settings)}
     alerts = alert_counts(relay.ledger.alerts_since(now - WITHIN), relay.routes, now) if settings.alerts else None
     silences, holds = relay.ledger.silences(), relay.ledger.holds()  # each digest lists those active since its last
-    bots = [r.name for r in receivers.values() if r.options.get(APP_ID, "").strip()]  # whose cards say who is on it
+    bots = [r.name for r in receivers.values() if bot_app_id(r)]  # whose cards say who is on it
     on_it = {key: [ack for bot in bots for ack in relay.ledger.acknowledgements(key, bot)] for key in enriched}
 
     def one(chosen: DigestReceiver) -> Outcome:

@@ -69,10 +69,10 @@ class FunctionHost:
     @property
     def has_bot(self) -> bool:
         """Some receiver is a Teams bot (its options carry the bot's app id): POST /api/messages is registered."""
-        from relay.channels.teams_actions import APP_ID
+        from relay.channels.teams_actions import bot_app_id
 
         config = self._startup_config
-        return config is not None and any(r.options.get(APP_ID, "").strip() for r in config.receivers().values())
+        return config is not None and any(bot_app_id(r) for r in config.receivers().values())
 
     # -- collaborators, each built on first use
 
@@ -107,11 +107,10 @@ class FunctionHost:
     @cached_property
     def bot_check(self) -> BotFrameworkCheck | None:
         """The Bot Framework token check of the bot receivers; raises SettingsError when its settings are wrong."""
-        from relay.auth.botframework import BotFrameworkCheck, bot_settings
+        from relay.auth.botframework import bot_framework_check
         from relay.config import default_config
 
-        settings = bot_settings((self.config or default_config()).receivers().values(), self.environ)
-        return BotFrameworkCheck(settings) if settings else None
+        return bot_framework_check((self.config or default_config()).receivers().values(), self.environ)
 
     @cached_property
     def card_updater(self) -> UpdateCard | None:

@@ -19,7 +19,7 @@ from relay.model import Event, EventKind
 from relay.runtime import telemetry
 
 if TYPE_CHECKING:
-    from relay.auth.entra import EntraCheck
+    from relay.auth.entra import EntraCheck, Verdict
 
 log = logging.getLogger("relay.ingest")
 
@@ -73,10 +73,16 @@ def authenticate(entra: Callable[[], EntraCheck | None], authorization: str | No
     if verdict.ok:
         return None
     log.warning("alert refused (%d): %s", verdict.status, verdict.reason)
+    return token_refusal(verdict, "Entra ID")
+
+
+def token_refusal(verdict: Verdict, whose: str) -> Reply:
+    """The answer to a refused bearer token (`whose`: Entra ID, Bot Framework): 503 to send again, else 401 or 403
+    with the RFC 6750 WWW-Authenticate."""
     if verdict.status == 503:
         return problem(503, "Temporarily unable to check the caller", f"{verdict.reason}; send it again.")
     reply = problem(verdict.status, "Unauthorized" if verdict.status == 401 else "Forbidden",
-                    f"Entra ID token refused: {verdict.reason}.")
+                    f"{whose} token refused: {verdict.reason}.")
     reply.headers["WWW-Authenticate"] = f'Bearer error="{verdict.error}"' if verdict.error else "Bearer"
     return reply
 

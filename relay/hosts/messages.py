@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from relay.auth import SettingsError
 from relay.channels.teams_actions import (
-    APP_ID,
     DATA_RECEIVER,
     DATA_THREAD,
     DATA_VM,
@@ -42,8 +41,9 @@ from relay.channels.teams_actions import (
     VERB_START,
     VERB_START_CANCEL,
     VERB_START_CONFIRM,
+    bot_app_id,
 )
-from relay.hosts.intake import Reply, problem
+from relay.hosts.intake import Reply, problem, token_refusal
 from relay.model import Acknowledgement, Receiver
 from relay.render.markup import LANGUAGES, macros, no_card_functions
 from relay.text import one_line, shorten
@@ -180,7 +180,7 @@ class Messages:
         thread, receiver = data.get(DATA_THREAD), self.bots.get(str(data.get(DATA_RECEIVER)))
         if not isinstance(thread, str) or not thread or receiver is None:
             return _error(400, "BadRequest", "The button names no event or receiver of this relay."), ""
-        if receiver.options.get(APP_ID, "").strip() != app_id:
+        if bot_app_id(receiver) != app_id:
             return _error(400, "BadRequest", "The button is not one of this bot's cards."), ""
         person = activity.from_property
         if person is None or not person.aad_object_id:
@@ -213,7 +213,7 @@ class Messages:
 
         thread, receiver = data.get(DATA_THREAD), self.bots.get(str(data.get(DATA_RECEIVER)))
         person, vm = activity.from_property, data.get(DATA_VM)
-        if receiver is None or receiver.options.get(APP_ID, "").strip() != app_id or not isinstance(vm, str):
+        if receiver is None or bot_app_id(receiver) != app_id or not isinstance(vm, str):
             return _error(400, "BadRequest", "The button names no VM of this bot's cards."), ""
         if person is None or not person.aad_object_id:
             return _error(400, "BadRequest", "The press names no Entra ID user."), ""
@@ -229,10 +229,6 @@ class Messages:
             card, outcome = self.starting.start(vm, user, thread if isinstance(thread, str) else None, langs, now)
             done = outcome.result
         return BotReply(200, _invoke_response(200, CARD, card)), done
-
-    def _languages(self, data: Mapping[str, Any]) -> tuple[str, ...]:
-        receiver = self.bots.get(str(data.get(DATA_RECEIVER)))
-        return LANGUAGES.get(receiver.language, LANGUAGES["both"]) if receiver else LANGUAGES["both"]
 
 
 def _logged(who: str, verb: str, data: Mapping[str, Any], now: datetime, reply: Reply, done: str = "") -> Reply:
@@ -275,12 +271,7 @@ def _bad_body(detail: str, errors: list[dict] | None = None) -> Reply:
 
 def _refusal(verdict: BotVerdict) -> Reply:
     log.warning("activity refused (%d): %s", verdict.status, verdict.reason)
-    if verdict.status == 503:
-        return problem(503, "Temporarily unable to check the caller", f"{verdict.reason}; send it again.")
-    reply = problem(verdict.status, "Unauthorized" if verdict.status == 401 else "Forbidden",
-                    f"Bot Framework token refused: {verdict.reason}.")
-    reply.headers["WWW-Authenticate"] = f'Bearer error="{verdict.error}"' if verdict.error else "Bearer"
-    return reply
+    return token_refusal(verdict, "Bot Framework")
 
 
 def _error(status: int, code: str, message: str) -> BotReply:
@@ -325,7 +316,7 @@ def bot_messages(receivers: Mapping[str, Receiver], check: Callable[[], BotFrame
                  ledger: Callable[[], Ledger], clock: Callable[[], datetime],
                  update_card: UpdateCard | None = None, starting: Starting | None = None) -> Messages:
     """The endpoint for the config's bot receivers (those whose options carry the bot's app id)."""
-    bots = {name: r for name, r in receivers.items() if r.options.get(APP_ID, "").strip()}
+    bots = {name: r for name, r in receivers.items() if bot_app_id(r)}
     return Messages(check, ledger, bots, clock, update_card, starting)
 
 

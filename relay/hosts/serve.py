@@ -104,12 +104,11 @@ def _messages(relay: Relay, check: BotFrameworkCheck | None, update_card: Update
 
     def bot_check() -> BotFrameworkCheck | None:
         """Made once, on the first activity: settings that cannot be used answer 503 and say why, each time."""
-        from relay.auth.botframework import BotFrameworkCheck, bot_settings
+        from relay.auth.botframework import bot_framework_check
 
         with lock:
             if not made:
-                settings = bot_settings(receivers.values(), os.environ)
-                made.append(BotFrameworkCheck(settings) if settings else None)
+                made.append(bot_framework_check(receivers.values(), os.environ))
             return made[0]
 
     messages = bot_messages(receivers, bot_check, lambda: relay.ledger, relay.clock, update_card, starting)

@@ -112,17 +112,10 @@ class Intake:
                                                  request.headers.get("Authorization"), endpoint)
             if refusal:
                 return refuse(refusal)
-        if not request.body_exists:
-            return refuse(problem(411, "Length required", "Send the alert as the body, with a Content-Length header."))
-        if (request.content_length or 0) > MAX_BYTES:
-            return refuse(too_large(request.content_length or 0))
-        try:
-            async with asyncio.timeout(self.body_seconds):
-                body = await _read_at_most(request, MAX_BYTES)
-        except TimeoutError:
-            return refuse(problem(408, "Request timeout", f"The body did not arrive within {self.body_seconds:g} s."))
-        if body is None:
-            return refuse(too_large(MAX_BYTES + 1))
+        body = await self._body(request, MAX_BYTES, too_large,
+                                "Send the alert as the body, with a Content-Length header.")
+        if not isinstance(body, bytes):
+            return body
         return respond(await loop.run_in_executor(self._intake, ingest, body, self._keep, endpoint))
 
     async def _activity(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -132,18 +125,27 @@ class Intake:
         verdict = await loop.run_in_executor(self._intake, bot.authenticate, request.headers.get("Authorization"))
         if isinstance(verdict, Reply):
             return refuse(verdict)
+        body = await self._body(request, ACTIVITY_BYTES, _activity_too_large, "Send the activity as the body.")
+        if not isinstance(body, bytes):
+            return body
+        return respond(await loop.run_in_executor(self._intake, bot.handle, verdict, body))
+
+    async def _body(self, request: web.BaseRequest, limit: int, too_big: Callable[[int], Reply],
+                    missing: str) -> bytes | web.StreamResponse:
+        """The body, of at most `limit` bytes and within body_seconds; else the refusal (`too_big` words the 413
+        for a size, `missing` the 411)."""
         if not request.body_exists:
-            return refuse(problem(411, "Length required", "Send the activity as the body."))
-        if (request.content_length or 0) > ACTIVITY_BYTES:
-            return refuse(problem(413, "Payload too large", f"Activities of up to {ACTIVITY_BYTES} bytes are read."))
+            return refuse(problem(411, "Length required", missing))
+        if (request.content_length or 0) > limit:
+            return refuse(too_big(request.content_length or 0))
         try:
             async with asyncio.timeout(self.body_seconds):
-                body = await _read_at_most(request, ACTIVITY_BYTES)
+                body = await _read_at_most(request, limit)
         except TimeoutError:
             return refuse(problem(408, "Request timeout", f"The body did not arrive within {self.body_seconds:g} s."))
         if body is None:
-            return refuse(problem(413, "Payload too large", f"Activities of up to {ACTIVITY_BYTES} bytes are read."))
-        return respond(await loop.run_in_executor(self._intake, bot.handle, verdict, body))
+            return refuse(too_big(limit + 1))
+        return body
 
     async def _health_check(self, request: web.BaseRequest) -> web.StreamResponse:
         if not self._has_key(request):
@@ -202,6 +204,10 @@ class Connections(web.Server):
     def _first_head(self, handler: RequestHandler) -> None:
         if handler in self._connections and handler not in self._intake.started:
             handler.force_close()
+
+
+def _activity_too_large(size: int) -> Reply:
+    return problem(413, "Payload too large", f"Activities of up to {ACTIVITY_BYTES} bytes are read.")
 
 
 async def _read_at_most(request: web.BaseRequest, limit: int) -> bytes | None:
