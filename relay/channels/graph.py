@@ -183,7 +183,7 @@ class GraphChannel:
         if response.status == 202:
             return SendResult.delivered(f"accepted by Graph for {self.sender}",
                                         reference=http.header(response.headers, "request-id"))
-        result = _failure(response, token, "Graph sendMail", _HINTS)
+        result = http.refused(response, "Graph sendMail", (token,), _HINTS)
         return replace(result, unknown=response.status in NO_ANSWER)
 
     def find(self, message: Message) -> SendResult | None:
@@ -208,7 +208,7 @@ class GraphChannel:
         except http.NETWORK_ERRORS as e:
             return http.network_failure(e, "Graph Sent Items lookup")
         if response.status != 200:
-            return _failure(response, token, "Graph Sent Items lookup", _LOOKUP_HINTS)
+            return http.refused(response, "Graph Sent Items lookup", (token,), _LOOKUP_HINTS)
         try:
             found = [item.get("internetMessageId") or item["id"] for item in json.loads(response.body)["value"]]
         except (ValueError, TypeError, LookupError, AttributeError):
@@ -236,13 +236,6 @@ def marked(mime: bytes, delivery_id: str) -> bytes:
             kept.append(line)
     kept.append(f"{MARK}: {delivery_id}".encode("ascii"))
     return newline.join(kept) + newline * 2 + body
-
-
-def _failure(response: http.Response, token: str, what: str, hints: Mapping[int, str]) -> SendResult:
-    code = http.error_code(response.body, (token,))
-    result = http.failure(response.status, response.headers, f"{what}: {code}" if code else what)
-    hint = hints.get(response.status)
-    return replace(result, detail=f"{result.detail}; {hint}") if hint else result
 
 
 def certificate_credential(path: str, password: str | None) -> dict:

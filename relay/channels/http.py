@@ -19,7 +19,7 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -120,6 +120,16 @@ def failure(status: int, headers: Mapping[str, str] | None = None, detail: str =
     if wait is not None:
         text += f" (retry after {wait:g} s)"
     return SendResult.failed(text, retryable=True, retry_after=wait)
+
+
+def refused(response: Response, what: str, secrets: tuple[str, ...] = (),
+            hints: Mapping[int, str] | None = None) -> SendResult:
+    """failure() of an error answer, `what` followed by its error code (never one holding `secrets`), and the hint
+    for its status, if `hints` has one."""
+    code = error_code(response.body, secrets)
+    result = failure(response.status, response.headers, f"{what}: {code}" if code else what)
+    hint = (hints or {}).get(response.status)
+    return replace(result, detail=f"{result.detail}; {hint}") if hint else result
 
 
 def network_failure(error: BaseException, detail: str = "") -> SendResult:

@@ -127,9 +127,8 @@ class TeamsBotChannel:
             card, summary = _card_of(message.body)
         except ValueError:
             return SendResult.failed("Teams bot: the message holds no Adaptive Card", retryable=False)
-        if (wait := self._not_before - time.monotonic()) > 0:  # the pipeline waits, and other sends to it with it
-            return SendResult.failed(f"Teams bot: the Connector asked for {wait:.3g} s more when it refused the last"
-                                     " update of a first card", retryable=True, retry_after=wait)
+        if held := self._held_off("Teams bot"):  # the pipeline waits, and other sends to it with it
+            return held
         try:
             token = self.tokens.token()
         except TokenFailure as e:
@@ -200,22 +199,34 @@ class TeamsBotChannel:
 
     def _update(self, conversation: str, root: str, activity: Activity, token: str, message: Message) -> str:
         """The first card made this one. What went wrong is said, never failed: the reply went out."""
-        thread_key = message.thread_key
-        body = _wire(activity.model_copy(update={"id": root}))
-        updated = self._call("PUT", self._activity_url(conversation, root), body, token, "update")
-        if isinstance(updated, SendResult):
-            problem = updated.detail
-        elif updated.ok:
+        updated = self._update_first(conversation, root, activity, token, "update")
+        if updated.ok:
             self._keep_card(message)
             return "the first card now shows it"
-        else:
-            refused = _refused(updated, token, "update")
-            problem = refused.detail
-            if refused.retry_after:  # not this send's (it went out), but the next one's to wait for
-                self._not_before = max(self._not_before, time.monotonic() + refused.retry_after)
-        log.warning("replied in the Teams thread of %s for %s, but its first card was not updated: %s", thread_key,
-                    self.receiver, problem)
-        return f"the first card was not updated ({problem}); the next message updates it"
+        log.warning("replied in the Teams thread of %s for %s, but its first card was not updated: %s",
+                    message.thread_key, self.receiver, updated.detail)
+        return f"the first card was not updated ({updated.detail}); the next message updates it"
+
+    def _update_first(self, conversation: str, root: str, activity: Activity, token: str, step: str) -> SendResult:
+        """PUT the first card; a refusal's Retry-After holds the next send off too (not this one's to wait for: a
+        reply may have gone out)."""
+        body = _wire(activity.model_copy(update={"id": root}))
+        updated = self._call("PUT", self._activity_url(conversation, root), body, token, step)
+        if isinstance(updated, SendResult):
+            return updated
+        if updated.ok:
+            return SendResult.delivered("the first card is updated", reference=root)
+        refused = _refused(updated, token, step)
+        if refused.retry_after:
+            self._not_before = max(self._not_before, time.monotonic() + refused.retry_after)
+        return refused
+
+    def _held_off(self, what: str) -> SendResult | None:
+        """Failed, retryable, while a refused update's Retry-After lasts."""
+        if (wait := self._not_before - time.monotonic()) > 0:
+            return SendResult.failed(f"{what}: the Connector asked for {wait:.3g} s more when it refused the last"
+                                     " update of a first card", retryable=True, retry_after=wait)
+        return None
 
     def _keep_card(self, message: Message) -> None:
         """Keep the message the first card shows now, as rendered, for `refresh`. Not kept, the next message's update
@@ -229,9 +240,8 @@ class TeamsBotChannel:
         """Update the thread's first card to the card kept for it with who is on the event now (the ledger's
         acknowledgements): one call, to be paced as a send is (`limit`). Failed, and not retryable, before the thread
         was started or while no card is kept for it; a refused update's Retry-After holds the next send off too."""
-        if (wait := self._not_before - time.monotonic()) > 0:
-            return SendResult.failed(f"Teams bot refresh: the Connector asked for {wait:.3g} s more when it refused the"
-                                     " last update of a first card", retryable=True, retry_after=wait)
+        if held := self._held_off("Teams bot refresh"):
+            return held
         try:
             thread = _thread(self._kept(thread_key)[1])
             activity = self._first_activity(thread_key)
@@ -248,17 +258,10 @@ class TeamsBotChannel:
             token = self.tokens.token()
         except TokenFailure as e:
             return SendResult.failed(f"Teams bot: {e.detail}", e.retryable, e.retry_after)
-        conversation, root = thread
-        body = _wire(activity.model_copy(update={"id": root}))
-        updated = self._call("PUT", self._activity_url(conversation, root), body, token, "refresh")
-        if isinstance(updated, SendResult):
-            return updated
+        updated = self._update_first(*thread, activity, token, "refresh")
         if updated.ok:
-            return SendResult.delivered("the first card now shows who is on it", reference=root)
-        refused = _refused(updated, token, "refresh")
-        if refused.retry_after:
-            self._not_before = max(self._not_before, time.monotonic() + refused.retry_after)
-        return refused
+            return SendResult.delivered("the first card now shows who is on it", reference=updated.reference)
+        return updated
 
     def first_card(self, thread_key: str) -> dict[str, Any] | None:
         """The thread's first card as `refresh` makes it now (the card kept, with who is on the event and its buttons
@@ -368,15 +371,12 @@ def _id_of(body: bytes) -> str | None:
 
 def _refused(response: http.Response, token: str, step: str) -> SendResult:
     """An error answer: 412 retryable with 429 and 5xx (and their Retry-After), the rest final, with what to do."""
-    code = http.error_code(response.body, (token,))
-    what = f"Teams bot {step}: {code}" if code else f"Teams bot {step}"
     if response.status == 412:  # PreconditionFailed: Teams documents it as worth a retry
+        code = http.error_code(response.body, (token,))
+        what = f"Teams bot {step}: {code}" if code else f"Teams bot {step}"
         wait = http.retry_after(http.header(response.headers, "Retry-After"))
         return SendResult.failed(f"{what}: HTTP 412 Precondition Failed", retryable=True, retry_after=wait)
-    result = http.failure(response.status, response.headers, what)
-    hint = _HINTS.get(response.status)
-    return SendResult(ok=False, retryable=result.retryable, retry_after=result.retry_after,
-                      detail=f"{result.detail}; {hint}" if hint else result.detail)
+    return http.refused(response, f"Teams bot {step}", (token,), _HINTS)
 
 
 def destination(receiver: Receiver, environ: Mapping[str, str]) -> str:
